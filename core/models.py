@@ -1,0 +1,118 @@
+"""Plain data that crosses threads and processes: input entries, outcomes, progress snapshots.
+
+Nothing here holds a Qt object, so everything can be pickled to a worker process or queued to the GUI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """An item's state. `pending` and `running` are internal; reports show the last four."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One input item as the user gave it.
+
+    `source` is the text exactly as written (a list's line, a path, a URL). `url` is the normalised
+    URL to fetch (http, https or file) or None when the line is unusable, in which case `error` says
+    why. `file`/`line` locate it in a list file.
+    """
+
+    source: str
+    url: str | None
+    file: str | None = None
+    line: int | None = None
+    error: str | None = None
+
+    @property
+    def key(self) -> str:
+        """Identity in the journal: duplicates of a URL collapse, each invalid line stays its own."""
+        if self.url is not None:
+            return self.url
+        return f"invalid:{self.file or '-'}:{self.line or 0}:{self.source}"
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """One thumbnail written to disk; `path` is relative to the output folder."""
+
+    path: str
+    width: int
+    height: int
+    bytes: int
+
+
+@dataclass(slots=True)
+class ItemUpdate:
+    """A change of one item's state, as shown in the queue and written to the report."""
+
+    key: str
+    source: str
+    status: Status
+    file: str | None = None
+    line: int | None = None
+    url: str | None = None
+    error: str | None = None
+    http_status: int | None = None
+    bytes: int | None = None
+    source_width: int | None = None
+    source_height: int | None = None
+    outputs: list[Output] = field(default_factory=list)
+    seconds: float | None = None
+
+
+@dataclass(slots=True)
+class Progress:
+    """A throttled snapshot of a batch (at most ~10 per second) plus the item changes since the last one."""
+
+    total: int = 0
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    invalid: int = 0
+    running: int = 0
+    bytes_downloaded: int = 0
+    elapsed: float = 0.0
+    images_per_second: float = 0.0
+    bytes_per_second: float = 0.0
+    eta_seconds: float | None = None
+    paused: bool = False
+    updates: list[ItemUpdate] = field(default_factory=list)
+
+    @property
+    def finished(self) -> int:
+        return self.done + self.failed + self.skipped + self.invalid
+
+    @property
+    def fraction(self) -> float:
+        return self.finished / self.total if self.total else 0.0
+
+
+@dataclass(slots=True)
+class Summary:
+    """How a batch ended. `fatal` is set when the batch stopped on its own (e.g. disk full)."""
+
+    total: int
+    done: int
+    failed: int
+    skipped: int
+    invalid: int
+    seconds: float
+    cancelled: bool = False
+    fatal: str | None = None
+    run_id: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not (self.failed or self.invalid or self.cancelled or self.fatal)

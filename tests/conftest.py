@@ -1,0 +1,6 @@
+"""Test-wide set-up: Qt offscreen (set before any Qt import) and the shared loopback HTTP server."""
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("QT_QUICK_BACKEND", "software")
