@@ -1,0 +1,297 @@
+"""The batch journal: one SQLite file in OUT/.thumbnailer/, one row per item.
+
+It is the resume point after a crash or cancel, the source of "retry failed" and of the report. Items are
+keyed by `Entry.key`, so a URL listed twice (or in two runs) is one row. Each run tags the rows it covers
+with its id; `done_run` remembers which run produced an item's outcome, so a report can tell `done` (made in
+this run) from `skipped` (made earlier). A connection belongs to one thread: the runner's engine thread
+writes, readers (reports, the window's resume check) open their own.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+
+from core.models import Entry, ItemUpdate, Output, Status
+
+STATE_DIR = ".thumbnailer"
+JOURNAL_NAME = "journal.sqlite3"
+INSERT_BATCH = 5000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    started REAL NOT NULL,
+    ended REAL,
+    state TEXT NOT NULL,            -- running | finished | cancelled
+    fingerprint TEXT NOT NULL,
+    mode TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS items (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    source TEXT NOT NULL,
+    file TEXT,
+    line INTEGER,
+    url TEXT,
+    status TEXT NOT NULL,           -- pending | done | failed | invalid
+    error TEXT,
+    http_status INTEGER,
+    bytes INTEGER,
+    source_width INTEGER,
+    source_height INTEGER,
+    outputs TEXT,                   -- JSON list of [path, width, height, bytes]
+    seconds REAL,
+    fingerprint TEXT,
+    run INTEGER NOT NULL,
+    done_run INTEGER
+);
+CREATE INDEX IF NOT EXISTS items_run_status ON items (run, status);
+"""
+
+
+def journal_path(out_dir: Path) -> Path:
+    return Path(out_dir) / STATE_DIR / JOURNAL_NAME
+
+
+@dataclass(frozen=True, slots=True)
+class PendingItem:
+    """What the runner needs to process one item."""
+
+    id: int
+    key: str
+    url: str
+    source: str
+    file: str | None
+    line: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunCounts:
+    total: int
+    done: int
+    failed: int
+    skipped: int
+    invalid: int
+    pending: int
+
+
+class Journal:
+    """Open (creating if needed) the journal of an output folder."""
+
+    def __init__(self, out_dir: Path) -> None:
+        path = journal_path(out_dir)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- runs ---------------------------------------------------------------------------------------------
+
+    def new_run(self, fingerprint: str, mode: str) -> int:
+        cur = self._db.execute(
+            "INSERT INTO runs (started, state, fingerprint, mode) VALUES (?, 'running', ?, ?)",
+            (time.time(), fingerprint, mode),
+        )
+        return int(cur.lastrowid or 0)
+
+    def last_run(self) -> tuple[int, str] | None:
+        """(id, state) of the newest run, if any."""
+        row = self._db.execute("SELECT id, state FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+        return (int(row[0]), str(row[1])) if row else None
+
+    def reopen_run(self, run: int, fingerprint: str) -> None:
+        self._db.execute(
+            "UPDATE runs SET state = 'running', ended = NULL, fingerprint = ? WHERE id = ?", (fingerprint, run)
+        )
+
+    def end_run(self, run: int, state: str) -> None:
+        self._db.execute("UPDATE runs SET state = ?, ended = ? WHERE id = ?", (state, time.time(), run))
+
+    # -- filling --------------------------------------------------------------------------------------------
+
+    def add_entries(self, entries: Iterable[Entry], run: int) -> int:
+        """Insert or re-tag entries for `run` in batches; returns how many input entries were read.
+
+        A key seen again in the same run keeps its first source, file and line (duplicates collapse).
+        """
+        sql = """
+            INSERT INTO items (key, source, file, line, url, status, error, run)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (key) DO UPDATE SET
+                source = CASE WHEN items.run = excluded.run THEN items.source ELSE excluded.source END,
+                file = CASE WHEN items.run = excluded.run THEN items.file ELSE excluded.file END,
+                line = CASE WHEN items.run = excluded.run THEN items.line ELSE excluded.line END,
+                run = excluded.run
+        """
+        count = 0
+        it = iter(entries)
+        while batch := list(islice(it, INSERT_BATCH)):
+            rows = [
+                (
+                    e.key,
+                    e.source,
+                    e.file,
+                    e.line,
+                    e.url,
+                    Status.PENDING if e.url is not None else Status.INVALID,
+                    e.error,
+                    run,
+                )
+                for e in batch
+            ]
+            with self._transaction():
+                self._db.executemany(sql, rows)
+            count += len(batch)
+        return count
+
+    def prepare_run(self, run: int, fingerprint: str, mode: str) -> None:
+        """Decide what this run does: pending items, plus redone ones by mode and changed settings."""
+        with self._transaction():
+            if mode == "force":
+                self._db.execute(
+                    "UPDATE items SET status = 'pending' WHERE run = ? AND status IN ('done', 'failed')", (run,)
+                )
+            elif mode == "retry_failed":
+                self._db.execute("UPDATE items SET status = 'pending' WHERE run = ? AND status = 'failed'", (run,))
+            # Thumbnails made with other output settings no longer match what the user asked for.
+            self._db.execute(
+                "UPDATE items SET status = 'pending' WHERE run = ? AND status = 'done' AND fingerprint IS NOT ?",
+                (run, fingerprint),
+            )
+
+    # -- processing -----------------------------------------------------------------------------------------
+
+    def pending(self, run: int, after_id: int, limit: int) -> list[PendingItem]:
+        rows = self._db.execute(
+            "SELECT id, key, url, source, file, line FROM items"
+            " WHERE run = ? AND status = 'pending' AND id > ? ORDER BY id LIMIT ?",
+            (run, after_id, limit),
+        ).fetchall()
+        return [PendingItem(*row) for row in rows]
+
+    def record(self, updates: list[ItemUpdate], run: int, fingerprint: str) -> None:
+        """Store final outcomes (done / failed) in one transaction."""
+        rows = [
+            (
+                str(u.status),
+                u.url,
+                u.error,
+                u.http_status,
+                u.bytes,
+                u.source_width,
+                u.source_height,
+                json.dumps([[o.path, o.width, o.height, o.bytes] for o in u.outputs]),
+                u.seconds,
+                fingerprint if u.status == Status.DONE else None,
+                run,
+                u.key,
+            )
+            for u in updates
+        ]
+        with self._transaction():
+            self._db.executemany(
+                "UPDATE items SET status = ?, url = COALESCE(?, url), error = ?, http_status = ?, bytes = ?,"
+                " source_width = ?, source_height = ?, outputs = ?, seconds = ?, fingerprint = ?, done_run = ?"
+                " WHERE key = ?",
+                rows,
+            )
+
+    # -- reading --------------------------------------------------------------------------------------------
+
+    def counts(self, run: int) -> RunCounts:
+        """Counts as a report of `run` shows them (earlier outcomes count as skipped or failed)."""
+        row = self._db.execute(
+            """SELECT COUNT(*),
+                      SUM(status = 'done' AND done_run = :run),
+                      SUM(status = 'failed'),
+                      SUM(status = 'done' AND done_run IS NOT :run),
+                      SUM(status = 'invalid'),
+                      SUM(status = 'pending')
+               FROM items WHERE run = :run""",
+            {"run": run},
+        ).fetchone()
+        return RunCounts(*(int(v or 0) for v in row))
+
+    def items(self, run: int) -> Iterator[ItemUpdate]:
+        """Every item of `run` once, in input order, with its status as a report shows it."""
+        cur = self._db.execute(
+            "SELECT key, source, file, line, url, status, error, http_status, bytes, source_width,"
+            " source_height, outputs, seconds, done_run FROM items WHERE run = ? ORDER BY id",
+            (run,),
+        )
+        for row in cur:
+            (key, source, file, line, url, status, error, http, nbytes, sw, sh, outputs, seconds, done_run) = row
+            status = Status(status)
+            if status == Status.DONE and done_run != run:
+                status = Status.SKIPPED
+                error = None
+            elif status == Status.PENDING:
+                status = Status.SKIPPED
+                error = "not processed: the batch was interrupted"
+            yield ItemUpdate(
+                key=key,
+                source=source,
+                status=status,
+                file=file,
+                line=line,
+                url=url,
+                error=error,
+                http_status=http,
+                bytes=nbytes,
+                source_width=sw,
+                source_height=sh,
+                outputs=[Output(*o) for o in json.loads(outputs)] if outputs else [],
+                seconds=seconds,
+            )
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on error (autocommit connection, explicit batches)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def unfinished_batch(out_dir: Path) -> int:
+    """Items left pending by the newest run in `out_dir` if it was interrupted, else 0. Read-only."""
+    path = journal_path(out_dir)
+    if not path.is_file():
+        return 0
+    try:
+        db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=5)
+        try:
+            row = db.execute("SELECT id, state FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+            if not row or row[1] == "finished":
+                return 0
+            (n,) = db.execute("SELECT COUNT(*) FROM items WHERE run = ? AND status = 'pending'", (row[0],)).fetchone()
+            return int(n)
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return 0

@@ -1,0 +1,245 @@
+"""Resizer processes that survive their own crashes.
+
+`concurrent.futures.ProcessPoolExecutor` breaks as a whole when one worker dies and cannot say which job
+killed it. Here each worker owns a pipe and runs one job at a time, so a segfault or an out-of-memory kill
+fails exactly the job that worker held; the worker is replaced and the batch goes on. No Qt in this module:
+worker processes import it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import multiprocessing
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+from core.resize import ResizeError, ResizeResult, ResizeSpec, make_thumbnails
+
+#: errno values that mean "the output folder cannot take files": the batch stops instead of failing every item.
+FATAL_ERRNOS = {errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EPERM, errno.EDQUOT}
+
+
+@dataclass(frozen=True, slots=True)
+class ResizeJob:
+    src: str
+    out_dir: str
+    stem: str
+    spec: ResizeSpec
+
+
+@dataclass(frozen=True, slots=True)
+class JobOutcome:
+    """`result` on success; else `error` (a user-facing message) and `fatal` when the disk refused;
+    `cancelled` when the job was dropped from the queue before it started."""
+
+    result: ResizeResult | None = None
+    error: str | None = None
+    fatal: bool = False
+    cancelled: bool = False
+
+
+def memory_limit_for(max_pixels: int) -> int:
+    """Address-space cap per worker: room to decode the largest allowed image (up to 8 bytes a pixel for
+    16-bit RGBA and a converted copy) plus the interpreter, so one hostile image cannot take the machine down."""
+    return 768 * 1024**2 + max_pixels * 8
+
+
+def _limit_memory(limit: int | None) -> None:
+    if not limit:
+        return
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _run_job(job: ResizeJob) -> JobOutcome:
+    try:
+        return JobOutcome(result=make_thumbnails(job.src, Path(job.out_dir), job.stem, job.spec))
+    except ResizeError as exc:
+        cause = exc.__cause__
+        fatal = isinstance(cause, OSError) and cause.errno in FATAL_ERRNOS
+        return JobOutcome(error=str(exc), fatal=fatal)
+    except MemoryError:
+        return JobOutcome(error="out of memory while decoding (the image is too large for the resizer's limit)")
+    except OSError as exc:
+        if exc.errno in FATAL_ERRNOS:
+            return JobOutcome(error=f"cannot write thumbnails: {exc.strerror} ({exc.filename})", fatal=True)
+        return JobOutcome(error=f"cannot read or write image: {exc}")
+    except Exception as exc:  # a decoder bug must fail one item, not the worker
+        return JobOutcome(error=f"cannot make thumbnail: {type(exc).__name__}: {exc}")
+
+
+def _worker_main(conn: Connection, memory_limit: int | None) -> None:
+    """Loop of one resizer process: receive a job, send its outcome, until the pipe closes."""
+    _limit_memory(memory_limit)
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        if job is None:
+            return
+        conn.send(_run_job(job))
+
+
+class _Worker:
+    def __init__(self, ctx: Any, memory_limit: int | None) -> None:
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_worker_main, args=(child, memory_limit), daemon=True)
+        self.process.start()
+        child.close()
+        self.job: tuple[ResizeJob, Callable[[JobOutcome], None]] | None = None
+
+    def stop(self, timeout: float) -> None:
+        with contextlib.suppress(OSError):
+            self.conn.send(None)
+        self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
+        self.process.close()
+
+
+class ResizePool:
+    """N resizer processes fed from a queue; `submit` is thread-safe, callbacks run on the pool's thread."""
+
+    def __init__(self, processes: int, memory_limit: int | None = None) -> None:
+        self._ctx = multiprocessing.get_context("spawn")
+        self._memory_limit = memory_limit
+        self._size = processes
+        self._queue: deque[tuple[ResizeJob, Callable[[JobOutcome], None]]] = deque()
+        self._lock = threading.Lock()
+        self._wake_r, self._wake_w = self._ctx.Pipe(duplex=False)
+        self._closing = False
+        self._workers: list[_Worker] = []
+        self._thread = threading.Thread(target=self._dispatch, name="resize-dispatch", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: ResizeJob, callback: Callable[[JobOutcome], None]) -> None:
+        with self._lock:
+            self._queue.append((job, callback))
+        self._wake()
+
+    def worker_pids(self) -> list[int]:
+        with self._lock:
+            return [w.process.pid for w in self._workers if w.process.pid is not None]
+
+    def busy(self) -> int:
+        with self._lock:
+            return sum(1 for w in self._workers if w.job is not None) + len(self._queue)
+
+    def cancel_queued(self) -> None:
+        """Drop jobs not yet started; their callbacks get a `cancelled` outcome. Running jobs finish."""
+        with self._lock:
+            dropped = list(self._queue)
+            self._queue.clear()
+        for _job, callback in dropped:
+            callback(JobOutcome(cancelled=True))
+
+    def shutdown(self) -> None:
+        """Let running jobs finish (no half-written files), cancel queued ones, stop the processes."""
+        self.cancel_queued()
+        with self._lock:
+            self._closing = True
+        self._wake()
+        self._thread.join()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):
+            self._wake_w.send_bytes(b"!")
+
+    def _dispatch(self) -> None:
+        try:
+            self._workers = [_Worker(self._ctx, self._memory_limit) for _ in range(self._size)]
+        except OSError:
+            self._workers = []
+        while True:
+            with self._lock:
+                closing = self._closing
+                if not closing:
+                    for w in self._workers:
+                        if w.job is None and self._queue:
+                            w.job = self._queue.popleft()
+                            w.conn.send(w.job[0])
+                busy = [w for w in self._workers if w.job is not None]
+            if closing and not busy:
+                break
+            waitables: list[Any] = [self._wake_r]
+            for w in self._workers:
+                waitables.append(w.process.sentinel)
+                if w.job is not None:
+                    waitables.append(w.conn)
+            ready = wait(waitables, timeout=1.0)
+            if self._wake_r in ready:
+                while self._wake_r.poll():
+                    self._wake_r.recv_bytes()
+            for w in list(self._workers):
+                if w.job is not None and w.conn in ready:
+                    self._collect(w)
+                elif w.process.sentinel in ready and not w.process.is_alive():
+                    self._replace(w)
+        for w in self._workers:
+            w.stop(timeout=5)
+
+    def _collect(self, w: _Worker) -> None:
+        assert w.job is not None
+        _job, callback = w.job
+        try:
+            outcome = w.conn.recv()
+        except (EOFError, OSError):
+            self._replace(w)
+            return
+        w.job = None
+        callback(outcome)
+
+    def _replace(self, w: _Worker) -> None:
+        """A worker died: fail its job (only that one) and start a fresh process in its place."""
+        w.process.join()
+        code = w.process.exitcode
+        job = w.job
+        w.job = None
+        how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        try:
+            fresh = _Worker(self._ctx, self._memory_limit)
+        except OSError:
+            fresh = None
+        with self._lock:
+            self._workers.remove(w)
+            if fresh is not None:
+                self._workers.append(fresh)
+        w.conn.close()
+        w.process.close()
+        if job is not None:
+            _remove_temp_files(Path(job[0].out_dir), job[0].stem)
+            job[1](JobOutcome(error=f"the resizer process crashed on this image ({how})"))
+        if fresh is None and not self._workers:
+            with self._lock:
+                orphans = list(self._queue)
+                self._queue.clear()
+            for _job, callback in orphans:
+                callback(JobOutcome(error="no resizer process could be started", fatal=True))
+
+
+def _remove_temp_files(out_dir: Path, stem: str) -> None:
+    """A worker killed mid-write leaves its temporary file; the final name was never touched."""
+    folder = (out_dir / stem).parent
+    name = Path(stem).name
+    try:
+        for p in folder.glob(f".{name}*.tmp"):
+            p.unlink(missing_ok=True)
+    except OSError:
+        pass

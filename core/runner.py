@@ -1,0 +1,578 @@
+"""The runner: one batch from entries to thumbnails, shared by the command and the window.
+
+An engine thread owns the journal and all bookkeeping; download threads (a capped `QThreadPool`) and resizer
+processes (`ResizePool`) report back to it through one thread-safe queue, so no state is shared between
+threads. Work is pulled from the journal lazily and the number of items in flight is bounded, so memory and
+spool disk stay flat on a million-URL list. Progress leaves as throttled `Progress` snapshots (~10 Hz)
+carrying the item changes since the previous one; Qt queues the signals to the receiver's thread.
+"""
+
+from __future__ import annotations
+
+import heapq
+import queue
+import random
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from PySide6.QtCore import QObject, QThreadPool, Signal
+
+from core.fetch import Aborted, Fetched, FetchError, FetchLimits, fetch
+from core.journal import STATE_DIR, Journal, PendingItem
+from core.models import Entry, ItemUpdate, Progress, Status, Summary
+from core.naming import output_stem
+from core.resize import ResizeSpec
+from core.resize_pool import JobOutcome, ResizeJob, ResizePool, memory_limit_for
+from core.settings import Settings
+
+MODES = ("normal", "force", "retry_failed")
+TICK = 0.1  # seconds between progress snapshots (and journal flushes)
+PULL_SIZE = 500
+BUFFER_CAP = 4000  # items pulled from the journal but not yet started
+MAX_RETRY_AFTER = 120.0  # a server asking for a longer wait fails the item instead of stalling the batch
+RATE_WINDOW = 5.0
+
+
+def spool_dir(out_dir: Path) -> Path:
+    return Path(out_dir) / STATE_DIR / "spool"
+
+
+def resize_spec(settings: Settings) -> ResizeSpec:
+    return ResizeSpec(
+        sizes=settings.size,
+        fit=settings.fit,
+        upscale=settings.upscale,
+        format=settings.format,
+        quality=settings.quality,
+        background=settings.background,
+        keep_metadata=settings.keep_metadata,
+        max_pixels=settings.max_pixels,
+    )
+
+
+def fetch_limits(settings: Settings) -> FetchLimits:
+    return FetchLimits(timeout=settings.timeout, max_bytes=settings.max_bytes, user_agent=settings.user_agent)
+
+
+def backoff_delay(attempt: int, retry_after: float | None) -> float:
+    """Seconds before retry number `attempt` (1-based): the server's Retry-After, else exponential with jitter."""
+    if retry_after is not None:
+        return max(0.0, retry_after)
+    return min(30.0, 0.5 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
+
+
+@dataclass(slots=True)
+class _Active:
+    """An item between its first dispatch and its outcome."""
+
+    item: PendingItem
+    host: str
+    started: float
+    attempt: int = 1
+    downloading: bool = True
+    fetched: Fetched | None = None
+
+
+@dataclass(slots=True)
+class _Counters:
+    total: int = 0
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    invalid: int = 0
+    samples: deque[tuple[float, int, int]] = field(default_factory=deque)
+
+
+class Runner(QObject):
+    """Run one batch. Signals are emitted from the engine thread; connect them normally."""
+
+    prepared = Signal(int)
+    progress = Signal(object)
+    finished = Signal(object)
+
+    def __init__(
+        self,
+        settings: Settings,
+        entries: Iterable[Entry] | None,
+        *,
+        mode: str = "normal",
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}")
+        self._settings = settings.validated()
+        self._entries = entries
+        self._mode = mode
+        self._abort = threading.Event()
+        self._paused = threading.Event()
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._run_id = 0
+        self.pool: ResizePool | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @property
+    def run_id(self) -> int:
+        return self._run_id
+
+    @property
+    def is_running(self) -> bool:
+        return self._thread is not None and not self._done.is_set()
+
+    @property
+    def is_paused(self) -> bool:
+        return self._paused.is_set()
+
+    def start(self) -> None:
+        """Start the batch in the background; returns at once."""
+        if self._thread is not None:
+            raise RuntimeError("a Runner runs one batch; make a new one")
+        self._thread = threading.Thread(target=self._engine, name="thumbnailer-engine", daemon=True)
+        self._thread.start()
+
+    def pause(self) -> None:
+        """Start no new items; those in flight finish."""
+        self._paused.set()
+
+    def resume(self) -> None:
+        self._paused.clear()
+
+    def cancel(self) -> None:
+        """Stop downloads mid-stream, let running resizes finish, save the journal; resumable later."""
+        self._abort.set()
+        self._paused.clear()
+
+    def wait(self, timeout_ms: int = -1) -> bool:
+        """Block until the batch has ended (the `finished` signal was emitted). For shutdown and tests."""
+        if self._thread is None:
+            return True
+        return self._done.wait(None if timeout_ms < 0 else timeout_ms / 1000)
+
+    def _engine(self) -> None:
+        started = time.monotonic()
+        try:
+            summary = _Batch(self).run()
+        except Exception as exc:  # the batch cannot go on (folder not writable, journal broken, ...)
+            summary = Summary(0, 0, 0, 0, 0, time.monotonic() - started, fatal=_describe(exc))
+        self._done.set()
+        self.finished.emit(summary)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+class _Batch:
+    """State of one run, touched only by the engine thread."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.r = runner
+        self.s = runner.settings
+        self.out = Path(self.s.out)
+        self.fingerprint = self.s.output_fingerprint()
+        self.spec = resize_spec(self.s)
+        self.limits = fetch_limits(self.s)
+        self.events: queue.SimpleQueue[tuple[str, str, object]] = queue.SimpleQueue()
+        self.buffer: deque[PendingItem] = deque()
+        self.deferred: dict[str, deque[PendingItem]] = {}
+        self.deferred_count = 0
+        self.retries: list[tuple[float, int, str]] = []
+        self.active: dict[str, _Active] = {}
+        self.host_active: Counter[str] = Counter()
+        self.downloading = 0
+        self.resizing = 0
+        self.last_id = 0
+        self.exhausted = False
+        self.finished_updates: list[ItemUpdate] = []
+        self.updates: list[ItemUpdate] = []
+        self.c = _Counters()
+        self.bytes_lock = threading.Lock()
+        self.bytes_downloaded = 0
+        self.fatal: str | None = None
+        self.seq = 0
+        self.started = time.monotonic()
+
+    # -- set-up and tear-down -------------------------------------------------------------------------------
+
+    def run(self) -> Summary:
+        started = self.started
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot create the output folder: {exc.strerror}", str(self.out)) from None
+        self.journal = Journal(self.out)
+        try:
+            run = self._open_run()
+            self.r._run_id = run
+            counts = self.journal.counts(run)
+            self.c.total = counts.total
+            self.c.failed, self.c.skipped, self.c.invalid = counts.failed, counts.skipped, counts.invalid
+            self.c.done = counts.done
+            self.r.prepared.emit(counts.total)
+            self._announce_settled(run)
+            spool = spool_dir(self.out)
+            spool.mkdir(parents=True, exist_ok=True)
+            for leftover in spool.glob("*.part"):
+                leftover.unlink(missing_ok=True)
+            self.spool = spool
+            self._process(run)
+            cancelled = self.r._abort.is_set()
+            self.journal.end_run(run, "cancelled" if cancelled else "finished")
+            counts = self.journal.counts(run)
+            return Summary(
+                total=counts.total,
+                done=counts.done,
+                failed=counts.failed,
+                skipped=counts.skipped + counts.pending,
+                invalid=counts.invalid,
+                seconds=time.monotonic() - started,
+                cancelled=cancelled and self.fatal is None,
+                fatal=self.fatal,
+                run_id=run,
+            )
+        finally:
+            self.journal.close()
+
+    def _open_run(self) -> int:
+        if self.r._entries is None:
+            last = self.journal.last_run()
+            if last is None:
+                raise RuntimeError(f"there is no batch to resume in {self.out}")
+            run = last[0]
+            self.journal.reopen_run(run, self.fingerprint)
+        else:
+            run = self.journal.new_run(self.fingerprint, self.r._mode)
+            self.journal.add_entries(self._until_cancelled(self.r._entries), run)
+        self.journal.prepare_run(run, self.fingerprint, self.r._mode)
+        return run
+
+    def _until_cancelled(self, entries: Iterable[Entry]) -> Iterator[Entry]:
+        for e in entries:
+            if self.r._abort.is_set():
+                return
+            yield e
+
+    def _announce_settled(self, run: int) -> None:
+        """Tell the front end about items decided before any work: skipped, invalid, earlier failures."""
+        chunk: list[ItemUpdate] = []
+        for u in self.journal.items(run):
+            if u.status == Status.SKIPPED and u.error:  # pending: the run will process it
+                continue
+            chunk.append(u)
+            if len(chunk) >= 5000:
+                self._emit(chunk, run)
+                chunk = []
+        if chunk:
+            self._emit(chunk, run)
+
+    # -- the loop ---------------------------------------------------------------------------------------------
+
+    def _process(self, run: int) -> None:
+        self.threads = QThreadPool()
+        self.threads.setMaxThreadCount(self.s.threads)
+        self.pool = ResizePool(self.s.processes, memory_limit_for(self.s.max_pixels))
+        self.r.pool = self.pool
+        aborting = False
+        next_tick = time.monotonic() + TICK
+        try:
+            while True:
+                if self.r._abort.is_set() and not aborting:
+                    aborting = True
+                    self._drop_waiting_retries()
+                    self.pool.cancel_queued()
+                if not aborting and not self.r.is_paused:
+                    self._fill(run)
+                    self._dispatch()
+                idle = not (self.buffer or self.deferred_count or self.retries)
+                if not self.active and (aborting or (self.exhausted and idle)):
+                    break
+                now = time.monotonic()
+                timeout = max(0.0, next_tick - now)
+                if self.retries and not aborting:
+                    timeout = min(timeout, max(0.0, self.retries[0][0] - now))
+                self._handle_events(timeout)
+                if time.monotonic() >= next_tick:
+                    self._flush(run)
+                    next_tick = time.monotonic() + TICK
+        finally:
+            self.r._abort.set()  # stops any download still running if we leave through an exception
+            self.threads.waitForDone()
+            self.pool.shutdown()
+            self._drain_events()
+            self._flush(run)
+            for leftover in self.spool.glob("*.part"):
+                leftover.unlink(missing_ok=True)
+
+    def _fill(self, run: int) -> None:
+        if self.exhausted or len(self.buffer) >= PULL_SIZE:
+            return
+        if len(self.buffer) + self.deferred_count + len(self.retries) >= BUFFER_CAP:
+            return
+        batch = self.journal.pending(run, self.last_id, PULL_SIZE)
+        if len(batch) < PULL_SIZE:
+            self.exhausted = True
+        if batch:
+            self.last_id = batch[-1].id
+            self.buffer.extend(batch)
+
+    def _capacity(self) -> bool:
+        """Downloads overlap resizing, but the spool holds at most a few items per resizer."""
+        limit = self.s.threads + 2 * self.s.processes
+        return self.downloading < self.s.threads and self.downloading + self.resizing < limit
+
+    def _drop_waiting_retries(self) -> None:
+        """On cancel, items waiting for a retry stay pending in the journal for the next run."""
+        for _due, _seq, key in self.retries:
+            self.active.pop(key, None)
+        self.retries.clear()
+
+    def _due_retry(self, now: float) -> _Active | None:
+        if self.retries and self.retries[0][0] <= now:
+            act = self.active[self.retries[0][2]]
+            if self._host_free(act.host):
+                heapq.heappop(self.retries)
+                return act
+        return None
+
+    def _host_free(self, host: str) -> bool:
+        return not host or self.host_active[host] < self.s.per_host
+
+    def _dispatch(self) -> None:
+        now = time.monotonic()
+        while self._capacity():
+            retry = self._due_retry(now)
+            if retry is not None:
+                self._start_download(retry)
+                continue
+            item = self._next_item()
+            if item is None:
+                return
+            act = _Active(item, _host_of(item.url), time.monotonic())
+            self.active[item.key] = act
+            self.updates.append(ItemUpdate(item.key, item.source, Status.RUNNING, item.file, item.line, item.url))
+            self._start_download(act)
+
+    def _next_item(self) -> PendingItem | None:
+        """The next item whose host has a free slot; items of busy hosts wait in `deferred`."""
+        for host, waiting in self.deferred.items():
+            if waiting and self._host_free(host):
+                self.deferred_count -= 1
+                item = waiting.popleft()
+                if not waiting:
+                    del self.deferred[host]
+                return item
+        while self.buffer:
+            item = self.buffer.popleft()
+            host = _host_of(item.url)
+            if self._host_free(host):
+                return item
+            self.deferred.setdefault(host, deque()).append(item)
+            self.deferred_count += 1
+        return None
+
+    def _start_download(self, act: _Active) -> None:
+        act.downloading = True
+        self.downloading += 1
+        if act.host:
+            self.host_active[act.host] += 1
+        self.threads.start(partial(self._download, act.item.key, act.item.url))
+
+    def _download(self, key: str, url: str) -> None:
+        """Runs on a download thread: one attempt, reported back as an event."""
+        try:
+            fetched = fetch(url, self.spool, self.limits, self.r._abort.is_set, self._count_bytes)
+        except Aborted:
+            self.events.put(("aborted", key, None))
+        except FetchError as exc:
+            self.events.put(("fetch_failed", key, exc))
+        except Exception as exc:  # a bug must fail one item, not hang the batch
+            self.events.put(("error", key, f"unexpected error while downloading: {_describe(exc)}"))
+        else:
+            self.events.put(("fetched", key, fetched))
+
+    def _count_bytes(self, n: int) -> None:
+        with self.bytes_lock:
+            self.bytes_downloaded += n
+
+    # -- events -----------------------------------------------------------------------------------------------
+
+    def _handle_events(self, timeout: float) -> None:
+        try:
+            event = self.events.get(timeout=timeout)
+        except queue.Empty:
+            return
+        self._handle(event)
+        self._drain_events()
+
+    def _drain_events(self) -> None:
+        while True:
+            try:
+                event = self.events.get_nowait()
+            except queue.Empty:
+                return
+            self._handle(event)
+
+    def _handle(self, event: tuple[str, str, object]) -> None:
+        kind, key, payload = event
+        act = self.active.get(key)
+        if act is None:
+            return
+        if act.downloading:
+            act.downloading = False
+            self.downloading -= 1
+            if act.host:
+                self.host_active[act.host] -= 1
+        if kind == "fetched":
+            assert isinstance(payload, Fetched)
+            act.fetched = payload
+            job = ResizeJob(str(payload.path), str(self.out), output_stem(act.item.url), self.spec)
+            assert self.pool is not None
+            self.resizing += 1
+            self.pool.submit(job, partial(self._resized, key))
+        elif kind == "resized":
+            assert isinstance(payload, JobOutcome)
+            self.resizing -= 1
+            self._finish_resize(act, payload)
+        elif kind == "fetch_failed":
+            assert isinstance(payload, FetchError)
+            self._fetch_failed(act, payload)
+        elif kind == "aborted":
+            del self.active[key]  # stays pending in the journal
+        else:
+            self._fail(act, str(payload))
+
+    def _resized(self, key: str, outcome: JobOutcome) -> None:
+        """Runs on the pool's dispatcher thread."""
+        self.events.put(("resized", key, outcome))
+
+    def _finish_resize(self, act: _Active, outcome: JobOutcome) -> None:
+        fetched = act.fetched
+        assert fetched is not None
+        if fetched.spooled:
+            fetched.path.unlink(missing_ok=True)
+        if outcome.cancelled:
+            del self.active[act.item.key]
+            return
+        if outcome.fatal:
+            self.fatal = f"the batch stopped: {outcome.error}"
+            self.r.cancel()
+        if outcome.result is None:
+            self._fail(act, outcome.error or "resizing failed", fetched)
+            return
+        res = outcome.result
+        del self.active[act.item.key]
+        self.c.done += 1
+        self.finished_updates.append(
+            ItemUpdate(
+                key=act.item.key,
+                source=act.item.source,
+                status=Status.DONE,
+                file=act.item.file,
+                line=act.item.line,
+                url=fetched.final_url,
+                http_status=fetched.http_status,
+                bytes=fetched.bytes,
+                source_width=res.source_width,
+                source_height=res.source_height,
+                outputs=list(res.outputs),
+                seconds=round(time.monotonic() - act.started, 3),
+            )
+        )
+
+    def _fetch_failed(self, act: _Active, err: FetchError) -> None:
+        if err.retryable and act.attempt <= self.s.retries and not self.r._abort.is_set():
+            if err.retry_after is not None and err.retry_after > MAX_RETRY_AFTER:
+                msg = f"{err.message}; the server asked to wait {err.retry_after:.0f} s, longer than this tool waits"
+                self._fail(act, msg, http_status=err.http_status)
+                return
+            act.attempt += 1
+            self.seq += 1
+            due = time.monotonic() + backoff_delay(act.attempt - 1, err.retry_after)
+            heapq.heappush(self.retries, (due, self.seq, act.item.key))
+            return
+        msg = err.message
+        if err.retryable and act.attempt > 1:
+            msg = f"{msg} (gave up after {act.attempt} attempts)"
+        self._fail(act, msg, http_status=err.http_status)
+
+    def _fail(self, act: _Active, error: str, fetched: Fetched | None = None, http_status: int | None = None) -> None:
+        del self.active[act.item.key]
+        self.c.failed += 1
+        self.finished_updates.append(
+            ItemUpdate(
+                key=act.item.key,
+                source=act.item.source,
+                status=Status.FAILED,
+                file=act.item.file,
+                line=act.item.line,
+                url=fetched.final_url if fetched else None,
+                error=error,
+                http_status=fetched.http_status if fetched else http_status,
+                bytes=fetched.bytes if fetched else None,
+                seconds=round(time.monotonic() - act.started, 3),
+            )
+        )
+
+    # -- output -----------------------------------------------------------------------------------------------
+
+    def _flush(self, run: int) -> None:
+        """Write finished items to the journal in one transaction and emit one progress snapshot."""
+        if self.finished_updates:
+            self.journal.record(self.finished_updates, run, self.fingerprint)
+            self.updates.extend(self.finished_updates)
+            self.finished_updates = []
+        self._emit(self.updates, run)
+        self.updates = []
+
+    def _emit(self, updates: list[ItemUpdate], run: int) -> None:
+        now = time.monotonic()
+        c = self.c
+        finished_here = c.done + c.failed
+        with self.bytes_lock:
+            nbytes = self.bytes_downloaded
+        c.samples.append((now, finished_here, nbytes))
+        while len(c.samples) > 2 and now - c.samples[0][0] > RATE_WINDOW:
+            c.samples.popleft()
+        t0, n0, b0 = c.samples[0]
+        span = now - t0
+        img_rate = (finished_here - n0) / span if span > 0.3 else 0.0
+        byte_rate = (nbytes - b0) / span if span > 0.3 else 0.0
+        remaining = c.total - (c.done + c.failed + c.skipped + c.invalid)
+        self.r.progress.emit(
+            Progress(
+                total=c.total,
+                done=c.done,
+                failed=c.failed,
+                skipped=c.skipped,
+                invalid=c.invalid,
+                running=len(self.active),
+                bytes_downloaded=nbytes,
+                elapsed=now - self.started,
+                images_per_second=img_rate,
+                bytes_per_second=byte_rate,
+                eta_seconds=remaining / img_rate if img_rate > 0 else None,
+                paused=self.r.is_paused,
+                updates=updates,
+            )
+        )
+
+
+def _host_of(url: str) -> str:
+    """The per-host limit's key; local files have none."""
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        return ""
+    return parts.netloc.lower()
