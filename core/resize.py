@@ -1,0 +1,586 @@
+"""The resize engine: one source image in, one thumbnail per requested size out.
+
+Plain Pillow, run in worker processes: this module imports no Qt, directly or indirectly (it imports
+only `core.models` and `core.naming` from the project), which `tests/core/test_resize.py` checks.
+
+One call decodes the source once and writes every size from that decode:
+
+1. Identify the file (lazy: header only) against an allow-list of raster formats. Empty files, HTML,
+   SVG, PDF and the like are refused with a message that says what they look like.
+2. Refuse more than `max_pixels` before any pixel is decoded: Pillow's own decompression-bomb check
+   is set to that limit with its warning made an error, so it refuses from the header and also
+   guards what it checks later (GIF frames, TIFF tiles, ICO entries).
+3. JPEG shrink-on-load: `draft()` to twice the aspect-fitted size of the largest output, so libjpeg
+   decodes at 1/2, 1/4 or 1/8 scale; a Lanczos resize finishes the job (draft alone aliases).
+4. First frame (animations) or first page (TIFF); EXIF orientation applied; any colour mode made
+   L, RGB, RGBA or CMYK (16-bit and float scaled, palettes expanded, alpha dropped when fully opaque).
+5. Per size: resize (with an exact centre crop for `cover`), convert to sRGB through the embedded
+   ICC profile (CMYK without one: Pillow's plain conversion), flatten alpha onto the background for
+   formats without alpha, pad, and save to a temporary name that is renamed into place.
+
+Not thread-safe: a call sets `PIL.Image.MAX_IMAGE_PIXELS` and the warning filters while it runs, which
+is fine in a worker process that handles one image at a time.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import os
+import re
+import struct
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageCms, ImageColor, UnidentifiedImageError, features
+
+from core.models import Output
+from core.naming import output_filename, safe_join
+
+# The same values core.settings accepts; repeated, not imported, so this module stays standalone.
+FITS = ("contain", "cover", "pad")
+FORMATS = ("auto", "jpeg", "png", "webp", "avif")
+
+#: Formats we open. Everything else Pillow knows is refused: some plugins hand the file to external
+#: programs (EPS runs Ghostscript) and exotic ones have no business in a thumbnail batch.
+_OPEN_FORMATS_WANTED = (
+    "JPEG", "MPO", "PNG", "GIF", "WEBP", "AVIF", "BMP", "DIB", "TIFF", "ICO", "PPM", "QOI", "JPEG2000",
+)  # fmt: skip
+_JPEG_FORMATS = ("JPEG", "MPO")
+
+#: What a viewer does to the stored pixels for each EXIF orientation (same table as ImageOps).
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_ORIENTATION_TAG = 0x0112
+_SWAPS_AXES = (5, 6, 7, 8)
+
+#: Output format -> (Pillow format name, file extension, modes it can store).
+_WRITERS = {
+    "jpeg": ("JPEG", "jpg", ("L", "RGB")),
+    "png": ("PNG", "png", ("L", "RGB", "RGBA")),
+    "webp": ("WEBP", "webp", ("RGB", "RGBA")),
+    "avif": ("AVIF", "avif", ("RGB", "RGBA")),
+}
+_PNG_COMPRESS_LEVEL = 6  # Pillow's default; lower levels save little time on thumbnail-sized images
+_WEBP_METHOD = 4
+_REDUCING_GAP = 3.0  # reduce() by whole factors first when shrinking at least 3x; same result, faster
+
+# Errors Pillow raises for broken data while decoding (beyond OSError, which covers truncation).
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError, struct.error)
+
+
+class ResizeError(Exception):
+    """Why an image could not be made into thumbnails, in words a user understands, e.g.
+    'not an image (looks like HTML)', 'image is 50000x50000 = 2500 Mpx, over --max-pixels 100 Mpx',
+    'truncated or corrupt JPEG: ...', 'unsupported format (SVG)'."""
+
+
+@dataclass(frozen=True)
+class ResizeSpec:
+    """What to make. Validated on construction (ValueError); sizes are stored sorted and deduplicated.
+
+    Fit modes, for a box of `size` x `size` pixels:
+
+    - `contain`: the whole image, as large as fits in the box, aspect kept.
+    - `cover`: the box filled, aspect kept, the overflow cropped equally from both sides (centre crop).
+      Without `upscale` an image smaller than the box on a side is not enlarged; the output is then
+      min(box, that side) on that side, so a 400x100 image in a 256 box gives 256x100 and a 100x50
+      image stays 100x50.
+    - `pad`: `contain`, then centred on a canvas of exactly the box. Without `upscale` a small image
+      keeps its size in the middle of the full box. The canvas is transparent when the output has
+      alpha (PNG/WebP/AVIF) and the image has transparency, else `background`.
+
+    `upscale=False` (the default) never enlarges. `format="auto"` writes PNG when the image has real
+    transparency (an alpha value below 255, or a transparent palette entry in use) and JPEG
+    otherwise. `keep_metadata=False` writes neither EXIF nor ICC; True keeps the EXIF (orientation
+    reset to 1, since pixels are stored upright; the embedded preview is not copied) and embeds the
+    sRGB profile when the source had a profile (outputs are always sRGB).
+    """
+
+    sizes: tuple[int, ...] = (256,)
+    fit: str = "contain"
+    upscale: bool = False
+    format: str = "auto"
+    quality: int = 85
+    background: str = "white"
+    keep_metadata: bool = False
+    max_pixels: int = 100_000_000
+
+    def __post_init__(self) -> None:
+        sizes = tuple(sorted({int(s) for s in self.sizes}))
+        if not sizes or sizes[0] < 1:
+            raise ValueError(f"sizes must be positive pixel counts, got {self.sizes!r}")
+        object.__setattr__(self, "sizes", sizes)
+        if self.fit not in FITS:
+            raise ValueError(f"fit must be one of {', '.join(FITS)}, got {self.fit!r}")
+        if self.format not in FORMATS:
+            raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {self.format!r}")
+        if not 1 <= self.quality <= 100:
+            raise ValueError(f"quality must be between 1 and 100, got {self.quality}")
+        if self.max_pixels < 1:
+            raise ValueError(f"max_pixels must be positive, got {self.max_pixels}")
+        _background_rgb(self.background)  # raises ValueError for what is not a colour
+
+
+@dataclass
+class ResizeResult:
+    """`source_width`/`source_height`: the full-resolution size as displayed (after EXIF orientation).
+    `outputs`: one per size, smallest first; paths relative to the output folder."""
+
+    source_width: int
+    source_height: int
+    outputs: list[Output]
+
+
+@dataclass
+class _Source:
+    """A decoded first frame, ready to be resized; made by `_load`."""
+
+    image: Image.Image  # upright; mode L, RGB, RGBA or CMYK; reduced by draft for JPEG
+    width: int  # upright full-resolution size, which all geometry is computed in
+    height: int
+    transparent: bool  # image.mode == "RGBA" only when some alpha is below 255
+    icc: bytes | None  # a usable RGB or CMYK profile for image.mode, else None
+    exif: bytes | None  # only kept when keep_metadata
+
+
+# --------------------------------------------------------------------------------------------------
+# public entry point
+
+
+def make_thumbnails(src: str | Path, out_dir: str | Path, stem: str, spec: ResizeSpec) -> ResizeResult:
+    """Decode `src` once and write one thumbnail per size in `spec` into `out_dir`.
+
+    Names come from `naming.output_filename(stem, size, ext, several_sizes)`; subfolders in `stem`
+    are created. Each file is written to `.{name}.{pid}.tmp` in its folder and renamed into place,
+    so a crash never leaves half a thumbnail, and the temporary file is removed on any error.
+
+    Raises ResizeError for anything about the image (unreadable, too large, corrupt, unsupported
+    output format). OSErrors from writing (disk full, permissions) propagate unchanged.
+    """
+    if spec.format == "avif" and not features.check("avif"):
+        raise ResizeError("AVIF output is not supported by this Pillow build")
+    out_dir = Path(out_dir)
+    with _decode(Path(src), spec) as source:
+        fmt = spec.format if spec.format != "auto" else ("png" if source.transparent else "jpeg")
+        outputs = []
+        for size in spec.sizes:
+            thumb = _render(source, size, spec, fmt)
+            name = output_filename(stem, size, _WRITERS[fmt][1], len(spec.sizes) > 1)
+            outputs.append(_write(thumb, out_dir, name, fmt, spec, source))
+    return ResizeResult(source.width, source.height, outputs)
+
+
+# --------------------------------------------------------------------------------------------------
+# opening, limits, decoding
+
+
+@functools.cache
+def _open_formats() -> tuple[str, ...]:
+    Image.init()
+    return tuple(f for f in _OPEN_FORMATS_WANTED if f in Image.OPEN)
+
+
+def _mpx(pixels: int) -> str:
+    if pixels >= 10_000_000:
+        return f"{pixels / 1e6:.0f} Mpx"
+    if pixels >= 1_000_000:
+        return f"{pixels / 1e6:.1f} Mpx"
+    return f"{pixels} px"
+
+
+def _too_large(pixels: int, limit: int, size: tuple[int, int] | None = None) -> ResizeError:
+    dims = f"{size[0]}x{size[1]} = " if size else ""
+    return ResizeError(f"image is {dims}{_mpx(pixels)}, over --max-pixels {_mpx(limit)}")
+
+
+#: Formats whose Pillow plugin reads only the header when opened, so their size can be read safely with
+#: the decompression-bomb check off (ICO, for one, decodes its largest entry while opening).
+_LAZY_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "WEBP", "BMP", "TIFF")
+
+
+@contextmanager
+def _pixel_limit(path: Path, limit: int) -> Iterator[None]:
+    """Run with Pillow's decompression-bomb check at `limit` pixels, its warning (over 1x) as an error
+    like its error (over 2x), and either turned into a ResizeError that names --max-pixels."""
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = limit
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        m = re.search(r"\((\d+) pixels\)", str(exc))
+        pixels = int(m.group(1)) if m else limit + 1
+        raise _too_large(pixels, limit, _header_size(path, pixels)) from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def _header_size(path: Path, pixels: int) -> tuple[int, int] | None:
+    """The size in the header, for a refusal message; None when it cannot be read without decoding."""
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        with Image.open(path, formats=[f for f in _open_formats() if f in _LAZY_FORMATS]) as im:
+            return im.size if im.size[0] * im.size[1] == pixels else None
+    except Exception:  # only decorates a message that is raised anyway
+        return None
+
+
+@contextmanager
+def _decode(path: Path, spec: ResizeSpec) -> Iterator[_Source]:
+    """The decoded source, with the pixel limit in force until the block ends."""
+    with _pixel_limit(path, spec.max_pixels), _open(path) as im:
+        yield _load(im, spec)
+
+
+def _open(path: Path) -> Image.Image:
+    """Identify `path` from its header; call inside `_pixel_limit`, which refuses too many pixels.
+
+    Nothing is decoded (except by plugins that do so while opening, like ICO, which Pillow's check,
+    set to the same limit by `_pixel_limit`, then guards)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError as exc:
+        raise ResizeError(f"cannot read {path.name}: {exc.strerror or exc}") from None
+    if not head:
+        raise ResizeError("empty file (0 bytes)")
+    try:
+        im = Image.open(path, formats=_open_formats())
+    except UnidentifiedImageError:
+        raise ResizeError(_describe_unreadable(head)) from None
+    except _DECODE_ERRORS as exc:
+        raise ResizeError(f"corrupt image header: {exc}") from None
+    w, h = im.size  # within max_pixels: Image.open ran Pillow's check, which _pixel_limit set to it
+    if w < 1 or h < 1:
+        im.close()
+        raise ResizeError(f"image has no pixels ({w}x{h})")
+    return im
+
+
+def _load(im: Image.Image, spec: ResizeSpec) -> _Source:
+    """Decode the first frame of an opened image, shrinking on load when the format allows it."""
+    fmt = "JPEG" if im.format in _JPEG_FORMATS else (im.format or "image")
+    icc = im.info.get("icc_profile") or None
+    try:
+        if im.format in _JPEG_FORMATS:
+            # The orientation must be known before draft: the draft size is in stored pixels.
+            orientation = _orientation(im)
+            w, h = _upright(im.size, orientation)
+            # Aspect-fitted, not the square box: the whole image at the largest output's scale
+            # (for cover that is the size before the crop), at least 1 px on each side.
+            rw, _, region, _ = _geometry(w, h, spec.sizes[-1], spec.fit, spec.upscale)
+            scale = rw / (region[2] - region[0])
+            target = (max(1, round(w * scale)), max(1, round(h * scale)))
+            dw, dh = _upright(target, orientation)  # back to stored orientation (a swap is symmetric)
+            im.draft(im.mode, (2 * dw, 2 * dh))
+            im.load()
+        else:
+            im.load()  # first frame / first page: a freshly opened image is positioned there
+            orientation = _orientation(im)
+            w, h = _upright(im.size, orientation)
+        exif = _exif_bytes(im) if spec.keep_metadata else None
+        image = _normalise_mode(im)
+        if orientation in _TRANSPOSE:
+            image = image.transpose(_TRANSPOSE[orientation])
+    except ResizeError:
+        raise
+    except MemoryError:
+        raise ResizeError(f"not enough memory to decode this {im.size[0]}x{im.size[1]} {fmt}") from None
+    except _DECODE_ERRORS as exc:
+        raise ResizeError(f"truncated or corrupt {fmt}: {exc}") from None
+    transparent = image.mode == "RGBA"
+    if icc is not None and not _profile_matches(icc, image.mode):
+        icc = None
+    return _Source(image, w, h, transparent, icc, exif)
+
+
+def _orientation(im: Image.Image) -> int:
+    try:
+        value = im.getexif().get(_ORIENTATION_TAG, 1)
+    except Exception:  # a broken EXIF block must not cost the image; Pillow raises many kinds here
+        return 1
+    return value if isinstance(value, int) and value in range(1, 9) else 1
+
+
+def _upright(size: tuple[int, int], orientation: int) -> tuple[int, int]:
+    return (size[1], size[0]) if orientation in _SWAPS_AXES else size
+
+
+def _exif_bytes(im: Image.Image) -> bytes | None:
+    try:
+        exif = im.getexif()
+        if not exif:
+            return None
+        if _ORIENTATION_TAG in exif:
+            exif[_ORIENTATION_TAG] = 1
+        return exif.tobytes()
+    except Exception:  # keeping metadata is best effort; broken EXIF is dropped, not fatal
+        return None
+
+
+def _normalise_mode(im: Image.Image) -> Image.Image:
+    """Any Pillow mode -> L, RGB, RGBA (only when some pixel is not opaque) or CMYK."""
+    mode = im.mode
+    if "transparency" in im.info and mode in ("1", "L", "P", "RGB"):
+        im = im.convert("RGBA")
+    elif mode in ("P", "PA", "LA", "La", "RGBa"):
+        im = im.convert("RGBA" if mode != "P" else "RGB")
+    elif mode == "1":
+        im = im.convert("L")
+    elif mode.startswith("I") or mode == "F":
+        im = _gray_to_8bit(im)
+    elif mode not in ("L", "RGB", "RGBA", "CMYK"):
+        try:
+            im = im.convert("RGB")  # YCbCr, LAB, HSV, RGBX
+        except ValueError:
+            raise ResizeError(f"unsupported colour mode {mode}") from None
+    if im.mode == "RGBA":
+        low, _ = im.getchannel("A").getextrema()
+        if low == 255:
+            im = im.convert("RGB")
+    return im
+
+
+def _gray_to_8bit(im: Image.Image) -> Image.Image:
+    """16-bit, 32-bit and float greyscale to L, scaled rather than clipped."""
+    if im.mode == "F":
+        _, high = im.getextrema()
+        scale = 255.0 if high <= 1.0 else (255.0 / high if high > 255 else 1.0)
+    else:
+        im = im.convert("I")
+        _, high = im.getextrema()
+        # 16-bit data (the usual case: PNG, TIFF) maps 65535 to 255; wider data by its own maximum.
+        scale = 1.0 if high <= 255 else (1 / 257 if high <= 65535 else 255.0 / high)
+    if scale != 1.0:
+        im = im.point(lambda v: v * scale)
+    return im.convert("L")
+
+
+# --------------------------------------------------------------------------------------------------
+# colour
+
+
+@functools.cache
+def _srgb_profile() -> ImageCms.ImageCmsProfile:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+@functools.cache
+def _srgb_icc_bytes() -> bytes:
+    return _srgb_profile().tobytes()
+
+
+@functools.lru_cache(maxsize=16)
+def _profile(icc: bytes) -> ImageCms.ImageCmsProfile | None:
+    try:
+        return ImageCms.ImageCmsProfile(io.BytesIO(icc))
+    except (OSError, ValueError, TypeError, ImageCms.PyCMSError):
+        return None  # a broken profile is ignored (the pixels are taken as sRGB), not fatal
+
+
+def _profile_matches(icc: bytes, mode: str) -> bool:
+    profile = _profile(icc)
+    if profile is None:
+        return False
+    space = profile.profile.xcolor_space.strip()
+    return (space == "RGB" and mode in ("RGB", "RGBA")) or (space == "CMYK" and mode == "CMYK")
+
+
+@functools.lru_cache(maxsize=16)
+def _transform(icc: bytes, in_mode: str, out_mode: str) -> ImageCms.ImageCmsTransform | None:
+    profile = _profile(icc)
+    if profile is None:
+        return None
+    try:
+        return ImageCms.buildTransform(profile, _srgb_profile(), in_mode, out_mode)
+    except ImageCms.PyCMSError:
+        return None
+
+
+def _to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
+    """Pixels in the source's colour space -> sRGB (L stays L: grey profiles are ignored)."""
+    if im.mode == "L":
+        return im
+    out_mode = "RGBA" if im.mode == "RGBA" else "RGB"
+    transform = _transform(icc, im.mode, out_mode) if icc else None
+    if transform is not None:
+        return ImageCms.applyTransform(im, transform)
+    return im if im.mode == out_mode else im.convert(out_mode)  # CMYK without a profile
+
+
+def _background_rgb(colour: str) -> tuple[int, int, int]:
+    try:
+        rgb = ImageColor.getrgb(colour)
+    except (ValueError, AttributeError):
+        raise ValueError(f"background is not a colour: {colour!r}") from None
+    return (rgb[0], rgb[1], rgb[2])
+
+
+# --------------------------------------------------------------------------------------------------
+# geometry and composition
+
+
+def _geometry(
+    w: int, h: int, box: int, fit: str, upscale: bool
+) -> tuple[int, int, tuple[float, float, float, float], tuple[int, int]]:
+    """For an upright w x h source and a box: (resize width, resize height, the source region to
+    resize, in source pixels, canvas size). The canvas is larger than the resize size only for pad."""
+    if fit == "cover":
+        scale = max(box / w, box / h)
+        if not upscale:
+            scale = min(scale, 1.0)
+        rw = min(box, max(1, round(w * scale)))
+        rh = min(box, max(1, round(h * scale)))
+        cw, ch = min(w, rw / scale), min(h, rh / scale)
+        left, top = (w - cw) / 2, (h - ch) / 2
+        return rw, rh, (left, top, left + cw, top + ch), (rw, rh)
+    scale = min(box / w, box / h)
+    if not upscale:
+        scale = min(scale, 1.0)
+    rw, rh = max(1, round(w * scale)), max(1, round(h * scale))
+    canvas = (box, box) if fit == "pad" else (rw, rh)
+    return rw, rh, (0.0, 0.0, float(w), float(h)), canvas
+
+
+def _render(source: _Source, size: int, spec: ResizeSpec, fmt: str) -> Image.Image:
+    """The finished thumbnail for one box size, in a mode the output format can store."""
+    rw, rh, region, canvas = _geometry(source.width, source.height, size, spec.fit, spec.upscale)
+    base = source.image
+    fx, fy = base.width / source.width, base.height / source.height  # < 1 after a JPEG draft
+    box = (region[0] * fx, region[1] * fy, region[2] * fx, region[3] * fy)
+    thumb = base.resize((rw, rh), Image.Resampling.LANCZOS, box=box, reducing_gap=_REDUCING_GAP)
+    thumb = _to_srgb(thumb, source.icc)
+
+    modes = _WRITERS[fmt][2]
+    keep_alpha = thumb.mode == "RGBA" and "RGBA" in modes
+    if keep_alpha or (thumb.mode != "RGBA" and canvas == thumb.size):
+        out = thumb
+        if canvas != thumb.size:
+            out = Image.new("RGBA", canvas, (0, 0, 0, 0))
+            out.paste(thumb, _centre(thumb.size, canvas))
+    else:  # alpha flattened onto the background, and/or padded with it
+        bg = _background_rgb(spec.background)
+        grey = thumb.mode == "L" and bg[0] == bg[1] == bg[2]
+        out = Image.new("L" if grey else "RGB", canvas, bg[0] if grey else bg)
+        out.paste(thumb, _centre(thumb.size, canvas), thumb if thumb.mode == "RGBA" else None)
+    if out.mode not in modes:
+        out = out.convert("RGB")  # L for WebP/AVIF
+    return out
+
+
+def _centre(size: tuple[int, int], canvas: tuple[int, int]) -> tuple[int, int]:
+    return (canvas[0] - size[0]) // 2, (canvas[1] - size[1]) // 2
+
+
+# --------------------------------------------------------------------------------------------------
+# writing
+
+
+def _write(im: Image.Image, out_dir: Path, name: str, fmt: str, spec: ResizeSpec, source: _Source) -> Output:
+    pillow_format = _WRITERS[fmt][0]
+    params: dict[str, object] = {}
+    if fmt == "jpeg":
+        params = {"quality": spec.quality, "optimize": False, "progressive": False}
+    elif fmt == "png":
+        params = {"compress_level": _PNG_COMPRESS_LEVEL}
+    elif fmt == "webp":
+        params = {"quality": spec.quality, "method": _WEBP_METHOD}
+    elif fmt == "avif":
+        params = {"quality": spec.quality}
+    if spec.keep_metadata:
+        if source.exif:
+            params["exif"] = source.exif
+        if source.icc:
+            params["icc_profile"] = _srgb_icc_bytes()
+    im.info = {}  # nothing from the source rides along unless asked for above
+
+    final = safe_join(out_dir, name)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    try:
+        try:
+            im.save(tmp, format=pillow_format, **params)
+        except OSError as exc:
+            if exc.errno is not None:
+                raise  # the file system's (disk full, permissions): not about this image
+            raise ResizeError(f"could not encode {pillow_format}: {exc}") from None
+        except ValueError as exc:
+            raise ResizeError(f"could not encode {pillow_format}: {exc}") from None
+        nbytes = tmp.stat().st_size
+        os.replace(tmp, final)
+    except BaseException:
+        with suppress(OSError):
+            tmp.unlink()
+        raise
+    return Output(path=Path(name).as_posix(), width=im.width, height=im.height, bytes=nbytes)
+
+
+# --------------------------------------------------------------------------------------------------
+# saying what a file is when it is not an image we read
+
+_IMAGE_MAGIC = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"GIF8", "GIF"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+)
+_OTHER_MAGIC = (
+    (b"%PDF", "unsupported format (PDF)"),
+    (b"%!PS", "unsupported format (PostScript)"),
+    (b"\xc5\xd0\xd3\xc6", "unsupported format (PostScript)"),
+    (b"8BPS", "unsupported format (Photoshop PSD)"),
+    (b"\xff\x0a", "unsupported format (JPEG XL)"),
+    (b"\x00\x00\x00\x0cJXL ", "unsupported format (JPEG XL)"),
+    (b"\x1f\x8b", "not an image (gzip-compressed data)"),
+    (b"PK\x03\x04", "not an image (ZIP archive)"),
+)
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
+
+
+def _describe_unreadable(head: bytes) -> str:
+    """A message for data Pillow (with our allow-list) could not identify, from its first bytes."""
+    for magic, name in _IMAGE_MAGIC:
+        if head.startswith(magic):
+            return f"truncated or corrupt {name}: cannot read the header"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "truncated or corrupt WebP: cannot read the header"
+    for magic, message in _OTHER_MAGIC:
+        if head.startswith(magic):
+            return message
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in _HEIF_BRANDS:
+            return "unsupported format (HEIC/HEIF)"
+        if brand in (b"avif", b"avis"):
+            return "unsupported format (AVIF: this Pillow build cannot read it)"
+        return "not an image (looks like a video or other ISO media file)"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if b"<svg" in text:
+        return "unsupported format (SVG)"
+    if text.startswith((b"<!doctype html", b"<html", b"<head", b"<body")) or b"<html" in text:
+        return "not an image (looks like HTML)"
+    if text.startswith(b"<?xml"):
+        return "not an image (looks like XML)"
+    if text.startswith(b"<"):
+        return "not an image (looks like HTML)"
+    if text.startswith((b"{", b"[")):
+        return "not an image (looks like JSON)"
+    decoded = head.decode("utf-8", errors="ignore")
+    printable = sum(ch.isprintable() or ch in "\t\r\n" for ch in decoded)
+    if b"\x00" not in head and decoded and printable >= 0.95 * len(decoded):
+        return "not an image (looks like text)"
+    return "not an image (unrecognised data)"
