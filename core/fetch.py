@@ -1,0 +1,687 @@
+"""Download one URL (or check one local file) into a spool file, within the limits the user set.
+
+Called from download threads; plain requests, no Qt. One call is one attempt: the runner schedules retries
+with backoff itself, from `FetchError.retryable` and `FetchError.retry_after`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import email.utils
+import http
+import http.client
+import os
+import re
+import socket
+import ssl
+import stat
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+from urllib.parse import urljoin, urlsplit
+from urllib.request import url2pathname
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+
+from core.settings import Settings, format_bytes
+
+CHUNK = 64 * 1024
+HEAD_BYTES = 2048  # what the sniffers look at
+CONNECT_TIMEOUT = 10.0
+WEB_SCHEMES = ("http", "https")
+_WATCH_INTERVAL = 0.05
+_ACCEPT = "image/avif,image/webp,image/png,image/jpeg,image/*;q=0.9,*/*;q=0.5"
+_RETRYABLE_4XX = frozenset({408, 425, 429})
+
+
+@dataclass(frozen=True)
+class FetchLimits:
+    """Limits of one attempt. `timeout` is the TOTAL budget (headers, redirects and body): a per-read
+    timeout alone never ends a server that drips one byte a second."""
+
+    timeout: float = 30.0
+    max_bytes: int = 50 * 1024**2
+    user_agent: str = "BatchThumbnailer/0.1"
+    max_redirects: int = 10
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FetchLimits:
+        return cls(timeout=settings.timeout, max_bytes=settings.max_bytes, user_agent=settings.user_agent)
+
+
+@dataclass
+class Fetched:
+    """A downloaded (or local) file ready to be decoded. When `spooled`, the caller deletes `path`."""
+
+    path: Path
+    final_url: str
+    http_status: int | None
+    bytes: int
+    spooled: bool
+
+
+class FetchError(Exception):
+    """Why an attempt failed, in words a user understands, and whether trying again may help."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.http_status = http_status
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self):  # keep the fields when queued or pickled across processes
+        return _rebuild_error, (self.message, self.http_status, self.retryable, self.retry_after)
+
+
+def _rebuild_error(message: str, http_status: int | None, retryable: bool, retry_after: float | None):
+    return FetchError(message, http_status=http_status, retryable=retryable, retry_after=retry_after)
+
+
+class Aborted(Exception):
+    """The batch was cancelled mid-download; the spool file is already removed."""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Sniffing: the bytes decide, never the Content-Type.
+
+# ISO base media brands, most specific first: an AVIF often has the generic HEIF brand "mif1" as major brand.
+_FTYP_KINDS = (
+    ("avif", (b"avif", b"avis")),
+    ("heif", (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")),
+    ("jpeg2000", (b"jp2 ",)),
+)
+_BMP_HEADER_SIZES = frozenset({12, 16, 40, 52, 56, 64, 108, 124})
+_PREFIXES = (
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
+    (b"II*\x00", "tiff"),
+    (b"MM\x00*", "tiff"),
+    (b"II+\x00", "tiff"),
+    (b"MM\x00+", "tiff"),
+    (b"\x00\x00\x00\x0cjP  \r\n\x87\n", "jpeg2000"),
+    (b"\xff\x4f\xff\x51", "jpeg2000"),
+    (b"qoif", "qoi"),
+    (b"8BPS", "psd"),
+    (b"DDS ", "dds"),
+    (b"icns", "icns"),
+)
+_PNM = re.compile(rb"P[1-6f](?:\s|#[^\n]*\n)+\d")  # magic, then (comments and) the width
+_HTML_TAGS = (b"<html", b"<head", b"<body", b"<title", b"<meta", b"<script", b"<div", b"<form", b"<p>")
+
+
+def sniff_image(head: bytes) -> str | None:
+    """The image format the first bytes announce ('jpeg', 'png', ...), or None when they are not an image.
+
+    Everything named here is a format Pillow reads, except HEIF, which needs the pillow-heif plugin: it
+    passes so that the decoder, not the download, says what is missing."""
+    for prefix, name in _PREFIXES:
+        if head.startswith(prefix):
+            return name
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head[4:8] == b"ftyp":
+        box_end = min(int.from_bytes(head[:4], "big"), len(head))
+        brands = {head[8:12]} | {head[i : i + 4] for i in range(16, box_end - 3, 4)}
+        return next((kind for kind, known in _FTYP_KINDS if brands.intersection(known)), None)
+    if head[:2] == b"BM" and int.from_bytes(head[14:18], "little") in _BMP_HEADER_SIZES:
+        return "bmp"
+    if head[:4] in (b"\x00\x00\x01\x00", b"\x00\x00\x02\x00") and head[4:6] not in (b"", b"\x00\x00"):
+        return "ico" if head[2] == 1 else "cur"
+    if _PNM.match(head):
+        return "ppm"
+    return None
+
+
+def describe_non_image(head: bytes) -> str:
+    """What the bytes are instead of an image: 'HTML', 'SVG', 'XML', 'JSON', 'PDF', 'text', 'empty' or
+    'unknown binary data'."""
+    body = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    if not body:
+        return "empty"
+    low = body.lower()
+    if low.startswith(b"%pdf-"):
+        return "PDF"
+    if low.startswith(b"<"):
+        if low.startswith((b"<!doctype html", b"<html")):
+            return "HTML"
+        if b"<svg" in low:
+            return "SVG"
+        if any(tag in low for tag in _HTML_TAGS):
+            return "HTML"
+        return "XML"
+    if not _is_text(body):
+        return "unknown binary data"
+    return "JSON" if body[:1] in (b"{", b"[") else "text"
+
+
+def _is_text(data: bytes) -> bool:
+    try:
+        text = codecs.getincrementaldecoder("utf-8")().decode(data, final=False)  # a cut last char is fine
+    except UnicodeDecodeError:
+        return False
+    return all(ch >= " " or ch in "\t\n\r\f" for ch in text)
+
+
+def _not_an_image(source: str, head: bytes) -> str:
+    kind = describe_non_image(head)
+    if kind == "SVG":
+        return f"{source} SVG, a vector image; only raster images (JPEG, PNG, WebP, ...) can be thumbnailed"
+    if kind == "unknown binary data":
+        return f"{source} unknown binary data, not an image (starts with {head[:8].hex(' ')})"
+    return f"{source} {kind}, not an image"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The watchdog: one thread that enforces every attempt's total deadline and the batch's cancel flag.
+
+
+class _Attempt:
+    """One download attempt as the watchdog sees it; `reason` is set once the watchdog cut its socket."""
+
+    __slots__ = ("deadline", "reason", "should_abort", "sock")
+
+    def __init__(self, deadline: float, should_abort: Callable[[], bool]) -> None:
+        self.deadline = deadline
+        self.should_abort = should_abort
+        self.sock: socket.socket | None = None
+        self.reason: str | None = None  # "timeout" or "abort"
+
+
+class _Watchdog:
+    """Shuts a download's socket down at its deadline, or as soon as its batch is cancelled.
+
+    A socket timeout bounds each read, not the sum of them, and a thread blocked in recv() cannot look at a
+    cancel flag. Shutting the socket down from this one shared thread makes the blocked read return at once,
+    whether it waits for headers or for the body.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._attempts: set[_Attempt] = set()
+        self._thread: threading.Thread | None = None
+        self._local = threading.local()
+
+    @contextmanager
+    def watching(self, attempt: _Attempt) -> Iterator[None]:
+        with self._cond:
+            self._attempts.add(attempt)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="fetch-watchdog", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        self._local.attempt = attempt
+        try:
+            yield
+        finally:
+            self._local.attempt = None
+            with self._cond:
+                self._attempts.discard(attempt)
+
+    def attach(self, sock: socket.socket) -> None:
+        """Called by a connection about to wait for a response: this socket carries the current attempt."""
+        attempt: _Attempt | None = getattr(self._local, "attempt", None)
+        if attempt is None:
+            return
+        with self._cond:
+            attempt.sock = sock
+            if attempt.reason is not None:
+                _cut(sock)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._attempts:
+                    self._cond.wait()
+                attempts = list(self._attempts)
+            now = time.monotonic()
+            for attempt in attempts:
+                if attempt.reason is not None:
+                    continue
+                reason = "timeout" if now >= attempt.deadline else "abort" if _asks(attempt) else None
+                if reason is None:
+                    continue
+                with self._cond:
+                    if attempt in self._attempts:  # not finished meanwhile: never cut a pooled idle socket
+                        attempt.reason = reason
+                        if attempt.sock is not None:
+                            _cut(attempt.sock)
+            with self._cond:
+                self._cond.wait(_WATCH_INTERVAL)
+
+
+def _asks(attempt: _Attempt) -> bool:
+    try:
+        return bool(attempt.should_abort())
+    except Exception:  # a broken callback must not kill the watchdog; the download thread will see it
+        return False
+
+
+def _cut(sock: socket.socket) -> None:
+    # The plain socket call: SSLSocket.shutdown would also drop its TLS state under the reader's feet.
+    with suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+_WATCHDOG = _Watchdog()
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    def getresponse(self):  # type: ignore[override]
+        _WATCHDOG.attach(self.sock)
+        return super().getresponse()
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def getresponse(self):  # type: ignore[override]
+        _WATCHDOG.attach(self.sock)
+        return super().getresponse()
+
+
+_WATCHED = {HTTPConnection: _WatchedHTTPConnection, HTTPSConnection: _WatchedHTTPSConnection}
+
+
+class _WatchedAdapter(HTTPAdapter):
+    """Pools whose connections hand their socket to the watchdog. Other pools (SOCKS proxies) are left
+    alone and fall back to the per-read timeout."""
+
+    def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):
+        pool = super().get_connection_with_tls_context(request, verify, proxies=proxies, cert=cert)
+        watched = _WATCHED.get(pool.ConnectionCls)
+        if watched is not None:
+            pool.ConnectionCls = watched
+        return pool
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Sessions: one per download thread, for keep-alive.
+
+_sessions: dict[int, requests.Session] = {}
+_sessions_lock = threading.Lock()
+
+
+def _session() -> requests.Session:
+    """The calling thread's session, keyed by OS thread id rather than threading.local: a QThreadPool
+    thread gets a fresh Python thread state per runnable, which would drop a threading.local (and its
+    kept-alive connections) after every download."""
+    ident = threading.get_ident()
+    with _sessions_lock:
+        session = _sessions.get(ident)
+        if session is None:
+            session = requests.Session()
+            session.mount("http://", _WatchedAdapter())
+            session.mount("https://", _WatchedAdapter())
+            _sessions[ident] = session
+    return session
+
+
+def close_sessions() -> None:
+    """Close every thread's session and kept-alive connections. Call when no download runs (end of a
+    batch, shutdown); later fetches open new ones."""
+    with _sessions_lock:
+        sessions = list(_sessions.values())
+        _sessions.clear()
+    for session in sessions:
+        session.close()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# fetch
+
+
+def fetch(
+    url: str,
+    spool_dir: Path,
+    limits: FetchLimits,
+    should_abort: Callable[[], bool],
+    on_bytes: Callable[[int], None] | None = None,
+) -> Fetched:
+    """Make ONE attempt to get `url` as an image file.
+
+    http/https: streamed to `spool_dir/<random>.part` (the folder is created if missing), redirects
+    followed by hand so every hop's scheme is checked, the body cut at `limits.max_bytes` (decoded size)
+    and at the total `limits.timeout`. `on_bytes(n)` is called after each chunk. `should_abort` is checked
+    between chunks and also polled (about 20 times a second) from a watchdog thread, so it must be
+    thread-safe (e.g. `threading.Event.is_set`); once it returns True, `Aborted` is raised.
+    file: the local file is checked and used in place (`spooled=False`).
+    Raises FetchError (with `retryable`/`retry_after`) or Aborted; no spool file is left behind either way.
+    OSError from writing the spool file (disk full) propagates unchanged: it is not the item's fault.
+    """
+    if should_abort():
+        raise Aborted("download cancelled")
+    scheme = urlsplit(url).scheme.lower()
+    if scheme == "file":
+        return _fetch_file(url, limits)
+    if scheme not in WEB_SCHEMES:
+        shown = f"{scheme}:" if scheme else "(none)"
+        raise FetchError(f"unsupported URL scheme {shown} (only http, https and file URLs can be fetched)")
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    attempt = _Attempt(time.monotonic() + limits.timeout, should_abort)
+    with _WATCHDOG.watching(attempt):
+        return _fetch_http(url, spool_dir, limits, attempt, on_bytes)
+
+
+def _fetch_http(
+    url: str,
+    spool_dir: Path,
+    limits: FetchLimits,
+    attempt: _Attempt,
+    on_bytes: Callable[[int], None] | None,
+) -> Fetched:
+    session = _session()
+    seen = {url}
+    hops = 0
+    while True:
+        if attempt.should_abort():
+            raise Aborted("download cancelled")
+        resp = _request(session, url, limits, attempt)
+        try:
+            location = session.get_redirect_target(resp)
+            if location is None:
+                if not 200 <= resp.status_code < 300:
+                    _discard_body(resp)
+                    raise _status_error(resp)
+                return _download(resp, url, spool_dir, limits, attempt, on_bytes)
+            target = urljoin(url, location)
+            _check_redirect(target, seen, hops, limits, resp.status_code)
+            _discard_body(resp)
+        finally:
+            resp.close()
+        seen.add(target)
+        url = target
+        hops += 1
+
+
+def _request(session: requests.Session, url: str, limits: FetchLimits, attempt: _Attempt) -> requests.Response:
+    remaining = attempt.deadline - time.monotonic()
+    if remaining <= 0:
+        raise _timeout_error(limits)
+    headers = {"User-Agent": limits.user_agent, "Accept": _ACCEPT, "Accept-Encoding": "gzip, deflate"}
+    try:
+        return session.get(
+            url,
+            headers=headers,
+            stream=True,
+            allow_redirects=False,
+            verify=True,
+            timeout=(min(CONNECT_TIMEOUT, remaining), remaining),
+        )
+    except requests.RequestException as exc:
+        raise _request_error(exc, url, limits, attempt) from exc
+
+
+def _check_redirect(target: str, seen: set[str], hops: int, limits: FetchLimits, status: int) -> None:
+    scheme = urlsplit(target).scheme.lower()
+    if scheme not in WEB_SCHEMES:
+        raise FetchError(
+            f"redirect to unsupported scheme {scheme}: (only http and https redirects are followed)",
+            http_status=status,
+        )
+    if target in seen:
+        raise FetchError(f"redirect loop: {target} redirects back to an earlier address", http_status=status)
+    if hops >= limits.max_redirects:
+        raise FetchError(f"too many redirects (over {limits.max_redirects})", http_status=status)
+
+
+def _download(
+    resp: requests.Response,
+    url: str,
+    spool_dir: Path,
+    limits: FetchLimits,
+    attempt: _Attempt,
+    on_bytes: Callable[[int], None] | None,
+) -> Fetched:
+    status = resp.status_code
+    length = _content_length(resp)
+    if length is not None and length > limits.max_bytes:
+        raise FetchError(
+            f"download over --max-bytes {format_bytes(limits.max_bytes)} (Content-Length says {format_bytes(length)})",
+            http_status=status,
+        )
+    fd, name = tempfile.mkstemp(prefix="dl-", suffix=".part", dir=spool_dir)
+    path = Path(name)
+    try:
+        with open(fd, "wb") as out:
+            total, head = _stream(resp, out, length, limits, attempt, on_bytes)
+        if total == 0:
+            raise FetchError("empty response", http_status=status)
+        if sniff_image(head) is None:
+            raise FetchError(_not_an_image("server sent", head), http_status=status)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return Fetched(path=path, final_url=url, http_status=status, bytes=total, spooled=True)
+
+
+def _stream(
+    resp: requests.Response,
+    out: IO[bytes],
+    length: int | None,
+    limits: FetchLimits,
+    attempt: _Attempt,
+    on_bytes: Callable[[int], None] | None,
+) -> tuple[int, bytes]:
+    """Copy the decoded body to `out`; return its size and first bytes."""
+    raw = resp.raw
+    total = 0
+    head = b""
+    while True:
+        if attempt.reason == "abort" or attempt.should_abort():
+            raise Aborted("download cancelled")
+        try:
+            chunk = raw.read1(CHUNK, decode_content=True)
+        except urllib3.exceptions.HTTPError as exc:
+            raise _body_error(exc, resp, length, limits, attempt) from exc
+        if attempt.reason is not None:  # the watchdog ended the read; what came back may look like an end
+            raise _body_error(None, resp, length, limits, attempt)
+        if not chunk:
+            return total, head
+        total += len(chunk)
+        if total > limits.max_bytes:
+            decoded = " after decompression" if resp.headers.get("Content-Encoding") else ""
+            raise FetchError(
+                f"download over --max-bytes {format_bytes(limits.max_bytes)}{decoded}",
+                http_status=resp.status_code,
+            )
+        if len(head) < HEAD_BYTES:
+            head += chunk[: HEAD_BYTES - len(head)]
+        out.write(chunk)
+        if on_bytes is not None:
+            on_bytes(len(chunk))
+
+
+def _discard_body(resp: requests.Response) -> None:
+    """Read a small error or redirect body so its connection goes back to the pool for the next hop."""
+    length = _content_length(resp)
+    if length is not None and length <= CHUNK:
+        resp.raw.drain_conn()
+
+
+def _content_length(resp: requests.Response) -> int | None:
+    try:
+        length = int(resp.headers.get("Content-Length", ""))
+    except ValueError:
+        return None
+    return length if length >= 0 else None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Errors in words
+
+
+def _status_error(resp: requests.Response) -> FetchError:
+    code = resp.status_code
+    try:
+        phrase = http.HTTPStatus(code).phrase
+    except ValueError:
+        phrase = resp.reason or ""
+    message = f"HTTP {code} {phrase}".rstrip()
+    if 300 <= code < 400:
+        message += " (a redirect without a Location header)"
+    retryable = code in _RETRYABLE_4XX or code >= 500
+    retry_after = _retry_after(resp.headers.get("Retry-After")) if retryable else None
+    return FetchError(message, http_status=code, retryable=retryable, retry_after=retry_after)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delay-seconds or an HTTP date), never negative."""
+    if not value:
+        return None
+    value = value.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", value):
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _timeout_error(limits: FetchLimits, received: int = 0, length: int | None = None) -> FetchError:
+    progress = ""
+    if received:
+        of = f" of {format_bytes(length)}" if length else ""
+        progress = f" (got {format_bytes(received)}{of})"
+    return FetchError(f"download took longer than --timeout {limits.timeout:g} s{progress}", retryable=True)
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and everything it wraps (requests and urllib3 nest them several levels deep)."""
+    todo: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while todo and len(seen) < 32:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        nested = [current.__cause__, current.__context__, getattr(current, "reason", None), *current.args]
+        todo.extend(e for e in nested if isinstance(e, BaseException))
+
+
+def _innermost(exc: BaseException) -> str:
+    causes = list(_causes(exc))
+    return str(causes[-1]) or type(causes[-1]).__name__
+
+
+def _request_error(
+    exc: requests.RequestException, url: str, limits: FetchLimits, attempt: _Attempt
+) -> FetchError | Aborted:
+    if attempt.reason == "abort":
+        return Aborted("download cancelled")
+    if attempt.reason == "timeout" or isinstance(exc, requests.ReadTimeout):
+        return _timeout_error(limits)
+    parts = urlsplit(url)
+    host = parts.hostname or url
+    causes = list(_causes(exc))
+    if isinstance(exc, requests.ConnectTimeout):
+        return FetchError(
+            f"could not connect to {host} within {min(CONNECT_TIMEOUT, limits.timeout):g} s", retryable=True
+        )
+    if isinstance(exc, requests.exceptions.SSLError):
+        for cause in causes:
+            if isinstance(cause, ssl.SSLCertVerificationError):
+                detail = cause.verify_message or cause.reason or str(cause)
+                return FetchError(f"TLS certificate verification failed: {detail}")
+        return FetchError(f"TLS error talking to {host}: {_innermost(exc)}", retryable=True)
+    for cause in causes:
+        if isinstance(cause, socket.gaierror | urllib3.exceptions.NameResolutionError):
+            gai = next((c for c in causes if isinstance(c, socket.gaierror)), None)
+            transient = gai is not None and gai.errno == getattr(socket, "EAI_AGAIN", None)
+            return FetchError(f"could not resolve host {host}", retryable=transient)
+        if isinstance(cause, ConnectionRefusedError):
+            return FetchError("connection refused", retryable=True)
+        if isinstance(cause, http.client.RemoteDisconnected):
+            return FetchError("server closed the connection without answering", retryable=True)
+        if isinstance(cause, ConnectionResetError):
+            return FetchError("connection reset by the server", retryable=True)
+    if isinstance(exc, requests.ConnectionError):
+        return FetchError(f"connection to {host} failed: {_innermost(exc)}", retryable=True)
+    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.InvalidSchema):
+        return FetchError(f"invalid URL: {_innermost(exc)}")
+    return FetchError(f"download failed: {_innermost(exc)}", retryable=True)
+
+
+def _body_error(
+    exc: urllib3.exceptions.HTTPError | None,
+    resp: requests.Response,
+    length: int | None,
+    limits: FetchLimits,
+    attempt: _Attempt,
+) -> FetchError | Aborted:
+    received = resp.raw.tell()
+    if attempt.reason == "abort":
+        return Aborted("download cancelled")
+    if attempt.reason == "timeout" or isinstance(exc, urllib3.exceptions.ReadTimeoutError):
+        return _timeout_error(limits, received, length)
+    if isinstance(exc, urllib3.exceptions.DecodeError):
+        encoding = resp.headers.get("Content-Encoding", "")
+        return FetchError(
+            f"could not decompress the {encoding} download: {_innermost(exc)}", http_status=resp.status_code
+        )
+    of = f" of {format_bytes(length)}" if length is not None else ""
+    return FetchError(f"connection closed after {format_bytes(received)}{of}", retryable=True)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# file: URLs, read in place
+
+
+def _fetch_file(url: str, limits: FetchLimits) -> Fetched:
+    path = _file_path(url)
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise FetchError(f"file not found: {path}") from None
+    except OSError as exc:
+        raise FetchError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise FetchError(f"is a folder, not a file: {path}")
+    if not stat.S_ISREG(info.st_mode):
+        raise FetchError(f"not a regular file: {path}")
+    if info.st_size > limits.max_bytes:
+        raise FetchError(
+            f"file over --max-bytes {format_bytes(limits.max_bytes)} (it is {format_bytes(info.st_size)}): {path}"
+        )
+    if info.st_size == 0:
+        raise FetchError(f"file is empty: {path}")
+    try:
+        with path.open("rb") as f:
+            head = f.read(HEAD_BYTES)
+    except OSError as exc:
+        raise FetchError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if sniff_image(head) is None:
+        raise FetchError(f"{_not_an_image('file is', head)}: {path}")
+    return Fetched(path=path, final_url=url, http_status=None, bytes=info.st_size, spooled=False)
+
+
+def _file_path(url: str) -> Path:
+    parts = urlsplit(url)
+    if parts.netloc in ("", "localhost"):
+        return Path(url2pathname(parts.path))
+    if os.name == "nt":  # file://server/share/x.jpg is a UNC path on Windows
+        return Path(url2pathname(f"//{parts.netloc}{parts.path}"))
+    raise FetchError(f"file URL with a host ({parts.netloc}) cannot be read here; use file:///path")
