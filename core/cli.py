@@ -219,6 +219,7 @@ def run_batch(settings: Settings, entries: Iterable[Entry] | None, mode: str, co
         runner.start()
         while not result:
             app.exec()
+        runner.wait()
     finally:
         wake.stop()
         signal.signal(signal.SIGINT, previous)

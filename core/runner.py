@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
-from core.fetch import Aborted, Fetched, FetchError, FetchLimits, fetch
+from core.fetch import Aborted, Fetched, FetchError, FetchLimits, close_sessions, fetch
 from core.journal import STATE_DIR, Journal, PendingItem
 from core.models import Entry, ItemUpdate, Progress, Status, Summary
 from core.naming import output_stem
@@ -54,10 +54,6 @@ def resize_spec(settings: Settings) -> ResizeSpec:
         keep_metadata=settings.keep_metadata,
         max_pixels=settings.max_pixels,
     )
-
-
-def fetch_limits(settings: Settings) -> FetchLimits:
-    return FetchLimits(timeout=settings.timeout, max_bytes=settings.max_bytes, user_agent=settings.user_agent)
 
 
 def backoff_delay(attempt: int, retry_after: float | None) -> float:
@@ -137,7 +133,8 @@ class Runner(QObject):
         """Start the batch in the background; returns at once."""
         if self._thread is not None:
             raise RuntimeError("a Runner runs one batch; make a new one")
-        self._thread = threading.Thread(target=self._engine, name="thumbnailer-engine", daemon=True)
+        # Not a daemon: the interpreter must not tear Qt down while the engine is still unwinding.
+        self._thread = threading.Thread(target=self._engine, name="thumbnailer-engine")
         self._thread.start()
 
     def pause(self) -> None:
@@ -156,7 +153,8 @@ class Runner(QObject):
         """Block until the batch has ended (the `finished` signal was emitted). For shutdown and tests."""
         if self._thread is None:
             return True
-        return self._done.wait(None if timeout_ms < 0 else timeout_ms / 1000)
+        self._thread.join(None if timeout_ms < 0 else timeout_ms / 1000)
+        return not self._thread.is_alive()
 
     def _engine(self) -> None:
         started = time.monotonic()
@@ -184,7 +182,7 @@ class _Batch:
         self.out = Path(self.s.out)
         self.fingerprint = self.s.output_fingerprint()
         self.spec = resize_spec(self.s)
-        self.limits = fetch_limits(self.s)
+        self.limits = FetchLimits.from_settings(self.s)
         self.events: queue.SimpleQueue[tuple[str, str, object]] = queue.SimpleQueue()
         self.buffer: deque[PendingItem] = deque()
         self.deferred: dict[str, deque[PendingItem]] = {}
@@ -307,9 +305,13 @@ class _Batch:
                 if time.monotonic() >= next_tick:
                     self._flush(run)
                     next_tick = time.monotonic() + TICK
+        except BaseException:
+            self.r._abort.set()  # stop the downloads still running before the batch reports its failure
+            raise
         finally:
-            self.r._abort.set()  # stops any download still running if we leave through an exception
             self.threads.waitForDone()
+            del self.threads  # destroyed here, on the thread that made it
+            close_sessions()
             self.pool.shutdown()
             self._drain_events()
             self._flush(run)

@@ -1,0 +1,36 @@
+"""The engine stays free of widgets, and the code worker processes import stays free of Qt."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+CORE = Path(__file__).resolve().parents[2] / "core"
+
+
+def _imported_modules(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+    return names
+
+
+def test_core_never_imports_gui_or_widgets() -> None:
+    offenders = {
+        p.name: sorted(m for m in _imported_modules(p) if "QtGui" in m or "QtWidgets" in m or m.startswith("gui"))
+        for p in CORE.glob("*.py")
+    }
+    assert not {k: v for k, v in offenders.items() if v}
+
+
+def test_worker_process_modules_import_no_qt_at_all() -> None:
+    code = (
+        "import sys, core.resize, core.resize_pool, core.naming, core.fetch, core.sources;"
+        "bad = [m for m in sys.modules if m.startswith(('PySide6', 'shiboken6'))];"
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=CORE.parent)

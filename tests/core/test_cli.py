@@ -1,0 +1,157 @@
+"""The `thumbnailer` command as a user runs it: a real subprocess over the loopback server."""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def thumbnailer(*args: str, stdin: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "core.cli", *args],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def wait_until(condition: Callable[[], bool], timeout: float) -> None:
+    """Poll a condition of another process (no Qt loop to wait on here)."""
+    end = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < end, "condition not met in time"
+        time.sleep(0.02)
+
+
+def test_a_few_hundred_urls_become_thumbnails_with_a_complete_report(http_server, tmp_path: Path) -> None:
+    urls = [http_server.url(f"/img/n{i}.jpg?w={300 + i}&h=200&color=00ff00") for i in range(300)]
+    listing = tmp_path / "list.txt"
+    listing.write_text("# catalogue\n" + "\n".join(urls) + "\n\n" + urls[0] + "\n")
+    out, report = tmp_path / "out", tmp_path / "r.json"
+
+    result = thumbnailer(str(listing), "-o", str(out), "--report", str(report), "--processes", "2")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(report.read_text())
+    items = data["items"]
+    assert len(items) == 300  # the duplicate last line is the same item
+    assert {i["status"] for i in items} == {"done"}
+    first = items[0]
+    assert (first["source"], first["file"], first["line"]) == (urls[0], str(listing), 2)
+    assert first["url"] == urls[0] and first["http_status"] == 200 and first["bytes"] > 0
+    assert (first["source_width"], first["source_height"]) == (300, 200)
+    (output,) = first["outputs"]
+    with Image.open(output["path"]) as im:
+        assert im.size == (output["width"], output["height"]) == (256, 171)
+        assert im.convert("RGB").getpixel((128, 85))[1] > 200
+    assert data["summary"]["done"] == 300
+
+    hits = http_server.total_hits()
+    again = thumbnailer(str(listing), "-o", str(out), "--report", str(report))
+    assert again.returncode == 0, again.stderr
+    assert {i["status"] for i in json.loads(report.read_text())["items"]} == {"skipped"}
+    assert http_server.total_hits() == hits
+
+
+def test_failures_and_invalid_lines_give_exit_1_and_a_csv_report(http_server, tmp_path: Path) -> None:
+    listing = tmp_path / "mixed.txt"
+    listing.write_text(
+        "\n".join(
+            [http_server.url("/img/ok.png?w=64&h=64"), "ftp://example.invalid/a.jpg", http_server.url("/status/404")]
+        )
+    )
+    report = tmp_path / "r.csv"
+    result = thumbnailer(str(listing), "-o", str(tmp_path / "out"), "--report", str(report), "--quiet")
+    assert result.returncode == 1
+    assert "404" in result.stderr and "ftp" in result.stderr
+    with report.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["status"] for r in rows] == ["done", "invalid", "failed"]
+    assert rows[1]["line"] == "2" and "scheme" in rows[1]["error"]
+    assert rows[2]["http_status"] == "404"
+    assert rows[0]["output_sizes"] == "64x64"
+
+
+def test_stdin_and_several_sizes(http_server, tmp_path: Path) -> None:
+    url = http_server.url("/img/multi.jpg?w=1000&h=500")
+    result = thumbnailer("-", "-o", str(tmp_path), "-s", "100", "-s", "400", "--format", "webp", stdin=url + "\n")
+    assert result.returncode == 0, result.stderr
+    sizes = []
+    for path in tmp_path.glob("*.webp"):
+        with Image.open(path) as im:
+            sizes.append(im.size)
+    sizes.sort()
+    assert sizes == [(100, 50), (400, 200)]
+
+
+def test_usage_errors_exit_2_with_a_message(tmp_path: Path) -> None:
+    assert thumbnailer().returncode == 2
+    bad = thumbnailer("x.txt", "--max-bytes", "lots")
+    assert bad.returncode == 2 and "byte count" in bad.stderr
+    assert thumbnailer("x.txt", "--quality", "0").returncode == 2
+    assert thumbnailer("x.txt", "--report", str(tmp_path / "r.xml")).returncode == 2
+
+
+def test_help_documents_every_flag_with_its_default() -> None:
+    text = thumbnailer("--help").stdout
+    for flag in (
+        "--out",
+        "--size",
+        "--fit",
+        "--format",
+        "--quality",
+        "--background",
+        "--threads",
+        "--per-host",
+        "--timeout",
+        "--retries",
+        "--max-bytes",
+        "--max-pixels",
+        "--processes",
+        "--user-agent",
+        "--force",
+        "--retry-failed",
+        "--report",
+        "--quiet",
+        "--keep-metadata",
+        "--upscale",
+    ):
+        assert flag in text
+    assert "default: 16" in text and "default: 50M" in text
+
+
+def test_interrupt_saves_the_journal_and_the_same_command_finishes(http_server, tmp_path: Path) -> None:
+    urls = [http_server.url(f"/img/i{i}.jpg?w=64&h=64") for i in range(3)] + [http_server.url("/drip/slow.jpg?bps=50")]
+    listing = tmp_path / "l.txt"
+    listing.write_text("\n".join(urls))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core.cli", str(listing), "-o", str(tmp_path / "out"), "--timeout", "300"],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(lambda: http_server.hits("/drip/slow.jpg") > 0, timeout=30)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "run the same command again" in err
+    done = thumbnailer(
+        str(listing), "-o", str(tmp_path / "out"), "--timeout", "1", "--report", str(tmp_path / "r.json")
+    )
+    assert done.returncode == 1  # the drip now hits the 1 s timeout
+    statuses = [i["status"] for i in json.loads((tmp_path / "r.json").read_text())["items"]]
+    assert statuses.count("failed") == 1 and len(statuses) == 4

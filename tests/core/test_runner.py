@@ -1,0 +1,198 @@
+"""The runner end to end over the loopback server: real downloads, real resizer processes, a real journal."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from core.journal import Journal, unfinished_batch
+from core.models import Entry, Progress, Status, Summary
+from core.runner import Runner, spool_dir
+from core.settings import Settings
+
+
+def _entry(url: str) -> Entry:
+    return Entry(url, url)
+
+
+def _run(qtbot, runner: Runner, timeout: int = 60_000) -> tuple[Summary, list[Progress]]:
+    seen: list[Progress] = []
+    runner.progress.connect(seen.append)
+    with qtbot.waitSignal(runner.finished, timeout=timeout) as blocker:
+        runner.start()
+    return blocker.args[0], seen
+
+
+def _settings(out: Path, **kw) -> Settings:
+    kw.setdefault("processes", 2)
+    kw.setdefault("threads", 4)
+    kw.setdefault("retries", 2)
+    kw.setdefault("timeout", 10)
+    return Settings(out=out, **kw)
+
+
+def _updates(progress: list[Progress]) -> dict[str, object]:
+    """The last update of each item, as a window would show it."""
+    last = {}
+    for p in progress:
+        for u in p.updates:
+            last[u.key] = u
+    return last
+
+
+def test_batch_makes_correct_thumbnails_and_reports_progress(qtbot, http_server, tmp_path: Path) -> None:
+    urls = [http_server.url(f"/img/p{i}.jpg?w=640&h=480&color=ff0000") for i in range(12)]
+    urls += [http_server.url(f"/img/t{i}.png?w=300&h=600&color=0000ff&alpha=1") for i in range(4)]
+    summary, progress = _run(qtbot, Runner(_settings(tmp_path / "out"), map(_entry, urls)))
+
+    assert (summary.total, summary.done, summary.failed) == (16, 16, 0)
+    last = _updates(progress)
+    assert {u.status for u in last.values()} == {Status.DONE}
+    for url in urls:
+        (out,) = last[url].outputs
+        with Image.open(tmp_path / "out" / out.path) as im:
+            if ".jpg" in url:
+                assert (im.format, im.size) == ("JPEG", (256, 192))
+                r, g, b = im.convert("RGB").getpixel((128, 96))
+                assert r > 200 and g < 50 and b < 50
+            else:
+                assert (im.format, im.size) == ("PNG", (128, 256))
+        assert (out.width, out.height) == im.size
+        assert out.bytes == (tmp_path / "out" / out.path).stat().st_size
+    assert progress[-1].done == 16 and progress[-1].fraction == 1.0
+    assert not list(spool_dir(tmp_path / "out").iterdir())
+
+
+def test_second_run_skips_done_items_without_downloading(qtbot, http_server, tmp_path: Path) -> None:
+    urls = [http_server.url(f"/img/s{i}.jpg?w=100&h=100") for i in range(6)]
+    settings = _settings(tmp_path)
+    first, _ = _run(qtbot, Runner(settings, map(_entry, urls)))
+    assert first.done == 6
+    hits = sum(http_server.hits(f"/img/s{i}.jpg") for i in range(6))
+
+    again, progress = _run(qtbot, Runner(settings, map(_entry, urls)))
+    assert (again.done, again.skipped) == (0, 6)
+    assert sum(http_server.hits(f"/img/s{i}.jpg") for i in range(6)) == hits
+    assert {u.status for u in _updates(progress).values()} == {Status.SKIPPED}
+
+    forced, _ = _run(qtbot, Runner(settings, map(_entry, urls), mode="force"))
+    assert forced.done == 6
+
+
+def test_changed_output_settings_redo_items(qtbot, http_server, tmp_path: Path) -> None:
+    urls = [http_server.url("/img/c.jpg?w=800&h=400")]
+    _run(qtbot, Runner(_settings(tmp_path), map(_entry, urls)))
+    summary, progress = _run(qtbot, Runner(_settings(tmp_path, size=(64, 128)), map(_entry, urls)))
+    assert summary.done == 1
+    sizes = sorted((o.width, o.height) for o in _updates(progress)[urls[0]].outputs)
+    assert sizes == [(64, 32), (128, 64)]
+
+
+def test_failures_are_reported_and_the_rest_of_the_batch_is_unharmed(qtbot, http_server, tmp_path: Path) -> None:
+    good = [http_server.url(f"/img/g{i}.jpg?w=50&h=50") for i in range(5)]
+    missing = http_server.url("/status/404")
+    html = http_server.url("/html")
+    summary, progress = _run(qtbot, Runner(_settings(tmp_path), map(_entry, [missing, *good, html])))
+    assert (summary.done, summary.failed) == (5, 2)
+    last = _updates(progress)
+    assert "404" in last[missing].error and last[missing].http_status == 404
+    assert "HTML" in last[html].error
+    assert http_server.hits("/status/404") == 1  # a 404 is not retried
+
+
+def test_retry_after_is_honoured_then_succeeds(qtbot, http_server, tmp_path: Path) -> None:
+    url = http_server.url("/retry/2/r.jpg?after=0")
+    summary, _ = _run(qtbot, Runner(_settings(tmp_path, retries=3), [_entry(url)]))
+    assert summary.done == 1
+    assert http_server.hits("/retry/2/r.jpg") == 3
+
+
+def test_retries_give_up_with_a_clear_error(qtbot, http_server, tmp_path: Path) -> None:
+    url = http_server.url("/retry/5/g.jpg?after=0&code=429")
+    summary, progress = _run(qtbot, Runner(_settings(tmp_path, retries=1), [_entry(url)]))
+    assert summary.failed == 1
+    error = _updates(progress)[url].error
+    assert "429" in error and "gave up after 2 attempts" in error
+
+
+def test_pause_holds_new_work_and_resume_finishes(qtbot, http_server, tmp_path: Path) -> None:
+    urls = [http_server.url(f"/img/pause{i}.jpg?w=40&h=40") for i in range(4)]
+    runner = Runner(_settings(tmp_path), map(_entry, urls))
+    seen: list[Progress] = []
+    runner.progress.connect(seen.append)
+    runner.pause()
+    runner.start()
+    qtbot.waitUntil(lambda: len([p for p in seen if p.paused]) >= 3, timeout=10_000)
+    assert sum(http_server.hits(f"/img/pause{i}.jpg") for i in range(4)) == 0
+    assert runner.is_paused and runner.is_running
+    with qtbot.waitSignal(runner.finished, timeout=30_000) as blocker:
+        runner.resume()
+    assert blocker.args[0].done == 4
+
+
+def test_cancel_stops_downloads_keeps_no_temp_files_and_resumes(qtbot, http_server, tmp_path: Path) -> None:
+    good = [http_server.url(f"/img/k{i}.jpg?w=60&h=60") for i in range(3)]
+    slow = [http_server.url(f"/drip/d{i}.jpg?bps=20") for i in range(2)]
+    runner = Runner(_settings(tmp_path, timeout=300), map(_entry, good + slow))
+    seen: list[Progress] = []
+    runner.progress.connect(seen.append)
+    runner.start()
+    qtbot.waitUntil(lambda: bool(seen) and seen[-1].done == 3 and seen[-1].bytes_downloaded > 0, timeout=30_000)
+    with qtbot.waitSignal(runner.finished, timeout=10_000) as blocker:
+        runner.cancel()
+    summary = blocker.args[0]
+    assert summary.cancelled and summary.done == 3 and summary.skipped == 2
+    assert not list(spool_dir(tmp_path).glob("*"))
+    assert unfinished_batch(tmp_path) == 2
+
+    resumed, _ = _run(qtbot, Runner(_settings(tmp_path, timeout=1), None))
+    assert (resumed.done, resumed.failed, resumed.total) == (3, 2, 5)
+    assert unfinished_batch(tmp_path) == 0
+
+
+def test_a_crashed_resizer_fails_only_its_item(qtbot, http_server, tmp_path: Path) -> None:
+    heavy = http_server.url("/img/heavy.png?w=5000&h=5000&noise=1")
+    light = [http_server.url(f"/img/l{i}.jpg?w=64&h=64") for i in range(4)]
+    runner = Runner(_settings(tmp_path, processes=1, threads=1), map(_entry, [heavy, *light]))
+    seen: list[Progress] = []
+    runner.progress.connect(seen.append)
+    with qtbot.waitSignal(runner.finished, timeout=60_000) as blocker:
+        runner.start()
+        qtbot.waitUntil(lambda: runner.pool is not None and runner.pool.busy() > 0, timeout=30_000)
+        os.kill(runner.pool.worker_pids()[0], signal.SIGKILL)
+    summary = blocker.args[0]
+    assert (summary.done, summary.failed) == (4, 1)
+    assert "crashed" in _updates(seen)[heavy].error
+    assert not [p for p in tmp_path.rglob("*.tmp")]
+
+
+def test_an_output_folder_that_cannot_be_made_stops_with_a_clear_error(qtbot, tmp_path: Path) -> None:
+    blocker_file = tmp_path / "not-a-folder"
+    blocker_file.write_text("x")
+    summary, _ = _run(qtbot, Runner(_settings(blocker_file / "out"), [_entry("http://127.0.0.1:9/x.jpg")]))
+    assert summary.fatal and "output folder" in summary.fatal
+
+
+def test_local_files_are_read_in_place(qtbot, tmp_path: Path) -> None:
+    src = tmp_path / "photo.png"
+    Image.new("RGB", (400, 200), "green").save(src)
+    summary, progress = _run(qtbot, Runner(_settings(tmp_path / "out"), [Entry(str(src), src.as_uri())]))
+    assert summary.done == 1
+    (out,) = _updates(progress)[src.as_uri()].outputs
+    assert (out.width, out.height) == (256, 128)
+    assert src.exists()
+    with Journal(tmp_path / "out") as j:
+        (item,) = j.items(summary.run_id)
+    assert item.status == Status.DONE and item.http_status is None
+
+
+@pytest.mark.parametrize("per_host", [1, 3])
+def test_per_host_limit_is_never_exceeded(qtbot, http_server, tmp_path: Path, per_host: int) -> None:
+    urls = [http_server.url(f"/drip/h{per_host}-{i}.jpg?w=32&h=32&bps=5000") for i in range(8)]
+    summary, _ = _run(qtbot, Runner(_settings(tmp_path, threads=8, per_host=per_host), map(_entry, urls)))
+    assert summary.done == 8
+    assert http_server.peak_transfers() == per_host
