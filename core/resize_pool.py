@@ -80,9 +80,14 @@ def _run_job(job: ResizeJob) -> JobOutcome:
         return JobOutcome(error=f"cannot make thumbnail: {type(exc).__name__}: {exc}")
 
 
+READY = "ready"
+MAX_START_FAILURES = 3
+
+
 def _worker_main(conn: Connection, memory_limit: int | None) -> None:
     """Loop of one resizer process: receive a job, send its outcome, until the pipe closes."""
     _limit_memory(memory_limit)
+    conn.send(READY)  # imports done: from now on a death is the job's fault, not start-up's
     while True:
         try:
             job = conn.recv()
@@ -99,6 +104,7 @@ class _Worker:
         self.process = ctx.Process(target=_worker_main, args=(child, memory_limit), daemon=True)
         self.process.start()
         child.close()
+        self.ready = False
         self.job: tuple[ResizeJob, Callable[[JobOutcome], None]] | None = None
 
     def stop(self, timeout: float) -> None:
@@ -123,13 +129,19 @@ class ResizePool:
         self._lock = threading.Lock()
         self._wake_r, self._wake_w = self._ctx.Pipe(duplex=False)
         self._closing = False
+        self._start_failures = 0
+        self._broken: str | None = None
         self._workers: list[_Worker] = []
         self._thread = threading.Thread(target=self._dispatch, name="resize-dispatch", daemon=True)
         self._thread.start()
 
     def submit(self, job: ResizeJob, callback: Callable[[JobOutcome], None]) -> None:
         with self._lock:
-            self._queue.append((job, callback))
+            broken = self._broken
+            if not broken:
+                self._queue.append((job, callback))
+        if broken:
+            callback(JobOutcome(error=broken, fatal=True))
         self._wake()
 
     def worker_pids(self) -> list[int]:
@@ -165,73 +177,95 @@ class ResizePool:
     def _dispatch(self) -> None:
         try:
             self._workers = [_Worker(self._ctx, self._memory_limit) for _ in range(self._size)]
-        except OSError:
-            self._workers = []
+            self._loop()
+        except Exception as exc:  # never leave the runner waiting for outcomes that cannot come
+            self._fail_everything(f"the resizer pool failed: {type(exc).__name__}: {' '.join(str(exc).split())}")
+        for w in self._workers:
+            w.stop(timeout=5)
+
+    def _loop(self) -> None:
         while True:
             with self._lock:
                 closing = self._closing
                 if not closing:
                     for w in self._workers:
-                        if w.job is None and self._queue:
+                        if w.ready and w.job is None and self._queue:
                             w.job = self._queue.popleft()
-                            w.conn.send(w.job[0])
+                            with contextlib.suppress(OSError):  # a dead worker shows through its sentinel
+                                w.conn.send(w.job[0])
                 busy = [w for w in self._workers if w.job is not None]
+                if self._broken:
+                    return
             if closing and not busy:
-                break
+                return
             waitables: list[Any] = [self._wake_r]
             for w in self._workers:
                 waitables.append(w.process.sentinel)
-                if w.job is not None:
+                if w.job is not None or not w.ready:
                     waitables.append(w.conn)
             ready = wait(waitables, timeout=1.0)
             if self._wake_r in ready:
                 while self._wake_r.poll():
                     self._wake_r.recv_bytes()
             for w in list(self._workers):
-                if w.job is not None and w.conn in ready:
+                if w.conn in ready:
                     self._collect(w)
                 elif w.process.sentinel in ready and not w.process.is_alive():
                     self._replace(w)
-        for w in self._workers:
-            w.stop(timeout=5)
 
     def _collect(self, w: _Worker) -> None:
-        assert w.job is not None
-        _job, callback = w.job
         try:
-            outcome = w.conn.recv()
+            message = w.conn.recv()
         except (EOFError, OSError):
             self._replace(w)
             return
+        if not w.ready:
+            w.ready = True
+            self._start_failures = 0
+            return
+        assert w.job is not None
+        _job, callback = w.job
         w.job = None
-        callback(outcome)
+        callback(message)
+
+    def _fail_everything(self, error: str) -> None:
+        with self._lock:
+            self._broken = error
+            jobs = list(self._queue) + [w.job for w in self._workers if w.job is not None]
+            self._queue.clear()
+            for w in self._workers:
+                w.job = None
+        for _job, callback in jobs:
+            callback(JobOutcome(error=error, fatal=True))
 
     def _replace(self, w: _Worker) -> None:
-        """A worker died: fail its job (only that one) and start a fresh process in its place."""
+        """A worker died: fail its job (only that one) and start a fresh process in its place.
+
+        A worker that dies before it said it was ready never ran a job: its job goes back to the queue,
+        and after a few such deaths in a row the pool gives up (a broken install, not a bad image)."""
         w.process.join()
         code = w.process.exitcode
         job = w.job
         w.job = None
         how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-        try:
-            fresh = _Worker(self._ctx, self._memory_limit)
-        except OSError:
-            fresh = None
-        with self._lock:
-            self._workers.remove(w)
-            if fresh is not None:
-                self._workers.append(fresh)
         w.conn.close()
         w.process.close()
-        if job is not None:
+        with self._lock:
+            self._workers.remove(w)
+        if not w.ready:
+            self._start_failures += 1
+            if job is not None:
+                with self._lock:
+                    self._queue.appendleft(job)
+            if self._start_failures >= MAX_START_FAILURES:
+                self._fail_everything(f"the resizer processes cannot start ({how})")
+                return
+        elif job is not None:
             _remove_temp_files(Path(job[0].out_dir), job[0].stem)
             job[1](JobOutcome(error=f"the resizer process crashed on this image ({how})"))
-        if fresh is None and not self._workers:
-            with self._lock:
-                orphans = list(self._queue)
-                self._queue.clear()
-            for _job, callback in orphans:
-                callback(JobOutcome(error="no resizer process could be started", fatal=True))
+        fresh = _Worker(self._ctx, self._memory_limit)
+        with self._lock:
+            self._workers.append(fresh)
 
 
 def _remove_temp_files(out_dir: Path, stem: str) -> None:

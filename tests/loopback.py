@@ -559,8 +559,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
 
     def _write(self, data: bytes) -> None:
+        self.last_write = time.monotonic()  # before the bytes leave: the client cannot react earlier
         self.wfile.write(data)
-        self.last_write = time.monotonic()
         self.server.owner._count_bytes(self.route_path, len(data))
 
 
