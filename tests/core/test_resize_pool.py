@@ -1,0 +1,61 @@
+"""The resizer pool on its own: outcomes per job, and no hang when its processes cannot start."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from PIL import Image
+
+from core.resize import ResizeSpec
+from core.resize_pool import JobOutcome, ResizeJob, ResizePool
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_jobs_come_back_with_their_own_outcomes(tmp_path: Path) -> None:
+    good = tmp_path / "good.png"
+    Image.new("RGB", (300, 100), "red").save(good)
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"<html>not an image</html>")
+    outcomes: dict[str, JobOutcome] = {}
+    all_in = threading.Event()
+
+    def collect(name: str, outcome: JobOutcome) -> None:
+        outcomes[name] = outcome
+        if len(outcomes) == 2:
+            all_in.set()
+
+    pool = ResizePool(2)
+    try:
+        pool.submit(ResizeJob(str(good), str(tmp_path), "good", ResizeSpec()), lambda o: collect("good", o))
+        pool.submit(ResizeJob(str(bad), str(tmp_path), "bad", ResizeSpec()), lambda o: collect("bad", o))
+        assert all_in.wait(60)
+    finally:
+        pool.shutdown()
+    assert outcomes["good"].result is not None and outcomes["good"].result.outputs[0].width == 256
+    assert outcomes["bad"].result is None and not outcomes["bad"].fatal and outcomes["bad"].error
+
+
+def test_a_script_without_a_main_guard_gets_an_outcome_not_a_hang(tmp_path: Path) -> None:
+    """Spawned workers re-import the main module; without the guard the pool inside them cannot start.
+    Whatever happens in there, every submitted job must come back with an outcome."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import sys, threading\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from core.resize import ResizeSpec\n"
+        "from core.resize_pool import ResizeJob, ResizePool\n"
+        "done = threading.Event(); got = []\n"
+        "pool = ResizePool(1)\n"
+        f"job = ResizeJob('x.png', {str(tmp_path)!r}, 'x', ResizeSpec())\n"
+        "pool.submit(job, lambda o: (got.append(o), done.set()))\n"
+        "assert done.wait(60), 'no outcome'\n"
+        "pool.shutdown()\n"
+        "print('outcome:', got[0].error)\n"
+    )
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].startswith("outcome: ")
