@@ -1,0 +1,219 @@
+"""The queue panel: filter buttons with counts, the table, an empty state and a drop highlight."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QModelIndex, QPoint, QRectF, Qt, QUrl, Signal
+from PySide6.QtGui import QAction, QColor, QDesktopServices, QGuiApplication, QKeySequence, QPainter, QPen
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QButtonGroup,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QStackedLayout,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.queue_model import (
+    ERROR_ROLE,
+    FILTER_GROUPS,
+    STATUS_ROLE,
+    THUMBNAIL_ROLE,
+    URL_ROLE,
+    Column,
+    QueueFilterProxy,
+    QueueModel,
+)
+
+EMPTY_HINT = "Drop URL lists, images, folders or links here"
+_FILTER_LABELS = (("all", "All"), ("running", "Running"), ("done", "Done"), ("failed", "Failed"))
+_DONE = FILTER_GROUPS["done"]
+
+
+class _DropHighlight(QWidget):
+    """A translucent frame drawn over the whole panel while something is dragged over the window."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.hide()
+
+    def paintEvent(self, event) -> None:
+        color = self.palette().highlight().color()
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        fill = QColor(color)
+        fill.setAlpha(40)
+        p.setBrush(fill)
+        p.setPen(QPen(color, 2, Qt.PenStyle.DashLine))
+        p.drawRoundedRect(QRectF(self.rect()).adjusted(2, 2, -2, -2), 8, 8)
+        p.end()
+
+
+class QueueView(QWidget):
+    """Filter buttons (All / Running / Done / Failed with counts) over a sortable table of the queue."""
+
+    open_requested = Signal()  # the empty state's "Open list..." button
+
+    def __init__(self, model: QueueModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.proxy = QueueFilterProxy(self)
+        self.proxy.setSourceModel(model)
+        self._out_dir: Path | None = None
+
+        self.table = self._make_table()
+        self.filter_buttons: dict[str, QPushButton] = {}
+        self._filter_group = QButtonGroup(self)
+        filters = QHBoxLayout()
+        filters.setContentsMargins(0, 0, 0, 0)
+        for name, _label in _FILTER_LABELS:
+            button = QPushButton()
+            button.setCheckable(True)
+            button.setFlat(True)
+            button.setChecked(name == "all")
+            button.clicked.connect(lambda _checked=False, n=name: self.proxy.set_filter(n))
+            self._filter_group.addButton(button)
+            self.filter_buttons[name] = button
+            filters.addWidget(button)
+        filters.addStretch(1)
+
+        table_page = QWidget()
+        table_layout = QVBoxLayout(table_page)
+        table_layout.setContentsMargins(0, 0, 0, 0)
+        table_layout.addLayout(filters)
+        table_layout.addWidget(self.table)
+
+        self.empty_page = self._make_empty_page()
+        self._stack = QStackedLayout(self)
+        self._stack.addWidget(self.empty_page)
+        self._stack.addWidget(table_page)
+
+        self._highlight = _DropHighlight(self)
+        model.counts_changed.connect(self._refresh)
+        self._refresh()
+
+    def _make_table(self) -> QTableView:
+        table = QTableView(self)
+        table.setModel(self.proxy)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        table.setWordWrap(False)
+        table.setAlternatingRowColors(True)
+        table.setShowGrid(False)
+        table.setCornerButtonEnabled(False)
+        # Fixed row heights and no content-sized columns: nothing ever walks all rows to measure them.
+        rows = table.verticalHeader()
+        rows.hide()
+        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        rows.setDefaultSectionSize(table.fontMetrics().height() + 8)
+        header = table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(Column.SOURCE, QHeaderView.ResizeMode.Stretch)
+        for column, width in ((Column.STATUS, 100), (Column.SIZE, 90), (Column.TIME, 70), (Column.ERROR, 260)):
+            header.resizeSection(column, width)
+        # Start in queue order; a third click on a header returns to it.
+        header.setSortIndicatorClearable(True)
+        header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        table.setSortingEnabled(True)
+        table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        table.customContextMenuRequested.connect(self._show_context_menu)
+        copy = QAction("Copy URL", table)
+        copy.setShortcut(QKeySequence.StandardKey.Copy)
+        copy.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        copy.triggered.connect(lambda: self._copy(self._selected_rows(QModelIndex()), URL_ROLE))
+        table.addAction(copy)
+        return table
+
+    def _make_empty_page(self) -> QWidget:
+        page = QWidget()
+        hint = QLabel(EMPTY_HINT)
+        hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        hint.setWordWrap(True)
+        font = hint.font()
+        font.setPointSizeF(font.pointSizeF() * 1.2)
+        hint.setFont(font)
+        self.open_button = QPushButton("Open list...")
+        self.open_button.clicked.connect(self.open_requested)
+        layout = QVBoxLayout(page)
+        layout.addStretch(1)
+        layout.addWidget(hint)
+        layout.addWidget(self.open_button, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addStretch(1)
+        return page
+
+    # -- Public API -----------------------------------------------------------------------------------
+
+    def set_drop_highlight(self, on: bool) -> None:
+        """Show or hide the 'drop here' frame; the main window calls this from its drag events."""
+        if on:
+            self._highlight.setGeometry(self.rect())
+            self._highlight.raise_()
+        self._highlight.setVisible(on)
+
+    def set_output_dir(self, out_dir: Path) -> None:
+        """Where thumbnails live, so 'Open thumbnail' can find a done row's file."""
+        self._out_dir = out_dir
+
+    def context_menu(self, proxy_index: QModelIndex) -> QMenu:
+        """The menu for a row (the selection if the row is part of it): copy URL, copy error, open."""
+        rows = self._selected_rows(proxy_index)
+        menu = QMenu(self)
+        copy_url = menu.addAction("Copy URL" if len(rows) < 2 else f"Copy {len(rows):,} URLs")
+        copy_url.setEnabled(bool(rows))
+        copy_url.triggered.connect(lambda: self._copy(rows, URL_ROLE))
+        errors = [r for r in rows if r.data(ERROR_ROLE)]
+        copy_error = menu.addAction("Copy error")
+        copy_error.setEnabled(bool(errors))
+        copy_error.triggered.connect(lambda: self._copy(errors, ERROR_ROLE))
+        thumb = self._thumbnail_path(proxy_index)
+        open_thumb = menu.addAction("Open thumbnail")
+        open_thumb.setEnabled(thumb is not None)
+        if thumb is not None:
+            open_thumb.triggered.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(thumb))))
+        return menu
+
+    # -- Internals ------------------------------------------------------------------------------------
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._highlight.setGeometry(self.rect())
+
+    def _refresh(self) -> None:
+        counts = self.model.counts()
+        total = sum(counts.values())
+        for name, label in _FILTER_LABELS:
+            n = total if name == "all" else sum(counts[s] for s in FILTER_GROUPS[name])
+            self.filter_buttons[name].setText(f"{label} ({n:,})")
+        self._stack.setCurrentIndex(1 if total else 0)
+
+    def _selected_rows(self, clicked: QModelIndex) -> list[QModelIndex]:
+        """Column-0 proxy indexes of the selected rows in view order, or just the clicked row."""
+        selection = self.table.selectionModel()
+        if clicked.isValid() and not selection.isRowSelected(clicked.row(), QModelIndex()):
+            return [clicked.siblingAtColumn(Column.SOURCE)]
+        return sorted(selection.selectedRows(Column.SOURCE), key=QModelIndex.row)
+
+    def _thumbnail_path(self, proxy_index: QModelIndex) -> Path | None:
+        if self._out_dir is None or not proxy_index.isValid() or proxy_index.data(STATUS_ROLE) not in _DONE:
+            return None
+        relative = proxy_index.data(THUMBNAIL_ROLE)
+        return self._out_dir / relative if relative else None
+
+    def _copy(self, rows: list[QModelIndex], role: int) -> None:
+        texts = [str(r.data(role)) for r in rows if r.data(role)]
+        if texts:
+            QGuiApplication.clipboard().setText("\n".join(texts))
+
+    def _show_context_menu(self, pos: QPoint) -> None:
+        menu = self.context_menu(self.table.indexAt(pos))
+        menu.exec(self.table.viewport().mapToGlobal(pos))
+        menu.deleteLater()
