@@ -1,0 +1,407 @@
+"""The main window: composes the queue, the thumbnail grid, the settings panel and the batch controller.
+
+It holds no batch logic of its own: sources go through `drops.SourceLoader`, batches through
+`BatchController`, settings through `SettingsPanel` and `SettingsStore`. What is left here is layout,
+actions and the few decisions that need the whole window (drops, closing, resuming).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, Qt
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QGuiApplication,
+    QKeySequence,
+)
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QMainWindow,
+    QMessageBox,
+    QScrollArea,
+    QStyle,
+    QTabWidget,
+    QToolBar,
+    QWidget,
+)
+
+from core.journal import unfinished_batch
+from core.models import Status, Summary
+from core.settings import Settings, SettingsError
+from gui.about import app_icon, show_about
+from gui.batch_controller import BatchController
+from gui.drops import Dropped, SourceLoader, can_accept, read_mime
+from gui.queue_model import QueueModel
+from gui.queue_view import QueueView
+from gui.settings_panel import SettingsPanel
+from gui.settings_store import SettingsStore
+from gui.status_bar import StatusBar
+from gui.summary_dialog import SummaryDialog, choose_report_file
+from gui.thumbnail_view import ThumbnailView
+
+APP_TITLE = "Batch Thumbnailer"
+OPEN_FILTER = (
+    "URL lists and images (*.txt *.csv *.tsv *.html *.htm *.jpg *.jpeg *.png *.gif *.webp *.bmp *.tif *.tiff"
+    " *.avif *.heic);;All files (*)"
+)
+
+
+def confirm_close(parent: QWidget) -> bool:
+    """Ask before quitting during a batch (tests replace this function to answer)."""
+    answer = QMessageBox.question(
+        parent,
+        "Stop the batch?",
+        "A batch is still running. Quit and stop it?\n\nNothing is lost: the output folder remembers "
+        "what is left, and the next start offers to resume.",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.No,
+    )
+    return answer == QMessageBox.StandardButton.Yes
+
+
+class MainWindow(QMainWindow):
+    """The app window. `summary_dialog` and `resume_prompt` hold the last dialogs shown (for tests, too)."""
+
+    def __init__(self, store: SettingsStore, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(APP_TITLE)
+        self.setWindowIcon(app_icon())
+        self.setAcceptDrops(True)
+        self.store = store
+        self.summary_dialog: SummaryDialog | None = None
+        self.resume_prompt: QMessageBox | None = None
+        self.about_box: QMessageBox | None = None
+        self._start_when_loaded = False
+        self._closing = False
+
+        self.model = QueueModel(self)
+        self.queue_view = QueueView(self.model)
+        self.thumbnail_view = ThumbnailView()
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.queue_view, "Queue")
+        self.tabs.addTab(self.thumbnail_view, "Thumbnails")
+        self.setCentralWidget(self.tabs)
+
+        self.settings_panel = SettingsPanel()
+        self.settings_panel.set_settings(store.load())
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.settings_panel)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.settings_dock = QDockWidget("Settings", self)
+        self.settings_dock.setObjectName("settings_dock")
+        self.settings_dock.setWidget(scroll)
+        bar = scroll.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
+        scroll.setMinimumWidth(self.settings_panel.minimumSizeHint().width() + bar + 2 * scroll.frameWidth())
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.settings_dock)
+
+        self.status = StatusBar()
+        self.setStatusBar(self.status)
+        self.loader = SourceLoader(self)
+        self.batch = BatchController(self.model, self.thumbnail_view, self.status, self)
+
+        self._make_actions()
+        self._connect()
+        self._restore_layout()
+        self._update_actions()
+
+    # -- building -----------------------------------------------------------------------------------------
+
+    def _action(
+        self,
+        text: str,
+        slot: Callable[[], object],
+        shortcut: str | QKeySequence.StandardKey | None = None,
+        icon: QStyle.StandardPixmap | None = None,
+    ) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+            action.setToolTip(f"{text.replace('&', '').rstrip('.…')} ({action.shortcut().toString()})")
+        if icon is not None:
+            action.setIcon(self.style().standardIcon(icon))
+        action.triggered.connect(lambda _checked=False: slot())
+        self.addAction(action)  # shortcuts work with the toolbar or menu bar hidden
+        return action
+
+    def _make_actions(self) -> None:
+        sp = QStyle.StandardPixmap
+        self.add_files_action = self._action(
+            "&Add list or images…", self.choose_files, "Ctrl+O", sp.SP_DialogOpenButton
+        )
+        self.add_folder_action = self._action("Add &folder…", self.choose_folder, "Ctrl+Shift+O", sp.SP_DirOpenIcon)
+        self.paste_action = self._action("&Paste URLs", self.paste, QKeySequence.StandardKey.Paste)
+        self.clear_action = self._action("C&lear queue", self.clear_queue, None, sp.SP_DialogResetButton)
+        self.export_action = self._action("&Export report…", self.export_report, "Ctrl+E")
+        self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.start_action = self._action("&Start", self.start, "Ctrl+Return", sp.SP_MediaPlay)
+        self.pause_action = self._action("&Pause", self.batch.toggle_pause, "Ctrl+P", sp.SP_MediaPause)
+        self.cancel_action = self._action("&Cancel", self.batch.cancel, "Esc", sp.SP_MediaStop)
+        self.retry_action = self._action("&Retry failed", self.retry_failed, "Ctrl+R", sp.SP_BrowserReload)
+        self.queue_tab_action = self._action("&Queue", lambda: self.tabs.setCurrentIndex(0), "Ctrl+1")
+        self.thumbs_tab_action = self._action("&Thumbnails", lambda: self.tabs.setCurrentIndex(1), "Ctrl+2")
+        self.about_action = self._action("&About Batch Thumbnailer", self.show_about)
+
+        menus = self.menuBar()
+        file_menu = menus.addMenu("&File")
+        for action in (self.add_files_action, self.add_folder_action, self.paste_action, self.clear_action):
+            file_menu.addAction(action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.export_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        batch_menu = menus.addMenu("&Batch")
+        for action in (self.start_action, self.pause_action, self.cancel_action, self.retry_action):
+            batch_menu.addAction(action)
+        view_menu = menus.addMenu("&View")
+        view_menu.addAction(self.queue_tab_action)
+        view_menu.addAction(self.thumbs_tab_action)
+        view_menu.addSeparator()
+        view_menu.addAction(self.settings_dock.toggleViewAction())
+        menus.addMenu("&Help").addAction(self.about_action)
+
+        toolbar = QToolBar("Toolbar", self)
+        toolbar.setObjectName("main_toolbar")
+        toolbar.setMovable(False)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        for action in (self.add_files_action, self.add_folder_action):
+            toolbar.addAction(action)
+        toolbar.addSeparator()
+        for action in (self.start_action, self.pause_action, self.cancel_action, self.retry_action):
+            toolbar.addAction(action)
+        toolbar.addSeparator()
+        toolbar.addAction(self.clear_action)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, toolbar)
+
+    def _connect(self) -> None:
+        self.loader.entries_ready.connect(self._add_entries)
+        self.loader.busy_changed.connect(self._on_loading)
+        self.model.counts_changed.connect(self._update_actions)
+        self.settings_panel.validity_changed.connect(self._update_actions)
+        self.queue_view.open_requested.connect(self.choose_files)
+        self.batch.state_changed.connect(self._update_actions)
+        self.batch.percent_changed.connect(self._show_percent)
+        self.batch.finished.connect(self._on_finished)
+
+    def _restore_layout(self) -> None:
+        geometry, state = self.store.load_window()
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(1280, 800)
+            self.resizeDocks([self.settings_dock], [400], Qt.Orientation.Horizontal)
+        if state is not None:
+            self.restoreState(state)
+
+    # -- sources ------------------------------------------------------------------------------------------
+
+    def add_sources(self, sources: list[str]) -> None:
+        """Queue command-line style sources (URLs, lists, images, folders), read off the GUI thread."""
+        self.loader.load_sources(sources)
+
+    def add_mime(self, mime: QMimeData) -> bool:
+        """Queue what a drop or the clipboard holds; False when it holds nothing usable."""
+        dropped: Dropped = read_mime(mime)
+        if not dropped:
+            return False
+        self.loader.load_dropped(dropped)
+        self.tabs.setCurrentWidget(self.queue_view)
+        return True
+
+    def paste(self) -> None:
+        mime = QGuiApplication.clipboard().mimeData()
+        if mime is None or not self.add_mime(mime):
+            self.status.showMessage("The clipboard holds no URLs, images or paths to add.", 5000)
+
+    def choose_files(self) -> None:
+        names, _ = QFileDialog.getOpenFileNames(self, "Add URL lists or images", str(Path.home()), OPEN_FILTER)
+        self.add_sources(names)
+
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder of images", str(Path.home()))
+        if folder:
+            self.add_sources([folder])
+
+    def clear_queue(self) -> None:
+        if self.batch.is_running:
+            return
+        self.loader.cancel()
+        self.model.clear()
+        self.thumbnail_view.clear()
+        self.status.reset()
+        self.status.clearMessage()
+
+    def _add_entries(self, entries: list) -> None:
+        added = self.model.add_entries(entries)
+        invalid = sum(1 for e in entries if e.url is None)
+        note = f", {invalid:,} unusable" if invalid else ""
+        self.status.showMessage(f"Added {added:,} items{note} ({self.model.rowCount():,} in the queue).", 5000)
+
+    def _on_loading(self, busy: bool) -> None:
+        if busy:
+            self.status.showMessage("Reading the sources…")
+        self._update_actions()
+        if not busy and self._start_when_loaded:
+            self._start_when_loaded = False
+            self.start()
+
+    # -- batches ------------------------------------------------------------------------------------------
+
+    def start(self, mode: str = "normal") -> bool:
+        """Start a batch of the queue with the form's settings; False (with a message) when it cannot."""
+        if self.batch.is_running:
+            return False
+        if self.loader.is_busy:
+            self.status.showMessage("Still reading the sources: Start is possible once they are queued.", 5000)
+            return False
+        settings = self._valid_settings()
+        if settings is None:
+            return False
+        if self.model.rowCount() == 0:
+            self.status.showMessage("The queue is empty: drop URL lists, images or folders on the window.", 5000)
+            return False
+        self.store.save(settings)
+        self.queue_view.set_output_dir(settings.out)
+        self.batch.start(settings, self.model.entries(), mode=mode)
+        return True
+
+    def start_when_loaded(self) -> None:
+        """Start as soon as the sources being read are queued (`thumbnailer-gui SOURCES --start`)."""
+        if self.loader.is_busy:
+            self._start_when_loaded = True
+        else:
+            self.start()
+
+    def retry_failed(self) -> bool:
+        return self.start(mode="retry_failed")
+
+    def offer_resume(self) -> QMessageBox | None:
+        """If the output folder holds an interrupted batch, ask (without blocking) whether to resume it."""
+        settings = self._valid_settings(quiet=True)
+        left = unfinished_batch(settings.out) if settings is not None else 0
+        if settings is None or left == 0:
+            return None
+        box = QMessageBox(QMessageBox.Icon.Question, "Resume the unfinished batch?", "", parent=self)
+        box.setText(f"The output folder {settings.out} has an unfinished batch: {left:,} images are not made yet.")
+        box.setInformativeText("Resume it now?")
+        resume = box.addButton("&Resume", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("&Not now", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(resume)
+
+        def answered(_result: int) -> None:
+            if box.clickedButton() is resume:
+                self.resume_unfinished()
+
+        box.finished.connect(answered)
+        self.resume_prompt = box
+        box.open()
+        return box
+
+    def resume_unfinished(self) -> bool:
+        settings = self._valid_settings()
+        if settings is None or self.batch.is_running:
+            return False
+        self.queue_view.set_output_dir(settings.out)
+        self.batch.start(settings, None)
+        return True
+
+    def show_about(self) -> None:
+        self.about_box = show_about(self)
+
+    def export_report(self) -> None:
+        summary, settings = self.batch.last_summary, self.batch.settings
+        if summary is not None and settings is not None and summary.run_id:
+            choose_report_file(self, settings.out, summary.run_id)
+
+    def _valid_settings(self, quiet: bool = False) -> Settings | None:
+        try:
+            return self.settings_panel.settings()
+        except SettingsError as exc:
+            if not quiet:
+                self.status.showMessage(f"Check the settings: {exc}", 8000)
+            return None
+
+    def _on_finished(self, summary: Summary) -> None:
+        if self._closing or self.batch.settings is None:
+            return
+        if self.summary_dialog is not None:
+            self.summary_dialog.deleteLater()
+        dialog = SummaryDialog(summary, self.model.failed_sources(), self.batch.settings.out, self)
+        dialog.retry_requested.connect(self.retry_failed)
+        self.summary_dialog = dialog
+        dialog.show()
+
+    def _show_percent(self, value: int) -> None:
+        paused = "Paused, " if self.batch.is_paused else ""
+        self.setWindowTitle(APP_TITLE if value < 0 else f"{paused}{value}% – {APP_TITLE}")
+
+    def _update_actions(self) -> None:
+        running = self.batch.is_running
+        loading = self.loader.is_busy
+        queued = self.model.rowCount() > 0
+        valid = self.settings_panel.is_valid()
+        self.start_action.setEnabled(not running and not loading and queued and valid)
+        self.pause_action.setEnabled(running)
+        self.pause_action.setText("Res&ume" if self.batch.is_paused else "&Pause")
+        self.cancel_action.setEnabled(running)
+        failed = self.model.counts().get(Status.FAILED, 0) > 0
+        self.retry_action.setEnabled(not running and not loading and failed and valid)
+        self.clear_action.setEnabled(not running and (queued or loading))
+        summary = self.batch.last_summary
+        self.export_action.setEnabled(not running and summary is not None and summary.run_id > 0)
+        self.settings_panel.set_locked(running)
+        if not valid:
+            self.start_action.setToolTip(f"Fix the settings first: {next(iter(self.settings_panel.errors().values()))}")
+        else:
+            self.start_action.setToolTip("Start the batch (Ctrl+Return)")
+
+    # -- window events ------------------------------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.source() is None and can_accept(event.mimeData()):
+            event.acceptProposedAction()
+            self.tabs.setCurrentWidget(self.queue_view)
+            self.queue_view.set_drop_highlight(True)
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        if event.source() is None and can_accept(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragLeaveEvent(self, event) -> None:
+        self.queue_view.set_drop_highlight(False)
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        self.queue_view.set_drop_highlight(False)
+        if event.source() is None and self.add_mime(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.batch.is_running:
+            if not confirm_close(self):
+                event.ignore()
+                return
+            self._closing = True
+            self.status.showMessage("Stopping the batch…")
+            self.batch.cancel()
+            self.batch.wait()
+        self._closing = True
+        self.loader.cancel()
+        self.loader.wait()
+        self.thumbnail_view.shutdown()
+        settings = self._valid_settings(quiet=True)
+        if settings is not None:
+            self.store.save(settings)
+        self.store.save_window(self.saveGeometry(), self.saveState())
+        event.accept()

@@ -1,0 +1,84 @@
+"""The one typed layer over QSettings: the window reads and writes `core.settings.Settings` only here.
+
+Values are stored as plain strings so native and INI back ends read back the same thing. A value that
+no longer validates (hand-edited file, older version) falls back to its default instead of losing the
+whole set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields, replace
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
+
+from core.settings import Settings, SettingsError
+
+_GROUP = "batch"
+_WINDOW_GROUP = "window"
+
+
+def default_settings() -> Settings:
+    """The command's defaults, but with an absolute output folder: a window has no useful working directory."""
+    pictures = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation)
+    base = Path(pictures) if pictures else Path.home()
+    return replace(Settings(), out=base / "Thumbnails").validated()
+
+
+def _to_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+class SettingsStore:
+    """Load and save the batch settings and the window layout. `qsettings` defaults to the app's own."""
+
+    def __init__(self, qsettings: QSettings | None = None) -> None:
+        self._qs = qsettings if qsettings is not None else QSettings()
+
+    def load(self) -> Settings:
+        """The saved settings; each missing or unusable value is replaced by its default."""
+        good: dict[str, object] = {}
+        self._qs.beginGroup(_GROUP)
+        try:
+            for f in fields(Settings):
+                raw = self._qs.value(f.name)
+                if raw is None:
+                    continue
+                try:
+                    Settings.from_dict({f.name: raw})
+                except SettingsError:
+                    continue
+                good[f.name] = raw
+        finally:
+            self._qs.endGroup()
+        try:
+            return Settings.from_dict({**default_settings().to_dict(), **good})
+        except SettingsError:
+            return default_settings()
+
+    def save(self, settings: Settings) -> None:
+        self._qs.beginGroup(_GROUP)
+        try:
+            for name, value in settings.to_dict().items():
+                self._qs.setValue(name, _to_text(value))
+        finally:
+            self._qs.endGroup()
+        self._qs.sync()
+
+    def load_window(self) -> tuple[QByteArray | None, QByteArray | None]:
+        """(geometry, dock/toolbar state) as saved by `save_window`, or None for a first start."""
+        geometry = self._qs.value(f"{_WINDOW_GROUP}/geometry")
+        state = self._qs.value(f"{_WINDOW_GROUP}/state")
+        return (
+            geometry if isinstance(geometry, QByteArray) else None,
+            state if isinstance(state, QByteArray) else None,
+        )
+
+    def save_window(self, geometry: QByteArray, state: QByteArray) -> None:
+        self._qs.setValue(f"{_WINDOW_GROUP}/geometry", geometry)
+        self._qs.setValue(f"{_WINDOW_GROUP}/state", state)
+        self._qs.sync()

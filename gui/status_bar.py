@@ -1,0 +1,97 @@
+"""The status bar of a batch: progress, done/total, failures, speed and time left."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QWidget
+
+from core.models import Progress, Summary
+from core.settings import format_bytes
+
+
+def format_duration(seconds: float) -> str:
+    """42 -> '0:42', 3725 -> '1:02:05'."""
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class StatusBar(QStatusBar):
+    """Shows a batch's latest Progress; plain messages (hints, errors) use the left side as usual."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.counts_label = QLabel()
+        self.failed_label = QLabel()
+        self.failed_label.setStyleSheet("color: #c62828;")
+        self.speed_label = QLabel()
+        self.eta_label = QLabel()
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setMaximumWidth(220)
+        self.progress_bar.setTextVisible(True)
+        for widget in (self.counts_label, self.failed_label, self.speed_label, self.eta_label):
+            self.addPermanentWidget(widget)
+        self.addPermanentWidget(self.progress_bar)
+        self.reset()
+
+    def reset(self) -> None:
+        """Idle: no batch shown."""
+        self.progress_bar.setRange(0, 100)
+        self.progress_bar.setValue(0)
+        self.progress_bar.hide()
+        for label in (self.counts_label, self.failed_label, self.speed_label, self.eta_label):
+            label.clear()
+            label.hide()
+
+    def show_preparing(self) -> None:
+        """Sources are being read into the journal: the total is not known yet."""
+        self.reset()
+        self.progress_bar.setRange(0, 0)
+        self.progress_bar.show()
+        self.showMessage("Preparing the batch…")
+
+    def show_progress(self, progress: Progress) -> None:
+        total = max(progress.total, 1)
+        self.progress_bar.setRange(0, total)
+        self.progress_bar.setValue(min(progress.finished, total))
+        self.progress_bar.setFormat(f"{percent(progress.finished, progress.total)}%")
+        self.progress_bar.show()
+        self.counts_label.setText(f"{progress.finished:,} / {progress.total:,}")
+        self.failed_label.setText(f"{progress.failed:,} failed")
+        self.failed_label.setVisible(progress.failed > 0)
+        self.speed_label.setText(
+            f"{progress.images_per_second:.1f} img/s · {format_bytes(progress.bytes_per_second)}/s"
+        )
+        if progress.paused:
+            self.eta_label.setText("Paused")
+        elif progress.eta_seconds is not None:
+            self.eta_label.setText(f"{format_duration(progress.eta_seconds)} left")
+        else:
+            self.eta_label.setText("")
+        for label in (self.counts_label, self.speed_label, self.eta_label):
+            label.setVisible(bool(label.text()))
+        self.clearMessage()
+
+    def show_summary(self, summary: Summary) -> None:
+        self.reset()
+        self.showMessage(describe(summary))
+
+
+def percent(finished: int, total: int) -> int:
+    """Whole percent, never 100 before the last item is finished."""
+    return finished * 100 // total if total > 0 else 0
+
+
+def describe(summary: Summary) -> str:
+    """One line for the status bar: what happened to the batch."""
+    if summary.fatal:
+        head = f"Batch stopped: {summary.fatal}"
+    elif summary.cancelled:
+        head = "Batch cancelled"
+    else:
+        head = "Batch finished"
+    parts = [f"{summary.done:,} done"]
+    for count, word in ((summary.failed, "failed"), (summary.skipped, "skipped"), (summary.invalid, "invalid")):
+        if count:
+            parts.append(f"{count:,} {word}")
+    return f"{head} in {format_duration(summary.seconds)}: {', '.join(parts)}."

@@ -1,0 +1,138 @@
+"""The end-of-batch dialog: what happened, and what to do about the failures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.models import Summary
+from core.report import write_report
+from gui.status_bar import format_duration
+
+
+def _headline(summary: Summary) -> str:
+    if summary.fatal:
+        return f"The batch stopped: {summary.fatal}"
+    if summary.cancelled:
+        return "The batch was cancelled. Start again to finish the rest."
+    if summary.ok:
+        return "All images are done."
+    return "The batch finished, but some items were not made."
+
+
+class SummaryDialog(QDialog):
+    """Counts and time of one batch; 'Retry failed' emits `retry_requested` and closes."""
+
+    retry_requested = Signal()
+
+    def __init__(
+        self, summary: Summary, failed_sources: list[str], out_dir: Path, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Batch summary")
+        self.summary = summary
+        self.failed_sources = list(failed_sources)
+        self.out_dir = out_dir
+
+        self.headline = headline = QLabel(_headline(summary))
+        headline.setWordWrap(True)
+        font = headline.font()
+        font.setPointSizeF(font.pointSizeF() * 1.2)
+        font.setBold(True)
+        headline.setFont(font)
+
+        counts = QFormLayout()
+        for label, value in (
+            ("Done:", summary.done),
+            ("Failed:", summary.failed),
+            ("Skipped (already made):", summary.skipped),
+            ("Invalid lines:", summary.invalid),
+        ):
+            counts.addRow(label, QLabel(f"{value:,}"))
+        counts.addRow("Time:", QLabel(format_duration(summary.seconds)))
+        where = QLabel(f"Thumbnails are in <a href='{QUrl.fromLocalFile(str(out_dir)).toString()}'>{out_dir}</a>")
+        where.setTextFormat(Qt.TextFormat.RichText)
+        where.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        where.linkActivated.connect(lambda url: QDesktopServices.openUrl(QUrl(url)))
+
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        self.retry_button = QPushButton("&Retry failed")
+        self.copy_button = QPushButton("&Copy failed URLs")
+        self.export_failed_button = QPushButton("Export &failed…")
+        self.export_report_button = QPushButton("Export &report…")
+        self.retry_button.setVisible(summary.failed > 0)
+        self.retry_button.setToolTip("Try the failed downloads again (change the limits first if they were the cause)")
+        for button in (self.retry_button, self.copy_button, self.export_failed_button):
+            buttons.addButton(button, QDialogButtonBox.ButtonRole.ActionRole)
+        for button in (self.copy_button, self.export_failed_button):
+            button.setVisible(bool(self.failed_sources))
+        buttons.addButton(self.export_report_button, QDialogButtonBox.ButtonRole.ActionRole)
+        self.export_report_button.setEnabled(summary.run_id > 0)
+        self.retry_button.clicked.connect(self._retry)
+        self.copy_button.clicked.connect(self.copy_failed)
+        self.export_failed_button.clicked.connect(self._choose_failed_file)
+        self.export_report_button.clicked.connect(self._choose_report_file)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(headline)
+        layout.addLayout(counts)
+        layout.addWidget(where)
+        layout.addWidget(buttons)
+        (self.retry_button if summary.failed else buttons.button(QDialogButtonBox.StandardButton.Close)).setFocus()
+
+    def copy_failed(self) -> None:
+        """Failed sources to the clipboard, one per line (pastable back as a list)."""
+        QGuiApplication.clipboard().setText("\n".join(self.failed_sources) + "\n")
+
+    def export_failed(self, dest: Path) -> None:
+        """Write the failed sources as a URL list file the app (and the command) can read back."""
+        dest.write_text("\n".join(self.failed_sources) + "\n", encoding="utf-8")
+
+    def export_report(self, dest: Path) -> int:
+        """Write this batch's report (JSON or CSV by suffix); returns how many items it lists."""
+        return write_report(self.out_dir, self.summary.run_id, dest)
+
+    def _retry(self) -> None:
+        self.retry_requested.emit()
+        self.accept()
+
+    def _choose_failed_file(self) -> None:
+        name, _ = QFileDialog.getSaveFileName(
+            self, "Export failed URLs", str(self.out_dir / "failed.txt"), "URL list (*.txt)"
+        )
+        if not name:
+            return
+        try:
+            self.export_failed(Path(name))
+        except OSError as exc:
+            QMessageBox.warning(self, "Cannot write the list", f"{exc.strerror or exc}: {name}")
+
+    def _choose_report_file(self) -> None:
+        choose_report_file(self, self.out_dir, self.summary.run_id)
+
+
+def choose_report_file(parent: QWidget, out_dir: Path, run_id: int) -> None:
+    """Ask where to save the report of `run_id` and write it (shared by the dialog and the File menu)."""
+    name, _ = QFileDialog.getSaveFileName(
+        parent, "Export report", str(out_dir / "report.json"), "JSON report (*.json);;CSV report (*.csv)"
+    )
+    if not name:
+        return
+    try:
+        write_report(out_dir, run_id, Path(name))
+    except OSError as exc:
+        QMessageBox.warning(parent, "Cannot write the report", f"{exc.strerror or exc}: {name}")

@@ -1,0 +1,195 @@
+"""Batches from the window against the loopback server: start, pause, resume, cancel, retry, close, resume later."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSettings
+from PySide6.QtGui import QGuiApplication
+
+import gui.main_window
+from core.journal import unfinished_batch
+from core.models import Status
+from core.settings import Settings
+from gui.main_window import APP_TITLE, MainWindow
+from gui.settings_store import SettingsStore
+
+pytestmark = [pytest.mark.gui, pytest.mark.qt_log_ignore(r"This plugin does not support propagateSizeHints")]
+
+BATCH_TIMEOUT = 30_000
+
+
+def make_window(qtbot, tmp_path: Path, **settings) -> MainWindow:
+    store = SettingsStore(QSettings(str(tmp_path / "app.ini"), QSettings.Format.IniFormat))
+    window = MainWindow(store)
+    qtbot.addWidget(window)
+    values = {"out": tmp_path / "out", "threads": 4, "retries": 0, "timeout": 10, "processes": 1, **settings}
+    window.settings_panel.set_settings(Settings(**values).validated())
+    return window
+
+
+def queue(qtbot, window: MainWindow, sources: list[str]) -> None:
+    before = window.model.rowCount()
+    window.add_sources(sources)
+    qtbot.waitUntil(lambda: window.model.rowCount() == before + len(sources) and not window.loader.is_busy)
+
+
+def wait_summary(qtbot, window: MainWindow, previous=None):
+    qtbot.waitUntil(
+        lambda: window.summary_dialog is not None and window.summary_dialog is not previous, timeout=BATCH_TIMEOUT
+    )
+    return window.summary_dialog
+
+
+def wait_running(qtbot, window: MainWindow, count: int = 1) -> None:
+    qtbot.waitUntil(lambda: window.model.counts()[Status.RUNNING] >= count, timeout=BATCH_TIMEOUT)
+
+
+def test_a_batch_runs_from_start_to_summary(qtbot, http_server, tmp_path):
+    window = make_window(qtbot, tmp_path)
+    good = [http_server.url(f"/img/g{i}.jpg?w=320&h=200") for i in range(5)]
+    missing = http_server.url("/status/404")
+    queue(qtbot, window, [*good, missing, "ftp://127.0.0.1/x.jpg"])
+    titles: list[str] = []
+    window.windowTitleChanged.connect(titles.append)
+
+    window.start_action.trigger()
+    assert window.batch.is_running
+    assert not window.start_action.isEnabled() and window.pause_action.isEnabled() and window.cancel_action.isEnabled()
+    assert not window.settings_panel.size_edit.isEnabled()
+    assert not window.clear_action.isEnabled()
+
+    dialog = wait_summary(qtbot, window)
+    counts = window.model.counts()
+    assert (counts[Status.DONE], counts[Status.FAILED], counts[Status.INVALID]) == (5, 1, 1)
+    assert window.thumbnail_view.count() == 5
+    assert len(list((tmp_path / "out").glob("*.jpg"))) == 5
+    assert (dialog.summary.done, dialog.summary.failed, dialog.summary.invalid) == (5, 1, 1)
+    assert not dialog.retry_button.isHidden() and not dialog.copy_button.isHidden()
+    assert any(t.endswith(f"% – {APP_TITLE}") for t in titles)
+    assert window.windowTitle() == APP_TITLE
+    assert window.status.currentMessage().startswith("Batch finished")
+    assert window.start_action.isEnabled() and window.retry_action.isEnabled() and window.export_action.isEnabled()
+    assert window.settings_panel.size_edit.isEnabled()
+    assert str(tmp_path / "out") in (tmp_path / "app.ini").read_text()  # the settings a batch ran with persist
+
+
+def test_summary_exports_the_report_and_the_failures(qtbot, http_server, tmp_path):
+    window = make_window(qtbot, tmp_path)
+    good, bad = http_server.url("/img/e.jpg"), http_server.url("/status/500")
+    queue(qtbot, window, [good, bad])
+    window.start()
+    dialog = wait_summary(qtbot, window)
+
+    assert dialog.export_report(tmp_path / "report.json") == 2
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert {item["url"]: item["status"] for item in report["items"]} == {good: "done", bad: "failed"}
+    dialog.export_failed(tmp_path / "failed.txt")
+    assert (tmp_path / "failed.txt").read_text() == f"{bad}\n"
+    dialog.copy_button.click()
+    assert QGuiApplication.clipboard().text() == f"{bad}\n"
+
+
+def test_retry_failed_redoes_only_the_failures(qtbot, http_server, tmp_path):
+    window = make_window(qtbot, tmp_path)
+    good = [http_server.url(f"/img/ok{i}.jpg") for i in range(3)]
+    flaky = http_server.url("/retry/1/flaky.jpg")  # 503 once, then the image
+    queue(qtbot, window, [*good, flaky])
+    window.start()
+    first = wait_summary(qtbot, window)
+    assert (first.summary.done, first.summary.failed) == (3, 1)
+
+    first.retry_button.click()
+    second = wait_summary(qtbot, window, previous=first)
+    assert (second.summary.done, second.summary.failed, second.summary.skipped) == (1, 0, 3)
+    assert [http_server.hits(f"/img/ok{i}.jpg") for i in range(3)] == [1, 1, 1]
+    assert window.model.counts()[Status.FAILED] == 0
+    assert window.thumbnail_view.count() == 4  # earlier thumbnails are shown again
+    assert not window.retry_action.isEnabled()
+
+
+def test_pause_holds_new_downloads_and_resume_finishes(qtbot, http_server, tmp_path):
+    window = make_window(qtbot, tmp_path, threads=1)
+    urls = [http_server.url(f"/img/p{i}.jpg?delay=0.3") for i in range(3)]
+    queue(qtbot, window, urls)
+    window.start()
+    wait_running(qtbot, window)
+
+    window.pause_action.trigger()
+    assert window.batch.is_paused and window.pause_action.text() == "Res&ume"
+    qtbot.waitUntil(lambda: window.batch.last_progress is not None and window.batch.last_progress.paused)
+    qtbot.waitUntil(lambda: window.model.counts()[Status.RUNNING] == 0, timeout=BATCH_TIMEOUT)
+    qtbot.waitUntil(lambda: window.windowTitle().startswith("Paused"))
+    assert window.status.eta_label.text() == "Paused"
+    finished_while_paused = window.model.counts()[Status.DONE]
+    for _ in range(3):  # several snapshots later nothing new has started
+        with qtbot.waitSignal(window.batch.percent_changed):
+            pass
+    assert window.model.counts()[Status.DONE] == finished_while_paused < 3
+    assert sum(http_server.hits(f"/img/p{i}.jpg") for i in range(3)) == finished_while_paused
+
+    window.pause_action.trigger()
+    assert not window.batch.is_paused and window.pause_action.text() == "&Pause"
+    dialog = wait_summary(qtbot, window)
+    assert dialog.summary.done == 3 and dialog.summary.ok
+
+
+def test_cancel_stops_the_batch_and_leaves_it_resumable(qtbot, http_server, tmp_path):
+    window = make_window(qtbot, tmp_path, threads=2)
+    urls = [http_server.url(f"/img/c{i}.jpg?delay=0.5") for i in range(12)]
+    queue(qtbot, window, urls)
+    window.start()
+    wait_running(qtbot, window)
+
+    window.cancel_action.trigger()
+    dialog = wait_summary(qtbot, window)
+    assert dialog.summary.cancelled
+    assert "cancelled" in dialog.headline.text()
+    assert dialog.summary.done < 12
+    assert unfinished_batch(tmp_path / "out") == 12 - dialog.summary.done
+    assert window.start_action.isEnabled() and not window.cancel_action.isEnabled()
+
+
+def test_closing_during_a_batch_asks_then_cancels_and_the_next_launch_offers_to_resume(
+    qtbot, http_server, tmp_path, monkeypatch
+):
+    window = make_window(qtbot, tmp_path, threads=1)
+    urls = [http_server.url(f"/img/r{i}.jpg?delay=0.3") for i in range(6)]
+    queue(qtbot, window, urls)
+    window.start()
+    wait_running(qtbot, window)
+
+    asked: list[bool] = []
+    monkeypatch.setattr(gui.main_window, "confirm_close", lambda parent: asked.append(False) or False)
+    assert not window.close()
+    assert asked and window.batch.is_running
+
+    monkeypatch.setattr(gui.main_window, "confirm_close", lambda parent: True)
+    assert window.close()
+    assert not window.batch.is_running
+    left = unfinished_batch(tmp_path / "out")
+    assert 0 < left <= 6
+    qtbot.wait(0)  # let the queued end-of-batch signal arrive: a closing window shows no summary
+    assert window.summary_dialog is None
+
+    again = make_window(qtbot, tmp_path, threads=4)
+    prompt = again.offer_resume()
+    assert prompt is again.resume_prompt and prompt is not None
+    assert f"{left:,} images are not made yet" in prompt.text()
+    (resume,) = [b for b in prompt.buttons() if b.text() == "&Resume"]
+    resume.click()
+    dialog = wait_summary(qtbot, again)
+    assert dialog.summary.done == left and dialog.summary.failed == 0
+    assert unfinished_batch(tmp_path / "out") == 0
+    assert again.model.counts()[Status.DONE] == left
+    assert again.offer_resume() is None
+
+
+def test_no_resume_offer_for_a_finished_batch(qtbot, http_server, tmp_path):
+    window = make_window(qtbot, tmp_path)
+    queue(qtbot, window, [http_server.url("/img/f.jpg")])
+    window.start()
+    wait_summary(qtbot, window)
+    assert window.offer_resume() is None
