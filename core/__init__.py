@@ -2,7 +2,20 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-try:
-    __version__ = version("batch-thumbnailer")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.1.0"
+
+def _version() -> str:
+    """The installed distribution's version, else the source tree's pyproject.toml (one place to bump)."""
+    try:
+        return version("batch-thumbnailer")
+    except PackageNotFoundError:
+        import tomllib
+        from pathlib import Path
+
+        try:
+            with open(Path(__file__).resolve().parents[1] / "pyproject.toml", "rb") as fh:
+                return str(tomllib.load(fh)["project"]["version"])
+        except (OSError, KeyError, tomllib.TOMLDecodeError):
+            return "0+unknown"
+
+
+__version__ = _version()

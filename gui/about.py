@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-DIST_NAME = "batch-thumbnailer"
+from core import __version__
+
 ICON_PATH = Path(__file__).with_name("resources") / "icon.svg"
 
 
 def app_version() -> str:
-    """The installed distribution's version; a source checkout that was never installed says so."""
-    try:
-        return version(DIST_NAME)
-    except PackageNotFoundError:
-        return "0+unknown (not installed)"
+    """One version for the window, the command and the packaged app (see core/__init__.py)."""
+    return __version__
 
 
 def app_icon() -> QIcon:
