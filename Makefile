@@ -24,3 +24,24 @@ test: lint
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache
+
+# The packaged app (packaging/README-packaging.md): a one-folder PyInstaller build in dist/batch-thumbnailer,
+# the Linux tar.gz and .deb beside it, then the smoke test of all three as a user would start them.
+PACKAGE_STAMP := $(VENV)/.installed-package
+
+.PHONY: package-build package-smoke
+
+$(PACKAGE_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[package]'
+	touch $(PACKAGE_STAMP)
+
+package-build: $(PACKAGE_STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) -m PyInstaller --noconfirm --clean --log-level WARN \
+		--distpath dist --workpath build/pyinstaller packaging/thumbnailer.spec
+	$(PY) packaging/linux/make_packages.py
+
+package-smoke:
+	$(PY) packaging/smoke_test.py
+
+package: package-build
+	$(MAKE) package-smoke
