@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from gui.about import app_icon, app_version
     from gui.crash import CrashHandler
+    from gui.file_open import FileOpenForwarder
     from gui.main_window import MainWindow
     from gui.settings_store import SettingsStore
 
@@ -47,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     crash_handler = CrashHandler(parent=app).install()
 
     window = MainWindow(SettingsStore())
+    file_opener = FileOpenForwarder(window.add_sources, parent=app)
+    app.installEventFilter(file_opener)
     if args.out is not None:
         window.settings_panel.set_output_dir(args.out.expanduser().resolve())
     window.show()

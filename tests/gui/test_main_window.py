@@ -218,3 +218,19 @@ def test_smoke_flag_shows_the_window_and_exits_cleanly(tmp_path):
     done = run_app(tmp_path, "import sys; from gui.app import main; sys.exit(main())", "--smoke")
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_files_opened_with_the_app_on_macos_are_queued(window, qtbot, tmp_path):
+    from PySide6.QtGui import QFileOpenEvent
+
+    from gui.file_open import FileOpenForwarder
+
+    picture = image(tmp_path / "opened.png")
+    forwarder = FileOpenForwarder(window.add_sources, parent=window)
+    QApplication.instance().installEventFilter(forwarder)
+    try:
+        QApplication.sendEvent(QApplication.instance(), QFileOpenEvent(str(picture)))
+        qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=5000)
+    finally:
+        QApplication.instance().removeEventFilter(forwarder)
+    assert window.model.entries()[0].url == picture.as_uri()
