@@ -75,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="colour transparency is flattened onto for JPEG, and --fit pad's fill (default: %(default)s)",
     )
     meta = out.add_mutually_exclusive_group()
-    meta.add_argument("--strip", dest="keep_metadata", action="store_false", help="strip metadata (default)")
+    meta.add_argument(
+        "--strip", dest="keep_metadata", action="store_false", default=d.keep_metadata, help="strip metadata (default)"
+    )
     meta.add_argument(
         "--keep-metadata", dest="keep_metadata", action="store_true", help="keep EXIF and the colour profile"
     )
@@ -186,6 +188,8 @@ class _Console:
     def summary(self, s: Summary) -> None:
         if s.fatal:
             self._print(f"error: {s.fatal}")
+            if s.run_id:  # the journal holds what is left to do
+                self._print("nothing is lost: fix that, then run the same command again to finish the batch")
         if s.cancelled:
             self._print("interrupted: the journal is saved; run the same command again to finish the batch")
         if not self.quiet:

@@ -126,8 +126,22 @@ _PREFIXES = (
     (b"8BPS", "psd"),
     (b"DDS ", "dds"),
     (b"icns", "icns"),
+    (b"\x01\xda", "sgi"),
+    (b"\xb1\x68\xde\x3a", "dcx"),
+    (b"\x59\xa6\x6a\x95", "sun"),
+    (b"DanM", "msp"),
+    (b"LinS", "msp"),
+    (b"FTEX", "ftex"),
+    (b"BLP1", "blp"),
+    (b"BLP2", "blp"),
+    (b"/* XPM */", "xpm"),
+    (b"P7 332", "xvthumb"),
+    (b"Image type:", "im"),
 )
 _PNM = re.compile(rb"P[1-6f](?:\s|#[^\n]*\n)+\d")  # magic, then (comments and) the width
+# Formats whose header is text, so that `describe_non_image` would call them text.
+_XBM = re.compile(rb"\s*#define[ \t]+\S*_width[ \t]+\d")
+_FITS = re.compile(rb"SIMPLE  =\s+T\b")
 _HTML_TAGS = (b"<html", b"<head", b"<body", b"<title", b"<meta", b"<script", b"<div", b"<form", b"<p>")
 
 
@@ -151,18 +165,38 @@ def sniff_image(head: bytes) -> str | None:
         return "ico" if head[2] == 1 else "cur"
     if _PNM.match(head):
         return "ppm"
+    if head[:1] == b"\x0a" and head[1:2] in (b"\0", b"\2", b"\3", b"\4", b"\5") and head[2:3] == b"\1":
+        return "pcx"
+    if head[4:6] in (b"\x11\xaf", b"\x12\xaf"):
+        return "fli"
+    if head[20:24] == b"GIMP":
+        return "gbr"
+    if _XBM.match(head):
+        return "xbm"
+    if _FITS.match(head):
+        return "fits"
     return None
 
 
+def _clearly_not_an_image(head: bytes) -> bool:
+    """True when the first bytes are recognisably something else than an image (HTML, text, SVG, PDF, ...).
+
+    Binary data no signature names goes on to the decoder, which tries every format it reads (TGA, for
+    one, has no signature) and says what the data is when it is none of them."""
+    return sniff_image(head) is None and describe_non_image(head) != "unknown binary data"
+
+
 def describe_non_image(head: bytes) -> str:
-    """What the bytes are instead of an image: 'HTML', 'SVG', 'XML', 'JSON', 'PDF', 'text', 'empty' or
-    'unknown binary data'."""
+    """What the bytes are instead of an image: 'HTML', 'SVG', 'XML', 'JSON', 'PDF', 'PostScript', 'text',
+    'empty' or 'unknown binary data'."""
     body = head.removeprefix(b"\xef\xbb\xbf").lstrip()
     if not body:
         return "empty"
     low = body.lower()
     if low.startswith(b"%pdf-"):
         return "PDF"
+    if low.startswith(b"%!ps"):
+        return "PostScript"
     if low.startswith(b"<"):
         if low.startswith((b"<!doctype html", b"<html")):
             return "HTML"
@@ -188,8 +222,8 @@ def _not_an_image(source: str, head: bytes) -> str:
     kind = describe_non_image(head)
     if kind == "SVG":
         return f"{source} SVG, a vector image; only raster images (JPEG, PNG, WebP, ...) can be thumbnailed"
-    if kind == "unknown binary data":
-        return f"{source} unknown binary data, not an image (starts with {head[:8].hex(' ')})"
+    if kind == "PostScript":
+        return f"{source} PostScript (EPS), which is not opened: reading it would run Ghostscript on untrusted data"
     return f"{source} {kind}, not an image"
 
 
@@ -221,6 +255,7 @@ class _Watchdog:
         self._cond = threading.Condition()
         self._attempts: set[_Attempt] = set()
         self._thread: threading.Thread | None = None
+        self._stop_when_idle = False
         self._local = threading.local()
 
     @contextmanager
@@ -249,10 +284,25 @@ class _Watchdog:
             if attempt.reason is not None:
                 _cut(sock)
 
+    def stop_when_idle(self) -> None:
+        """Let the thread end once no attempt is watched (the next attempt starts a new one): a finished
+        batch leaves no thread behind."""
+        with self._cond:
+            if self._thread is not None:
+                self._stop_when_idle = True
+                self._cond.notify()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(1.0)
+
     def _run(self) -> None:
         while True:
             with self._cond:
                 while not self._attempts:
+                    if self._stop_when_idle:
+                        self._stop_when_idle = False
+                        self._thread = None
+                        return
                     self._cond.wait()
                 attempts = list(self._attempts)
             now = time.monotonic()
@@ -344,6 +394,7 @@ def close_sessions() -> None:
         _sessions.clear()
     for session in sessions:
         session.close()
+    _WATCHDOG.stop_when_idle()
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -403,7 +454,7 @@ def _fetch_http(
                     _discard_body(resp)
                     raise _status_error(resp)
                 return _download(resp, url, spool_dir, limits, attempt, on_bytes)
-            target = urljoin(url, location)
+            target = _redirect_target(url, location, resp.status_code)
             _check_redirect(target, seen, hops, limits, resp.status_code)
             _discard_body(resp)
         finally:
@@ -429,6 +480,19 @@ def _request(session: requests.Session, url: str, limits: FetchLimits, attempt: 
         )
     except requests.RequestException as exc:
         raise _request_error(exc, url, limits, attempt) from exc
+    except ValueError as exc:  # requests parses a redirect's Location even when it does not follow it
+        raise FetchError(f"redirect to a malformed address ({exc})") from None
+
+
+def _redirect_target(url: str, location: str, status: int) -> str:
+    """The absolute address a Location header points to; a malformed one (a bad IPv6 host, ...) fails here."""
+    try:
+        target = urljoin(url, location)
+        urlsplit(target).port  # noqa: B018 -- parsing the port is what validates it
+    except ValueError:
+        shown = location if len(location) <= 200 else location[:200] + "…"
+        raise FetchError(f"redirect to a malformed address: {shown!r}", http_status=status) from None
+    return target
 
 
 def _check_redirect(target: str, seen: set[str], hops: int, limits: FetchLimits, status: int) -> None:
@@ -466,7 +530,7 @@ def _download(
             total, head = _stream(resp, out, length, limits, attempt, on_bytes)
         if total == 0:
             raise FetchError("empty response", http_status=status)
-        if sniff_image(head) is None:
+        if _clearly_not_an_image(head):
             raise FetchError(_not_an_image("server sent", head), http_status=status)
     except BaseException:
         path.unlink(missing_ok=True)
@@ -673,7 +737,7 @@ def _fetch_file(url: str, limits: FetchLimits) -> Fetched:
             head = f.read(HEAD_BYTES)
     except OSError as exc:
         raise FetchError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if sniff_image(head) is None:
+    if _clearly_not_an_image(head):
         raise FetchError(f"{_not_an_image('file is', head)}: {path}")
     return Fetched(path=path, final_url=url, http_status=None, bytes=info.st_size, spooled=False)
 

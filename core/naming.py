@@ -11,12 +11,16 @@ import unicodedata
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-#: Longest readable part of a stem, in characters and in UTF-8 bytes. With the '-' and 8-hex hash,
+#: Longest readable part of a stem, in characters and in UTF-8 bytes. With the '-' and 16-hex hash,
 #: a '_8192' size suffix, a '.webp' extension and the '.{name}.{pid}.tmp' temp name around it, a full
-#: name stays far below the 255-byte limit of common file systems.
+#: name stays below the 255-byte limit of common file systems.
 MAX_READABLE_CHARS = 80
 MAX_READABLE_BYTES = 160
-HASH_LEN = 8
+#: Hex digits of the URL's hash. URLs with the same readable part ('original', 'image' for query-only
+#: addresses) differ only here, and two that share it share one file: with 8 digits (32 bits) a batch
+#: of 100,000 such URLs overwrites one thumbnail with another about every other time; 64 bits make
+#: that as good as impossible for any batch.
+HASH_LEN = 16
 FALLBACK = "image"
 
 _DEVICE_NAMES = frozenset(
@@ -69,13 +73,13 @@ def url_hash(url: str) -> str:
 
 
 def output_stem(url: str) -> str:
-    """Readable, stable, unique stem for a URL's thumbnails, e.g. 'photo-1a2b3c4d'.
+    """Readable, stable, unique stem for a URL's thumbnails, e.g. 'photo-1a2b3c4d5e6f7a8b'.
 
     The readable part is the last path segment, percent-decoded, without its extension, NFC-normalised,
     with anything but unicode letters, marks, digits, '-', '_' and '.' replaced by '_' (runs collapsed,
     no '..', no leading or trailing dots, dashes or spaces), capped at 80 characters and 160 UTF-8
     bytes. Query-only and empty segments give 'image'. Windows device names (CON, PRN, AUX, NUL,
-    COM0-9, LPT0-9, any case, with or without extension) get a '_' prefix. Then '-' and 8 hex digits
+    COM0-9, LPT0-9, any case, with or without extension) get a '_' prefix. Then '-' and 16 hex digits
     of the SHA-1 of the whole URL, so URLs that differ only in their query get different stems.
     """
     return f"{readable_part(url)}-{url_hash(url)}"

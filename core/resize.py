@@ -44,10 +44,15 @@ from core.naming import output_filename, safe_join
 FITS = ("contain", "cover", "pad")
 FORMATS = ("auto", "jpeg", "png", "webp", "avif")
 
-#: Formats we open. Everything else Pillow knows is refused: some plugins hand the file to external
-#: programs (EPS runs Ghostscript) and exotic ones have no business in a thumbnail batch.
+#: Formats we open: every raster format Pillow decodes in this process, so whatever Pillow reads gets a
+#: thumbnail. Refused: EPS (Pillow hands it to Ghostscript, an interpreter we never run on untrusted data),
+#: IPTC (not an image; its loader re-opens embedded data with any plugin), WMF (vector, needs a platform
+#: renderer) and the stubs without a decoder (MPEG, BUFR, GRIB, HDF5). Order matters: formats with a
+#: signature first; those Pillow can only try by parsing a header (TGA, PCD, SPIDER, IM, IMT) come last.
 _OPEN_FORMATS_WANTED = (
-    "JPEG", "MPO", "PNG", "GIF", "WEBP", "AVIF", "BMP", "DIB", "TIFF", "ICO", "PPM", "QOI", "JPEG2000",
+    "JPEG", "MPO", "PNG", "GIF", "WEBP", "AVIF", "BMP", "DIB", "TIFF", "ICO", "CUR", "PPM", "QOI", "JPEG2000",
+    "PSD", "PCX", "DCX", "SGI", "DDS", "ICNS", "BLP", "FTEX", "GBR", "FLI", "MCIDAS", "MSP", "PIXAR", "SUN",
+    "FITS", "XBM", "XPM", "XVTHUMB", "TGA", "PCD", "SPIDER", "IM", "IMT",
 )  # fmt: skip
 _JPEG_FORMATS = ("JPEG", "MPO")
 
@@ -71,6 +76,7 @@ _WRITERS = {
     "webp": ("WEBP", "webp", ("RGB", "RGBA")),
     "avif": ("AVIF", "avif", ("RGB", "RGBA")),
 }
+_MAX_JPEG_MARKER = 65533  # bytes of payload one JPEG APPn segment can carry
 _PNG_COMPRESS_LEVEL = 6  # Pillow's default; lower levels save little time on thumbnail-sized images
 _WEBP_METHOD = 4
 _REDUCING_GAP = 3.0  # reduce() by whole factors first when shrinking at least 3x; same result, faster
@@ -260,8 +266,12 @@ def _open(path: Path) -> Image.Image:
         im = Image.open(path, formats=_open_formats())
     except UnidentifiedImageError:
         raise ResizeError(_describe_unreadable(head)) from None
+    except NotImplementedError as exc:  # a variant the plugin knows of but does not decode
+        raise ResizeError(f"unsupported kind of {_magic_name(head) or 'image'}: {exc}") from None
     except _DECODE_ERRORS as exc:
-        raise ResizeError(f"corrupt image header: {exc}") from None
+        name = _magic_name(head)
+        what = f"truncated or corrupt {name}" if name else "corrupt image header"
+        raise ResizeError(f"{what}: {_in_words(exc)}") from None
     w, h = im.size  # within max_pixels: Image.open ran Pillow's check, which _pixel_limit set to it
     if w < 1 or h < 1:
         im.close()
@@ -296,10 +306,12 @@ def _load(im: Image.Image, spec: ResizeSpec) -> _Source:
             image = image.transpose(_TRANSPOSE[orientation])
     except ResizeError:
         raise
-    except MemoryError:
-        raise ResizeError(f"not enough memory to decode this {im.size[0]}x{im.size[1]} {fmt}") from None
+    except MemoryError as exc:  # the cause tells the pool to name the memory limit
+        raise ResizeError(f"not enough memory to decode this {im.size[0]}x{im.size[1]} {fmt}") from exc
+    except NotImplementedError as exc:
+        raise ResizeError(f"unsupported kind of {fmt}: {exc}") from None
     except _DECODE_ERRORS as exc:
-        raise ResizeError(f"truncated or corrupt {fmt}: {exc}") from None
+        raise ResizeError(f"truncated or corrupt {fmt}: {_in_words(exc)}") from None
     transparent = image.mode == "RGBA"
     if icc is not None and not _profile_matches(icc, image.mode):
         icc = None
@@ -500,7 +512,9 @@ def _write(im: Image.Image, out_dir: Path, name: str, fmt: str, spec: ResizeSpec
     elif fmt == "avif":
         params = {"quality": spec.quality}
     if spec.keep_metadata:
-        if source.exif:
+        # Best effort, like reading it: a JPEG marker holds 64 KiB, and a larger EXIF block (a camera's
+        # maker notes and preview) is dropped rather than costing the thumbnail.
+        if source.exif and (fmt != "jpeg" or len(source.exif) <= _MAX_JPEG_MARKER):
             params["exif"] = source.exif
         if source.icc:
             params["icc_profile"] = _srgb_icc_bytes()
@@ -537,12 +551,12 @@ _IMAGE_MAGIC = (
     (b"BM", "BMP"),
     (b"II*\x00", "TIFF"),
     (b"MM\x00*", "TIFF"),
+    (b"8BPS", "Photoshop PSD"),
 )
 _OTHER_MAGIC = (
     (b"%PDF", "unsupported format (PDF)"),
     (b"%!PS", "unsupported format (PostScript)"),
     (b"\xc5\xd0\xd3\xc6", "unsupported format (PostScript)"),
-    (b"8BPS", "unsupported format (Photoshop PSD)"),
     (b"\xff\x0a", "unsupported format (JPEG XL)"),
     (b"\x00\x00\x00\x0cJXL ", "unsupported format (JPEG XL)"),
     (b"\x1f\x8b", "not an image (gzip-compressed data)"),
@@ -551,13 +565,29 @@ _OTHER_MAGIC = (
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
 
 
-def _describe_unreadable(head: bytes) -> str:
-    """A message for data Pillow (with our allow-list) could not identify, from its first bytes."""
+def _magic_name(head: bytes) -> str | None:
+    """The format the first bytes announce, for messages about a damaged file."""
     for magic, name in _IMAGE_MAGIC:
         if head.startswith(magic):
-            return f"truncated or corrupt {name}: cannot read the header"
+            return name
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "truncated or corrupt WebP: cannot read the header"
+        return "WebP"
+    return None
+
+
+def _in_words(exc: BaseException) -> str:
+    """Pillow's message, except where it names its internals instead of the problem."""
+    text = str(exc)
+    if "Decompressed data too large" in text:
+        return "a compressed block expands far beyond any sane size (a decompression bomb)"
+    return text
+
+
+def _describe_unreadable(head: bytes) -> str:
+    """A message for data Pillow (with our allow-list) could not identify, from its first bytes."""
+    name = _magic_name(head)
+    if name is not None:
+        return f"truncated or corrupt {name}: cannot read the header"
     for magic, message in _OTHER_MAGIC:
         if head.startswith(magic):
             return message

@@ -2,8 +2,9 @@
 
 `concurrent.futures.ProcessPoolExecutor` breaks as a whole when one worker dies and cannot say which job
 killed it. Here each worker owns a pipe and runs one job at a time, so a segfault or an out-of-memory kill
-fails exactly the job that worker held; the worker is replaced and the batch goes on. No Qt in this module:
-worker processes import it.
+fails exactly the job that worker held; the worker is replaced and the batch goes on. Each worker runs under an
+address-space limit (one hostile image cannot take the machine down) and each job under a deadline (a decoder
+stuck in a loop is stopped, not waited for). No Qt in this module: worker processes import it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import multiprocessing
+import os
+import signal
 import threading
+import time
+import warnings
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,9 +25,17 @@ from pathlib import Path
 from typing import Any
 
 from core.resize import ResizeError, ResizeResult, ResizeSpec, make_thumbnails
+from core.settings import format_bytes
 
 #: errno values that mean "the output folder cannot take files": the batch stops instead of failing every item.
-FATAL_ERRNOS = {errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EPERM, errno.EDQUOT}
+#: EFBIG is a file-size limit (RLIMIT_FSIZE, a quota): no thumbnail is large for its own sake.
+FATAL_ERRNOS = {errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EPERM, errno.EDQUOT, errno.EFBIG}
+
+#: Seconds one job (decode and every size) may take before its worker is stopped. A 100 Mpx PNG takes a few
+#: seconds on a slow machine; a decoder looping on hostile data would otherwise hold a worker forever.
+JOB_TIMEOUT = 120.0
+#: Seconds a new worker may take to say it is ready (a frozen app on a slow disk takes a few).
+START_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +58,12 @@ class JobOutcome:
 
 
 def memory_limit_for(max_pixels: int) -> int:
-    """Address-space cap per worker: room to decode the largest allowed image (up to 8 bytes a pixel for
-    16-bit RGBA and a converted copy) plus the interpreter, so one hostile image cannot take the machine down."""
-    return 768 * 1024**2 + max_pixels * 8
+    """Address-space cap per worker: room to decode the largest allowed image plus the interpreter and the
+    largest output canvas, so one hostile image cannot take the machine down.
+
+    16 bytes a pixel: the worst paths measured keep three full-size copies alive at once (an LA or palette
+    image expanded to RGBA, its alpha band, the upright copy after an EXIF rotation: 13.5 bytes a pixel)."""
+    return 768 * 1024**2 + max_pixels * 16
 
 
 def _limit_memory(limit: int | None) -> None:
@@ -63,30 +79,46 @@ def _limit_memory(limit: int | None) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
-def _run_job(job: ResizeJob) -> JobOutcome:
+def _run_job(job: ResizeJob, memory_limit: int | None = None) -> JobOutcome:
+    limit = f"a resizer may use {format_bytes(memory_limit)}, set from --max-pixels" if memory_limit else ""
     try:
         return JobOutcome(result=make_thumbnails(job.src, Path(job.out_dir), job.stem, job.spec))
     except ResizeError as exc:
         cause = exc.__cause__
         fatal = isinstance(cause, OSError) and cause.errno in FATAL_ERRNOS
+        if isinstance(cause, MemoryError) and limit:
+            return JobOutcome(error=f"{exc} ({limit})")
         return JobOutcome(error=str(exc), fatal=fatal)
     except MemoryError:
-        return JobOutcome(error="out of memory while decoding (the image is too large for the resizer's limit)")
+        return JobOutcome(error="out of memory while making thumbnails" + (f" ({limit})" if limit else ""))
     except OSError as exc:
         if exc.errno in FATAL_ERRNOS:
-            return JobOutcome(error=f"cannot write thumbnails: {exc.strerror} ({exc.filename})", fatal=True)
+            return JobOutcome(error=disk_error(exc, job.out_dir), fatal=True)
         return JobOutcome(error=f"cannot read or write image: {exc}")
     except Exception as exc:  # a decoder bug must fail one item, not the worker
         return JobOutcome(error=f"cannot make thumbnail: {type(exc).__name__}: {exc}")
+
+
+def disk_error(exc: OSError, folder: str, doing: str = "write thumbnails") -> str:
+    """The words for a FATAL_ERRNOS error: what failed, why, and in which folder (not a temporary name)."""
+    where = str(Path(exc.filename).parent) if exc.filename else folder
+    hint = " (a file-size limit: ulimit -f, or a quota)" if exc.errno == errno.EFBIG else ""
+    return f"cannot {doing}: {exc.strerror}{hint}: {where}"
 
 
 READY = "ready"
 MAX_START_FAILURES = 3
 
 
+WORKER_NICENESS = 5
+
+
 def _worker_main(conn: Connection, memory_limit: int | None) -> None:
     """Loop of one resizer process: receive a job, send its outcome, until the pipe closes."""
     _limit_memory(memory_limit)
+    if hasattr(os, "nice"):  # when cores are short, the window and the downloads go first
+        os.nice(WORKER_NICENESS)
+    warnings.simplefilter("ignore")  # Pillow's notes about odd files would fill the user's terminal
     conn.send(READY)  # imports done: from now on a death is the job's fault, not start-up's
     while True:
         try:
@@ -95,7 +127,7 @@ def _worker_main(conn: Connection, memory_limit: int | None) -> None:
             return
         if job is None:
             return
-        conn.send(_run_job(job))
+        conn.send(_run_job(job, memory_limit))
 
 
 class _Worker:
@@ -106,6 +138,8 @@ class _Worker:
         child.close()
         self.ready = False
         self.job: tuple[ResizeJob, Callable[[JobOutcome], None]] | None = None
+        self.deadline = time.monotonic() + START_TIMEOUT  # to be ready; then, for each job, to finish it
+        self.overdue = False
 
     def stop(self, timeout: float) -> None:
         with contextlib.suppress(OSError):
@@ -121,9 +155,10 @@ class _Worker:
 class ResizePool:
     """N resizer processes fed from a queue; `submit` is thread-safe, callbacks run on the pool's thread."""
 
-    def __init__(self, processes: int, memory_limit: int | None = None) -> None:
+    def __init__(self, processes: int, memory_limit: int | None = None, job_timeout: float | None = None) -> None:
         self._ctx = multiprocessing.get_context("spawn")
         self._memory_limit = memory_limit
+        self._job_timeout = JOB_TIMEOUT if job_timeout is None else job_timeout
         self._size = processes
         self._queue: deque[tuple[ResizeJob, Callable[[JobOutcome], None]]] = deque()
         self._lock = threading.Lock()
@@ -191,6 +226,7 @@ class ResizePool:
                     for w in self._workers:
                         if w.ready and w.job is None and self._queue:
                             w.job = self._queue.popleft()
+                            w.deadline = time.monotonic() + self._job_timeout
                             with contextlib.suppress(OSError):  # a dead worker shows through its sentinel
                                 w.conn.send(w.job[0])
                 busy = [w for w in self._workers if w.job is not None]
@@ -203,7 +239,9 @@ class ResizePool:
                 waitables.append(w.process.sentinel)
                 if w.job is not None or not w.ready:
                     waitables.append(w.conn)
-            ready = wait(waitables, timeout=1.0)
+            waiting = [w for w in self._workers if w.job is not None or not w.ready]
+            due = min((w.deadline for w in waiting), default=time.monotonic() + 1.0)
+            ready = wait(waitables, timeout=min(1.0, max(0.0, due - time.monotonic())))
             if self._wake_r in ready:
                 while self._wake_r.poll():
                     self._wake_r.recv_bytes()
@@ -212,6 +250,21 @@ class ResizePool:
                     self._collect(w)
                 elif w.process.sentinel in ready and not w.process.is_alive():
                     self._replace(w)
+            self._stop_overdue()
+
+    def _stop_overdue(self) -> None:
+        """Kill a worker whose job ran past its deadline, or that never got ready; `_replace` fails that job
+        (or counts a failed start) and starts a new worker."""
+        now = time.monotonic()
+        for w in list(self._workers):
+            if (w.ready and w.job is None) or now < w.deadline:
+                continue
+            if w.conn.poll():  # it finished just in time
+                self._collect(w)
+                continue
+            w.overdue = True
+            w.process.kill()
+            self._replace(w)
 
     def _collect(self, w: _Worker) -> None:
         try:
@@ -247,12 +300,14 @@ class ResizePool:
         code = w.process.exitcode
         job = w.job
         w.job = None
-        how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        how = _how_it_ended(code)
         w.conn.close()
         w.process.close()
         with self._lock:
             self._workers.remove(w)
         if not w.ready:
+            if w.overdue:
+                how = f"did not start within {START_TIMEOUT:g} s"
             self._start_failures += 1
             if job is not None:
                 with self._lock:
@@ -262,10 +317,27 @@ class ResizePool:
                 return
         elif job is not None:
             _remove_temp_files(Path(job[0].out_dir), job[0].stem)
-            job[1](JobOutcome(error=f"the resizer process crashed on this image ({how})"))
+            if w.overdue:
+                error = (
+                    f"making thumbnails took longer than {self._job_timeout:g} s, so the resizer was stopped "
+                    "(a decoder stuck on hostile or damaged data)"
+                )
+            else:
+                error = f"the resizer process crashed on this image ({how})"
+            job[1](JobOutcome(error=error))
         fresh = _Worker(self._ctx, self._memory_limit)
         with self._lock:
             self._workers.append(fresh)
+
+
+def _how_it_ended(code: int | None) -> str:
+    if code is None or code >= 0:
+        return f"exit code {code}"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        return f"killed by signal {-code}"
+    return f"killed by signal {-code}, {name}"
 
 
 def _remove_temp_files(out_dir: Path, stem: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 import queue
 import random
+import sqlite3
 import threading
 import time
 from collections import Counter, deque
@@ -28,7 +29,7 @@ from core.journal import STATE_DIR, Journal, PendingItem
 from core.models import Entry, ItemUpdate, Progress, Status, Summary
 from core.naming import output_stem
 from core.resize import ResizeSpec
-from core.resize_pool import JobOutcome, ResizeJob, ResizePool, memory_limit_for
+from core.resize_pool import FATAL_ERRNOS, JobOutcome, ResizeJob, ResizePool, disk_error, memory_limit_for
 from core.settings import Settings
 
 MODES = ("normal", "force", "retry_failed")
@@ -170,6 +171,8 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         where = f" ({exc.filename})" if exc.filename else ""
         return f"{exc.strerror}{where}"
+    if isinstance(exc, sqlite3.Error):  # e.g. a full disk under the journal: what is recorded stays recorded
+        return f"the batch stopped: cannot update its journal ({exc}); fix that and run the same command again"
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -400,6 +403,11 @@ class _Batch:
             self.events.put(("aborted", key, None))
         except FetchError as exc:
             self.events.put(("fetch_failed", key, exc))
+        except OSError as exc:
+            if exc.errno in FATAL_ERRNOS:  # the spool, inside the output folder, refused the download
+                self.events.put(("disk", key, disk_error(exc, str(self.spool), "save downloads")))
+            else:
+                self.events.put(("error", key, f"unexpected error while downloading: {_describe(exc)}"))
         except Exception as exc:  # a bug must fail one item, not hang the batch
             self.events.put(("error", key, f"unexpected error while downloading: {_describe(exc)}"))
         else:
@@ -453,6 +461,8 @@ class _Batch:
             self._fetch_failed(act, payload)
         elif kind == "aborted":
             del self.active[key]  # stays pending in the journal
+        elif kind == "disk":
+            self._stop_on_disk_error(act, str(payload))
         else:
             self._fail(act, str(payload))
 
@@ -469,8 +479,8 @@ class _Batch:
             del self.active[act.item.key]
             return
         if outcome.fatal:
-            self.fatal = f"the batch stopped: {outcome.error}"
-            self.r.cancel()
+            self._stop_on_disk_error(act, outcome.error or "the output folder cannot be written")
+            return
         if outcome.result is None:
             self._fail(act, outcome.error or "resizing failed", fetched)
             return
@@ -494,6 +504,14 @@ class _Batch:
             )
         )
 
+    def _stop_on_disk_error(self, act: _Active, error: str) -> None:
+        """The output folder refused a file (full, read-only, ...): stop the batch. The item is not at fault,
+        so it stays pending in the journal, like everything not yet done, for the run that resumes."""
+        del self.active[act.item.key]
+        if self.fatal is None:
+            self.fatal = f"the batch stopped: {error}"
+        self.r.cancel()
+
     def _fetch_failed(self, act: _Active, err: FetchError) -> None:
         if err.retryable and act.attempt <= self.s.retries and not self.r._abort.is_set():
             if err.retry_after is not None and err.retry_after > MAX_RETRY_AFTER:
@@ -506,8 +524,9 @@ class _Batch:
             heapq.heappush(self.retries, (due, self.seq, act.item.key))
             return
         msg = err.message
-        if err.retryable and act.attempt > 1:
-            msg = f"{msg} (gave up after {act.attempt} attempts)"
+        if err.retryable and (act.attempt > 1 or act.attempt > self.s.retries):
+            n = act.attempt  # name the limit that would have allowed more
+            msg = f"{msg} (gave up after {n} attempt{'' if n == 1 else 's'}, --retries {self.s.retries})"
         self._fail(act, msg, http_status=err.http_status)
 
     def _fail(self, act: _Active, error: str, fetched: Fetched | None = None, http_status: int | None = None) -> None:

@@ -22,6 +22,7 @@ Cases are composed from the URL alone, no handlers to register:
     /huge?claim=2000000000    claims that Content-Length and streams zeros behind a JPEG marker
     /endless                  a chunked body that never ends (JPEG marker, then zeros)
     /html  /empty  /svg       a 200 login page, a 200 with no body, an SVG image
+    /any/<anything>           a small JPEG whatever the rest of the path says (names from hostile URLs)
 
 Modifiers that apply to every route: `ct=<type>` overrides Content-Type (`ct=` leaves it out),
 `nolength=1` sends chunked transfer-encoding, `gzip=1` gzip Content-Encoding, `delay=<s>` waits before
@@ -402,6 +403,7 @@ class _Handler(BaseHTTPRequestHandler):
             "html": lambda _: self._send(200, LOGIN_PAGE, {"Content-Type": "text/html; charset=utf-8"}),
             "empty": lambda _: self._send(200, b"", {"Content-Type": "image/jpeg"}),
             "svg": lambda _: self._send(200, SVG_IMAGE, {"Content-Type": "image/svg+xml"}),
+            "any": lambda _: self._send(200, image_bytes("any", "jpg"), {"Content-Type": "image/jpeg"}),
         }
         route = routes.get(head)
         if route is None:

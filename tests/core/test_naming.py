@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from core.naming import output_filename, output_stem, safe_join
+from core.naming import HASH_LEN, output_filename, output_stem, safe_join
 
-HASH = re.compile(r"-[0-9a-f]{8}$")
+HASH = re.compile(rf"-[0-9a-f]{{{HASH_LEN}}}$")
 WINDOWS_FORBIDDEN = set('<>:"/\\|?*')
 
 
 def readable(stem: str) -> str:
     assert HASH.search(stem), stem
-    return stem[:-9]
+    return stem[: -(HASH_LEN + 1)]
 
 
 def assert_safe(stem: str) -> None:
@@ -91,13 +91,13 @@ def test_long_names_are_capped(char: str) -> None:
     stem = output_stem("https://h/" + char * 300 + ".jpg")
     assert_safe(stem)
     assert len(readable(stem)) <= 80
-    assert len(stem.encode("utf-8")) <= 160 + 9
+    assert len(stem.encode("utf-8")) <= 160 + 1 + HASH_LEN
 
 
 def test_stems_are_stable_and_end_with_the_url_hash() -> None:
     url = "https://example.com/photos/cat.jpg?x=1"
     assert output_stem(url) == output_stem(url)
-    assert output_stem(url).endswith("-" + hashlib.sha1(url.encode()).hexdigest()[:8])
+    assert output_stem(url).endswith("-" + hashlib.sha1(url.encode()).hexdigest()[:HASH_LEN])
 
 
 def test_urls_differing_only_in_query_get_different_stems() -> None:
