@@ -25,7 +25,7 @@ test: lint
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache
 
-# The packaged app (packaging/README-packaging.md): a one-folder PyInstaller build in dist/batch-thumbnailer,
+# The packaged app (README.md, "The packaged app"): a one-folder PyInstaller build in dist/batch-thumbnailer,
 # the Linux tar.gz and .deb beside it, then the smoke test of all three as a user would start them.
 PACKAGE_STAMP := $(VENV)/.installed-package
 
@@ -45,3 +45,24 @@ package-smoke:
 
 package: package-build
 	$(MAKE) package-smoke
+
+# Benchmarks (not tests): every figure a ratio against baselines measured in the same run; see docs/benchmarks.md.
+# As root, installs the real web server and the vipsthumbnail baseline from Debian when they are missing.
+# BENCH_ARGS: e.g. `--runs 5`, `throughput` (one section), `--smoke` (seconds, numbers meaningless).
+bench: $(STAMP)
+	@if [ "$$(id -u)" = 0 ]; then \
+		missing=""; \
+		command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || missing="$$missing nginx-light"; \
+		command -v vipsthumbnail >/dev/null 2>&1 || missing="$$missing libvips-tools"; \
+		if [ -n "$$missing" ]; then \
+			echo "installing$$missing for the benchmarks"; \
+			apt-get update -qq; \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null \
+			|| DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$(echo $$missing | sed s/nginx-light/nginx/) >/dev/null; \
+		fi; \
+	fi
+	$(PY) -m benchmarks $(BENCH_ARGS)
+
+# The 100,000-item fault-suite soak (tests/faults/test_soak.py): minutes, not part of `make test`.
+soak: $(STAMP)
+	THUMBNAILER_SOAK=1 QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -s -p no:cacheprovider -m soak tests/faults/test_soak.py

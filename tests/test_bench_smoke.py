@@ -1,0 +1,41 @@
+"""The benchmarks still run: `python -m benchmarks --smoke` on a tiny corpus prints every section's ratios.
+
+Benchmarks are not tests: nothing here checks a number, only that each benchmark runs to the end and reports
+"ours / baseline = ratio" lines. The real figures come from `make bench` on an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RATIO = re.compile(r"^[ ]+(?P<label>[^:\n]+ / [^:\n]+): .* = (?P<ratio>\d+\.\d+)x \[", re.MULTILINE)
+
+
+def test_every_benchmark_runs_and_prints_ratios(tmp_path: Path) -> None:
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--smoke", "--cache", str(tmp_path / "corpus")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    out = proc.stdout
+    for section in ("== throughput ==", "== skip ==", "== gui =="):
+        assert section in out
+    labels = {m["label"] for m in RATIO.finditer(out)}
+    assert "thumbnailer / decode floor" in labels
+    assert "thumbnailer / textbook" in labels
+    assert "re-run / 5 s budget" in labels
+    assert "longest gap / 50 ms target" in labels
+    assert "queue usable / 10 s target" in labels
+    assert "peak RSS / 400 MB target" in labels
+    assert "source install (thumbnailer-gui) / bare PySide6 window" in labels
+    assert all(float(m["ratio"]) >= 0 for m in RATIO.finditer(out))
