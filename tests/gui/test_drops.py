@@ -6,13 +6,12 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from PySide6.QtCore import QCoreApplication, QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtCore import QCoreApplication, QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent, QGuiApplication
 
 from core.models import Entry, Status
 from gui.drops import Dropped, SourceLoader, can_accept, read_mime
 from gui.main_window import MainWindow
-from gui.settings_store import SettingsStore
 
 pytestmark = [pytest.mark.gui, pytest.mark.qt_log_ignore(r"This plugin does not support propagateSizeHints")]
 
@@ -50,15 +49,6 @@ def file_mime(*paths: Path) -> QMimeData:
 
 def parse(mime: QMimeData) -> list[Entry]:
     return list(read_mime(mime).entries())
-
-
-@pytest.fixture
-def window(qtbot, tmp_path) -> MainWindow:
-    store = SettingsStore(QSettings(str(tmp_path / "app.ini"), QSettings.Format.IniFormat))
-    win = MainWindow(store)
-    qtbot.addWidget(win)
-    win.settings_panel.set_output_dir(tmp_path / "out")
-    return win
 
 
 ACTIONS = Qt.DropAction.CopyAction | Qt.DropAction.LinkAction

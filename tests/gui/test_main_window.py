@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QApplication
 
@@ -17,21 +17,11 @@ from core.settings import Settings
 from gui.about import app_icon, app_version
 from gui.app import parse_args
 from gui.crash import CrashHandler
-from gui.main_window import APP_TITLE, MainWindow
-from gui.settings_store import SettingsStore
+from gui.main_window import APP_TITLE
 
 pytestmark = [pytest.mark.gui, pytest.mark.qt_log_ignore(r"This plugin does not support propagateSizeHints")]
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def window(qtbot, tmp_path) -> MainWindow:
-    store = SettingsStore(QSettings(str(tmp_path / "app.ini"), QSettings.Format.IniFormat))
-    win = MainWindow(store)
-    qtbot.addWidget(win)
-    win.settings_panel.set_output_dir(tmp_path / "out")
-    return win
 
 
 def image(path: Path) -> Path:

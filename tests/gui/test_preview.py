@@ -6,34 +6,14 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from PySide6.QtCore import QObject, QSize, Qt, QUrl, Slot
-from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QWidget
 
 from core.models import ItemUpdate, Output, Status
 from gui.thumbnail_view import ThumbnailView
 
 pytestmark = pytest.mark.gui
-
-
-class UrlCatcher(QObject):
-    """Receives what QDesktopServices.openUrl would hand to the desktop, so tests open nothing."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.urls: list[QUrl] = []
-
-    @Slot(QUrl)
-    def open(self, url: QUrl) -> None:
-        self.urls.append(url)
-
-
-@pytest.fixture
-def catch_file_urls():
-    catcher = UrlCatcher()
-    QDesktopServices.setUrlHandler("file", catcher, "open")
-    yield catcher
-    QDesktopServices.unsetUrlHandler("file")
 
 
 def item(out_dir: Path, i: int) -> ItemUpdate:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
-from PySide6.QtCore import QObject, Qt, QUrl, Slot
-from PySide6.QtGui import QDesktopServices, QGuiApplication
-from PySide6.QtWidgets import QLabel, QMenu, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QLabel, QMenu
 
 from core.models import Entry, ItemUpdate, Output, Status
 from gui.queue_model import Column, QueueFilterProxy, QueueModel
@@ -35,41 +35,9 @@ def action(menu: QMenu, prefix: str):
     return next(a for a in menu.actions() if a.text().startswith(prefix))
 
 
-class UrlCatcher(QObject):
-    """Receives what QDesktopServices.openUrl would hand to the desktop, so tests open nothing."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.urls: list[QUrl] = []
-
-    @Slot(QUrl)
-    def open(self, url: QUrl) -> None:
-        self.urls.append(url)
-
-
-@pytest.fixture
-def catch_file_urls():
-    catcher = UrlCatcher()
-    QDesktopServices.setUrlHandler("file", catcher, "open")
-    yield catcher
-    QDesktopServices.unsetUrlHandler("file")
-
-
 @pytest.fixture
 def model(qapp):
     return QueueModel()
-
-
-@pytest.fixture
-def host(qtbot):
-    """A shown window to embed the widget in, as the main window does. It has no layout, so the offscreen
-    platform is never asked to propagate size hints (which it cannot, and warns about)."""
-    window = QWidget()
-    window.resize(640, 400)
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitExposed(window)
-    return window
 
 
 def test_model_contract_empty_filled_and_updated(qtmodeltester, model):

@@ -54,18 +54,6 @@ def close_to(color: QColor, rgb: tuple[int, int, int], tolerance: int = 12) -> b
 
 
 @pytest.fixture
-def host(qtbot):
-    """A shown window to embed the grid in, as the main window does (no layout: the offscreen platform
-    cannot propagate size hints and warns when asked)."""
-    window = QWidget()
-    window.resize(640, 420)
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitExposed(window)
-    return window
-
-
-@pytest.fixture
 def view(host, tmp_path):
     grid = ThumbnailView(host)
     grid.resize(host.size())
