@@ -485,23 +485,14 @@ class _Batch:
             self._fail(act, outcome.error or "resizing failed", fetched)
             return
         res = outcome.result
-        del self.active[act.item.key]
         self.c.done += 1
-        self.finished_updates.append(
-            ItemUpdate(
-                key=act.item.key,
-                source=act.item.source,
-                status=Status.DONE,
-                file=act.item.file,
-                line=act.item.line,
-                url=fetched.final_url,
-                http_status=fetched.http_status,
-                bytes=fetched.bytes,
-                source_width=res.source_width,
-                source_height=res.source_height,
-                outputs=list(res.outputs),
-                seconds=round(time.monotonic() - act.started, 3),
-            )
+        self._settle(
+            act,
+            Status.DONE,
+            fetched,
+            source_width=res.source_width,
+            source_height=res.source_height,
+            outputs=list(res.outputs),
         )
 
     def _stop_on_disk_error(self, act: _Active, error: str) -> None:
@@ -530,22 +521,26 @@ class _Batch:
         self._fail(act, msg, http_status=err.http_status)
 
     def _fail(self, act: _Active, error: str, fetched: Fetched | None = None, http_status: int | None = None) -> None:
-        del self.active[act.item.key]
         self.c.failed += 1
-        self.finished_updates.append(
-            ItemUpdate(
-                key=act.item.key,
-                source=act.item.source,
-                status=Status.FAILED,
-                file=act.item.file,
-                line=act.item.line,
-                url=fetched.final_url if fetched else None,
-                error=error,
-                http_status=fetched.http_status if fetched else http_status,
-                bytes=fetched.bytes if fetched else None,
-                seconds=round(time.monotonic() - act.started, 3),
-            )
+        self._settle(act, Status.FAILED, fetched, error=error, http_status=http_status)
+
+    def _settle(self, act: _Active, status: Status, fetched: Fetched | None, **outcome: object) -> None:
+        """Record an item's final outcome: it leaves the in-flight set and is journalled at the next tick."""
+        del self.active[act.item.key]
+        update = ItemUpdate(
+            key=act.item.key,
+            source=act.item.source,
+            status=status,
+            file=act.item.file,
+            line=act.item.line,
+            seconds=round(time.monotonic() - act.started, 3),
         )
+        if fetched is not None:
+            update.url, update.http_status, update.bytes = fetched.final_url, fetched.http_status, fetched.bytes
+        for name, value in outcome.items():
+            if value is not None:
+                setattr(update, name, value)
+        self.finished_updates.append(update)
 
     # -- output -----------------------------------------------------------------------------------------------
 
