@@ -164,9 +164,11 @@ def _looks_like_url(text: str) -> bool:
 
 def _url_entry(text: str, file: str | None, line: int | None) -> Entry:
     try:
-        return Entry(text, normalise_url(text), file, line)
+        url = normalise_url(text)
     except InvalidSource as e:
         return Entry(text, None, file, line, str(e))
+    # Most lines are already normal: one str for both fields halves the memory of a long list.
+    return Entry(text, text if url == text else url, file, line)
 
 
 # --- items: one URL, path or folder ------------------------------------------------------------------

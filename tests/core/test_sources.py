@@ -741,3 +741,21 @@ def test_lists_stream_without_holding_entries(tmp_path: Path, kind: str) -> None
         tracemalloc.stop()
     assert count == 50_000
     assert peak < 2 * 1024**2, f"peak {peak / 1024**2:.1f} MiB"  # 50,000 entries held would be ~15 MiB
+
+
+def test_a_long_list_held_in_memory_stores_each_url_once(tmp_path: Path) -> None:
+    """A line that is already a normal URL is kept as one string for both `source` and `url`."""
+    listing = tmp_path / "long.txt"
+    with listing.open("w") as f:
+        f.writelines(f"https://pics.test/album/photo-{n:07d}.jpg\n" for n in range(50_000))
+    tracemalloc.start()
+    try:
+        held = list(iter_entries([str(listing)]))
+        size, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(held) == 50_000 and held[-1].url == "https://pics.test/album/photo-0049999.jpg"
+    one_string = len(held[0].source) + 49  # a str's header; a second copy would cost as much again
+    per_entry = size / len(held)
+    # The Entry, its line number and a list slot take ~115 bytes more; a second copy of the URL, ~90.
+    assert per_entry < one_string + 130, f"{per_entry:.0f} bytes per entry"

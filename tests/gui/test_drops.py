@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+import time
 from pathlib import Path
 
 import pytest
+import shiboken6
 from PIL import Image
-from PySide6.QtCore import QCoreApplication, QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QCoreApplication, QMimeData, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent, QGuiApplication
 
 from core.models import Entry, Status
@@ -184,6 +187,40 @@ def test_loader_cancel_drops_what_was_not_delivered(qtbot, tmp_path):
     with qtbot.waitSignal(loader.busy_changed, check_params_cb=lambda busy: not busy, timeout=10_000):
         loader.load_sources([str(big)])
     assert 0 < len(got) < 200_000
+
+
+def test_deleting_a_loader_mid_list_stops_its_worker(qtbot, tmp_path):
+    """The worker waits for the GUI to take each batch; a loader deleted meanwhile must not hang on it."""
+    big = tmp_path / "big.txt"
+    big.write_text("".join(f"{WEB}/{i}.jpg\n" for i in range(200_000)))
+    loader = SourceLoader()
+    got: list[Entry] = []
+    loader.entries_ready.connect(got.extend)
+    loader.load_sources([str(big)])
+    qtbot.waitUntil(lambda: bool(got))
+    shiboken6.delete(loader)  # destroys its thread pool, which waits for the worker to end
+    assert 0 < len(got) < 200_000
+
+
+def test_the_window_keeps_ticking_while_a_long_list_loads(window, qtbot, tmp_path):
+    """Rows arrive a batch per event-loop turn, so a 10 ms timer (like painting and input) keeps running."""
+    lines = [f"{WEB}/{i // 1000}/photo-{i:07d}.jpg" for i in range(200_000)]
+    listing = tmp_path / "long.txt"
+    listing.write_text("".join(f"{line}\n" for line in lines))
+    window.show()
+    stamps: list[float] = []
+    timer = QTimer()
+    timer.setTimerType(Qt.TimerType.PreciseTimer)
+    timer.timeout.connect(lambda: stamps.append(time.perf_counter()))
+    timer.start(10)
+    start = time.perf_counter()
+    window.add_sources([str(listing)])
+    qtbot.waitUntil(lambda: not window.loader.is_busy, timeout=30_000)
+    end = time.perf_counter()
+    timer.stop()
+    assert [e.source for e in window.model.entries()] == lines  # all of them, in the list's order
+    longest_ms = max(b - a for a, b in itertools.pairwise([start, *stamps, end])) * 1000
+    assert longest_ms < 200, f"the GUI thread stalled for {longest_ms:.0f} ms while the list loaded"
 
 
 # -- the window -------------------------------------------------------------------------------------------
