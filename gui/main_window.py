@@ -40,10 +40,11 @@ from gui.batch_controller import BatchController
 from gui.drops import Dropped, SourceLoader, can_accept, read_mime
 from gui.queue_model import QueueModel
 from gui.queue_view import QueueView
+from gui.report_export import ReportExport
 from gui.settings_panel import SettingsPanel
 from gui.settings_store import SettingsStore
 from gui.status_bar import StatusBar
-from gui.summary_dialog import SummaryDialog, choose_report_file
+from gui.summary_dialog import SummaryDialog, ask_report_file
 from gui.thumbnail_view import ThumbnailView
 
 APP_TITLE = "Batch Thumbnailer"
@@ -315,9 +316,27 @@ class MainWindow(QMainWindow):
         self.about_box = show_about(self)
 
     def export_report(self) -> None:
+        """File > Export report: written in the background, the status bar says when it is done."""
         summary, settings = self.batch.last_summary, self.batch.settings
-        if summary is not None and settings is not None and summary.run_id:
-            choose_report_file(self, settings.out, summary.run_id)
+        if summary is None or settings is None or not summary.run_id:
+            return
+        dest = ask_report_file(self, settings.out)
+        if dest is None:
+            return
+        export = ReportExport(settings.out, summary.run_id, dest, self)
+        export.done.connect(self._report_written)
+        self.status.showMessage(f"Writing the report to {dest}…")
+        export.start()
+
+    def _report_written(self, count: int, error: str) -> None:
+        export = self.sender()
+        if error:
+            self.status.clearMessage()
+            QMessageBox.warning(self, "Cannot write the report", error)
+        elif isinstance(export, ReportExport):
+            self.status.showMessage(f"Report written: {count:,} items in {export.dest}", 8000)
+        if isinstance(export, ReportExport):
+            export.deleteLater()
 
     def _valid_settings(self, quiet: bool = False) -> Settings | None:
         try:

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.models import Summary
-from core.report import write_report
+from gui.report_export import ReportExport
 from gui.status_bar import format_duration
 
 
@@ -92,6 +92,9 @@ class SummaryDialog(QDialog):
         layout.addLayout(counts)
         layout.addWidget(where)
         layout.addWidget(buttons)
+        self.report_note = QLabel("")
+        self.report_note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.report_note)
         (self.retry_button if summary.failed else buttons.button(QDialogButtonBox.StandardButton.Close)).setFocus()
 
     def copy_failed(self) -> None:
@@ -102,9 +105,22 @@ class SummaryDialog(QDialog):
         """Write the failed sources as a URL list file the app (and the command) can read back."""
         dest.write_text("\n".join(self.failed_sources) + "\n", encoding="utf-8")
 
-    def export_report(self, dest: Path) -> int:
-        """Write this batch's report (JSON or CSV by suffix); returns how many items it lists."""
-        return write_report(self.out_dir, self.summary.run_id, dest)
+    def export_report(self, dest: Path) -> ReportExport:
+        """Write this batch's report (JSON or CSV by suffix) in the background; the line under the buttons
+        says when it is written."""
+        export = ReportExport(self.out_dir, self.summary.run_id, dest, self)
+        export.done.connect(self._report_written)
+        self.report_note.setText(f"Writing the report to {dest}…")
+        return export.start()
+
+    def _report_written(self, count: int, error: str) -> None:
+        if error:
+            self.report_note.setText("")
+            QMessageBox.warning(self, "Cannot write the report", error)
+        else:
+            export = self.sender()
+            dest = export.dest if isinstance(export, ReportExport) else ""
+            self.report_note.setText(f"Report written: {count:,} items in {dest}")
 
     def _retry(self) -> None:
         self.retry_requested.emit()
@@ -122,17 +138,14 @@ class SummaryDialog(QDialog):
             QMessageBox.warning(self, "Cannot write the list", f"{exc.strerror or exc}: {name}")
 
     def _choose_report_file(self) -> None:
-        choose_report_file(self, self.out_dir, self.summary.run_id)
+        dest = ask_report_file(self, self.out_dir)
+        if dest is not None:
+            self.export_report(dest)
 
 
-def choose_report_file(parent: QWidget, out_dir: Path, run_id: int) -> None:
-    """Ask where to save the report of `run_id` and write it (shared by the dialog and the File menu)."""
+def ask_report_file(parent: QWidget, out_dir: Path) -> Path | None:
+    """Ask where to save a report (shared by the dialog and the File menu); None when cancelled."""
     name, _ = QFileDialog.getSaveFileName(
         parent, "Export report", str(out_dir / "report.json"), "JSON report (*.json);;CSV report (*.csv)"
     )
-    if not name:
-        return
-    try:
-        write_report(out_dir, run_id, Path(name))
-    except OSError as exc:
-        QMessageBox.warning(parent, "Cannot write the report", f"{exc.strerror or exc}: {name}")
+    return Path(name) if name else None

@@ -83,7 +83,10 @@ def test_summary_exports_the_report_and_the_failures(qtbot, http_server, tmp_pat
     window.start()
     dialog = wait_summary(qtbot, window)
 
-    assert dialog.export_report(tmp_path / "report.json") == 2
+    with qtbot.waitSignal(dialog.export_report(tmp_path / "report.json").done) as written:
+        pass
+    assert written.args == [2, ""]
+    assert "2 items" in dialog.report_note.text()
     report = json.loads((tmp_path / "report.json").read_text())
     assert {item["url"]: item["status"] for item in report["items"]} == {good: "done", bad: "failed"}
     dialog.export_failed(tmp_path / "failed.txt")
