@@ -18,7 +18,7 @@ from core import __version__
 from core.models import Entry, Progress, Status, Summary
 from core.settings import FITS, FORMATS, Settings, SettingsError, parse_bytes, parse_pixels
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130  # usage errors: argparse exits with 2
 
 
 def _checked(parse: Callable[[str], Any]) -> Callable[[str], Any]:

@@ -232,9 +232,6 @@ class QueueModel(QAbstractTableModel):
     def sort_column(self) -> int:
         return self._sort_column
 
-    def sort_order(self) -> Qt.SortOrder:
-        return self._sort_order
-
     def _view_row(self, row: int) -> int:
         return row if self._pos is None else self._pos[row]
 
@@ -422,6 +419,3 @@ class QueueFilterProxy(QSortFilterProxyModel):
         # An empty pattern lets Qt accept every row without calling back into Python.
         pattern = "" if name == "all" else f"^{name}$"
         self.setFilterRegularExpression(QRegularExpression(pattern))
-
-    def filter_name(self) -> str:
-        return self._filter
