@@ -118,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument(
         "--resume", action="store_true", help="continue the interrupted batch in the output folder (no SOURCE)"
     )
+    run.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        default=d.cluster,
+        help="run the downloads and resizes on a Dask cluster, e.g. tcp://scheduler:8786 (needs the cluster extra)",
+    )
     run.add_argument("--report", type=Path, metavar="FILE", help="write a report of every item (.json or .csv)")
     run.add_argument("--quiet", action="store_true", help="no progress line and no summary (errors still print)")
     return p
@@ -141,6 +147,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         max_pixels=args.max_pixels,
         processes=args.processes,
         user_agent=args.user_agent,
+        cluster=args.cluster,
     ).validated()
 
 

@@ -79,7 +79,8 @@ def _limit_memory(limit: int | None) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
-def _run_job(job: ResizeJob, memory_limit: int | None = None) -> JobOutcome:
+def run_job(job: ResizeJob, memory_limit: int | None = None) -> JobOutcome:
+    """One job's outcome, never an exception: run by the local workers and by cluster tasks (core.cluster)."""
     limit = f"a resizer may use {format_bytes(memory_limit)}, set from --max-pixels" if memory_limit else ""
     try:
         return JobOutcome(result=make_thumbnails(job.src, Path(job.out_dir), job.stem, job.spec))
@@ -127,7 +128,7 @@ def _worker_main(conn: Connection, memory_limit: int | None) -> None:
             return
         if job is None:
             return
-        conn.send(_run_job(job, memory_limit))
+        conn.send(run_job(job, memory_limit))
 
 
 class _Worker:

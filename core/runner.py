@@ -24,9 +24,10 @@ from urllib.parse import urlsplit
 
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
+from core.cluster import ClusterSession, ClusterUnavailable, RemoteJob, RemoteResult, describe_task_error, write_thumb
 from core.fetch import Aborted, Fetched, FetchError, FetchLimits, close_sessions, fetch
 from core.journal import STATE_DIR, Journal, PendingItem
-from core.models import Entry, ItemUpdate, Progress, Status, Summary
+from core.models import Entry, ItemUpdate, Output, Progress, Status, Summary
 from core.naming import output_stem
 from core.resize import ResizeSpec
 from core.resize_pool import FATAL_ERRNOS, JobOutcome, ResizeJob, ResizePool, disk_error, memory_limit_for
@@ -168,6 +169,8 @@ class Runner(QObject):
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ClusterUnavailable):
+        return str(exc)
     if isinstance(exc, OSError) and exc.strerror:
         where = f" ({exc.filename})" if exc.filename else ""
         return f"{exc.strerror}{where}"
@@ -203,6 +206,8 @@ class _Batch:
         self.bytes_lock = threading.Lock()
         self.bytes_downloaded = 0
         self.fatal: str | None = None
+        self.cluster: ClusterSession | None = None
+        self.pool: ResizePool | None = None
         self.seq = 0
         self.started = time.monotonic()
 
@@ -214,6 +219,8 @@ class _Batch:
             self.out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OSError(exc.errno, f"cannot create the output folder: {exc.strerror}", str(self.out)) from None
+        if self.s.cluster:  # before the journal: an unreachable cluster costs nothing and loses nothing
+            self.cluster = ClusterSession.connect(self.s.cluster)
         self.journal = Journal(self.out)
         try:
             run = self._open_run()
@@ -246,6 +253,8 @@ class _Batch:
             )
         finally:
             self.journal.close()
+            if self.cluster is not None:
+                self.cluster.close()
 
     def _open_run(self) -> int:
         if self.r._entries is None:
@@ -284,8 +293,9 @@ class _Batch:
     def _process(self, run: int) -> None:
         self.threads = QThreadPool()
         self.threads.setMaxThreadCount(self.s.threads)
-        self.pool = ResizePool(self.s.processes, memory_limit_for(self.s.max_pixels))
-        self.r.pool = self.pool
+        if self.cluster is None:
+            self.pool = ResizePool(self.s.processes, memory_limit_for(self.s.max_pixels))
+            self.r.pool = self.pool
         aborting = False
         next_tick = time.monotonic() + TICK
         try:
@@ -293,7 +303,10 @@ class _Batch:
                 if self.r._abort.is_set() and not aborting:
                     aborting = True
                     self._drop_waiting_retries()
-                    self.pool.cancel_queued()
+                    if self.cluster is not None:
+                        self.cluster.cancel_all()
+                    else:
+                        self.pool.cancel_queued()
                 if not aborting and not self.r.is_paused:
                     self._fill(run)
                     self._dispatch()
@@ -307,6 +320,8 @@ class _Batch:
                 self._handle_events(timeout)
                 if time.monotonic() >= next_tick:
                     self._flush(run)
+                    if self.cluster is not None and not aborting:
+                        self.cluster.refresh_slots()
                     next_tick = time.monotonic() + TICK
         except BaseException:
             self.r._abort.set()  # stop the downloads still running before the batch reports its failure
@@ -315,7 +330,8 @@ class _Batch:
             self.threads.waitForDone()
             del self.threads  # destroyed here, on the thread that made it
             close_sessions()
-            self.pool.shutdown()
+            if self.pool is not None:
+                self.pool.shutdown()
             self._drain_events()
             self._flush(run)
             for leftover in self.spool.glob("*.part"):
@@ -335,6 +351,8 @@ class _Batch:
 
     def _capacity(self) -> bool:
         """Downloads overlap resizing, but the spool holds at most a few items per resizer."""
+        if self.cluster is not None:
+            return self.downloading < self.cluster.capacity
         limit = self.s.threads + 2 * self.s.processes
         return self.downloading < self.s.threads and self.downloading + self.resizing < limit
 
@@ -353,7 +371,8 @@ class _Batch:
         return None
 
     def _host_free(self, host: str) -> bool:
-        return not host or self.host_active[host] < self.s.per_host
+        """On a cluster the per-host limit is the cluster's semaphore (core.cluster), shared by every worker."""
+        return not host or self.cluster is not None or self.host_active[host] < self.s.per_host
 
     def _dispatch(self) -> None:
         now = time.monotonic()
@@ -393,7 +412,30 @@ class _Batch:
         self.downloading += 1
         if act.host:
             self.host_active[act.host] += 1
-        self.threads.start(partial(self._download, act.item.key, act.item.url))
+        if self.cluster is not None:
+            self._submit_remote(act)
+        else:
+            self.threads.start(partial(self._download, act.item.key, act.item.url))
+
+    def _submit_remote(self, act: _Active) -> None:
+        """One task on the cluster; a local file travels as bytes, checked here by the same limits."""
+        assert self.cluster is not None
+        key, url = act.item.key, act.item.url
+        data = None
+        if not act.host:
+            try:
+                data = fetch(url, self.spool, self.limits, self.r._abort.is_set).path.read_bytes()
+            except FetchError as exc:
+                self.events.put(("fetch_failed", key, exc))
+                return
+            except Aborted:
+                self.events.put(("aborted", key, None))
+                return
+            except OSError as exc:
+                self.events.put(("error", key, f"cannot read the file: {_describe(exc)}"))
+                return
+        job = RemoteJob(url, output_stem(url), self.spec, self.limits, self.s.per_host, data)
+        self.cluster.submit(key, job, lambda k, future: self.events.put(("remote", k, future)))
 
     def _download(self, key: str, url: str) -> None:
         """Runs on a download thread: one attempt, reported back as an event."""
@@ -452,6 +494,8 @@ class _Batch:
             assert self.pool is not None
             self.resizing += 1
             self.pool.submit(job, partial(self._resized, key))
+        elif kind == "remote":
+            self._finish_remote(act, payload)
         elif kind == "resized":
             assert isinstance(payload, JobOutcome)
             self.resizing -= 1
@@ -493,6 +537,47 @@ class _Batch:
             source_width=res.source_width,
             source_height=res.source_height,
             outputs=list(res.outputs),
+        )
+
+    def _finish_remote(self, act: _Active, future: object) -> None:
+        assert self.cluster is not None
+        outcome = self.cluster.outcome(act.item.key, future)
+        if outcome is None:  # cancelled: by us, or the scheduler went away
+            del self.active[act.item.key]  # stays pending in the journal
+            if not self.r._abort.is_set() and not self.cluster.running and self.fatal is None:
+                self.fatal = f"the batch stopped: lost the Dask scheduler at {self.cluster.address}"
+                self.r.cancel()
+            return
+        if not isinstance(outcome, RemoteResult):
+            self._fail(act, describe_task_error(outcome))
+            return
+        self._count_bytes(outcome.bytes)
+        if outcome.fetch_error is not None:
+            self._fetch_failed(act, outcome.fetch_error)
+            return
+        fetched = outcome.fetched()
+        if outcome.error is not None:
+            self._fail(act, outcome.error, fetched)
+            return
+        outputs = []
+        try:
+            for thumb in outcome.thumbs:
+                write_thumb(self.out, thumb)
+                outputs.append(Output(thumb.name, thumb.width, thumb.height, len(thumb.data)))
+        except OSError as exc:
+            if exc.errno in FATAL_ERRNOS:
+                self._stop_on_disk_error(act, disk_error(exc, str(self.out)))
+            else:
+                self._fail(act, f"cannot write the thumbnail: {_describe(exc)}", fetched)
+            return
+        self.c.done += 1
+        self._settle(
+            act,
+            Status.DONE,
+            fetched,
+            source_width=outcome.source_width,
+            source_height=outcome.source_height,
+            outputs=outputs,
         )
 
     def _stop_on_disk_error(self, act: _Active, error: str) -> None:

@@ -72,6 +72,19 @@ def parse_pixels(text: str | int) -> int:
     return value
 
 
+_CLUSTER_ADDRESS = re.compile(r"(?:(?:tcp|tls|ws|wss)://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}")
+
+
+def parse_cluster_address(text: str) -> str:
+    """A Dask scheduler address as Dask takes it: 'scheduler:8786' -> 'tcp://scheduler:8786'; '' means none."""
+    address = text.strip()
+    if not address:
+        return ""
+    if not _CLUSTER_ADDRESS.fullmatch(address):
+        raise SettingsError(f"--cluster is not a Dask scheduler address: {text!r} (e.g. tcp://scheduler:8786)")
+    return address if "://" in address else f"tcp://{address}"
+
+
 def default_processes() -> int:
     return max(1, os.cpu_count() or 1)
 
@@ -96,6 +109,7 @@ class Settings:
     max_pixels: int = 100_000_000
     processes: int = field(default_factory=default_processes)
     user_agent: str = "BatchThumbnailer/0.1"
+    cluster: str = ""  # a Dask scheduler address; empty runs on this computer
 
     def validated(self) -> Settings:
         """Return a normalised copy, or raise SettingsError naming the first bad value."""
@@ -133,7 +147,8 @@ class Settings:
             raise SettingsError("--max-pixels must be positive")
         if not self.user_agent.strip() or any(c in self.user_agent for c in "\r\n"):
             raise SettingsError("--user-agent must be one non-empty line")
-        return replace(self, size=sizes, out=Path(self.out).expanduser())
+        cluster = parse_cluster_address(self.cluster)
+        return replace(self, size=sizes, out=Path(self.out).expanduser(), cluster=cluster)
 
     def output_fingerprint(self) -> str:
         """What changes the thumbnails' bytes: an item done under another fingerprint is redone."""

@@ -29,7 +29,7 @@ def test_core_never_imports_gui_or_widgets() -> None:
 
 def test_worker_process_modules_import_no_qt_at_all() -> None:
     code = (
-        "import sys, core.resize, core.resize_pool, core.naming, core.fetch, core.sources;"
+        "import sys, core.resize, core.resize_pool, core.naming, core.fetch, core.sources, core.cluster;"
         "bad = [m for m in sys.modules if m.startswith(('PySide6', 'shiboken6'))];"
         "assert not bad, bad"
     )

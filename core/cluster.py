@@ -1,0 +1,283 @@
+"""Running a batch's items on a Dask cluster (`--cluster ADDRESS`).
+
+Only the runner imports this, and Dask itself is imported only when a batch connects to a cluster: without an
+address nothing here loads `dask` or `distributed`. Each item is one task that downloads and resizes on a worker
+with the same code and limits as the local pool (`core.fetch`, `core.resize`) and returns the thumbnails' bytes;
+the machine that started the batch writes the files and the journal, so the workers need no shared file system
+and resume, reports and the window work as they do locally. Downloads from one host hold a lease of a
+cluster-wide `distributed.Semaphore`, so --per-host holds across every worker and every batch that uses the same
+limit, not just within this process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from core import __version__
+from core.fetch import Fetched, FetchError, FetchLimits, fetch
+from core.naming import safe_join
+from core.resize import ResizeSpec
+from core.resize_pool import ResizeJob, run_job
+
+if TYPE_CHECKING:
+    from distributed import Client, Future
+
+#: Seconds to reach the scheduler, and then to see at least one worker, before the batch gives up.
+CONNECT_TIMEOUT = 20.0
+WORKER_WAIT = 30.0
+#: Tasks in flight per worker thread: one running, one queued on the worker so it never waits for us.
+TASKS_PER_THREAD = 2
+SLOTS_INTERVAL = 2.0
+
+
+class ClusterUnavailable(RuntimeError):
+    """The cluster cannot run this batch (unreachable, no workers, workers without this app); says why."""
+
+
+# -- what travels: the task's argument and its result ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteJob:
+    """One item for a worker. `data` carries a local file's bytes, since workers cannot see this machine's files."""
+
+    url: str
+    stem: str
+    spec: ResizeSpec
+    limits: FetchLimits
+    per_host: int
+    data: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteThumb:
+    name: str  # relative to the output folder, as `core.naming.output_filename` made it
+    width: int
+    height: int
+    data: bytes
+
+
+@dataclass(slots=True)
+class RemoteResult:
+    """What a task sends back: thumbnails, or `fetch_error` (the runner may retry it), or `error`."""
+
+    final_url: str
+    http_status: int | None = None
+    bytes: int = 0
+    source_width: int = 0
+    source_height: int = 0
+    thumbs: list[RemoteThumb] = field(default_factory=list)
+    fetch_error: FetchError | None = None
+    error: str | None = None
+
+    def fetched(self) -> Fetched:
+        """Where the bytes came from, in the shape the runner records for local downloads."""
+        return Fetched(Path(), self.final_url, self.http_status, self.bytes, spooled=False)
+
+
+# -- the worker's side -----------------------------------------------------------------------------------------
+
+
+def worker_version() -> str:
+    """Run on each worker at connect time: a worker without this package fails to unpickle it, which is the point."""
+    return __version__
+
+
+def run_remote(job: RemoteJob) -> RemoteResult:
+    """The task: fetch (under the host's cluster-wide lease) and resize in a scratch folder, return the bytes."""
+    with tempfile.TemporaryDirectory(prefix="thumbnailer-", dir=_scratch_root()) as scratch:
+        work = Path(scratch)
+        result = RemoteResult(final_url=job.url)
+        if job.data is not None:
+            src = work / "source"
+            src.write_bytes(job.data)
+            result.bytes = len(job.data)
+        else:
+            try:
+                with _host_lease(job.url, job.per_host):
+                    got = fetch(job.url, work / "spool", job.limits, _never)
+            except FetchError as exc:
+                result.fetch_error = exc
+                return result
+            src = got.path
+            result.final_url, result.http_status, result.bytes = got.final_url, got.http_status, got.bytes
+        outcome = run_job(ResizeJob(str(src), str(work / "out"), job.stem, job.spec))
+        if outcome.result is None:
+            result.error = outcome.error or "resizing failed"
+            return result
+        result.source_width, result.source_height = outcome.result.source_width, outcome.result.source_height
+        for out in outcome.result.outputs:
+            data = safe_join(work / "out", out.path).read_bytes()
+            result.thumbs.append(RemoteThumb(out.path, out.width, out.height, data))
+        return result
+
+
+def _never() -> bool:
+    """Cancelling a batch cancels its tasks on the scheduler; a download already running ends by its limits."""
+    return False
+
+
+def _scratch_root() -> str | None:
+    try:
+        from distributed import get_worker
+
+        return get_worker().local_directory
+    except (ImportError, ValueError):  # not inside a worker (tests call the task directly)
+        return None
+
+
+_semaphores: dict[tuple[str, int], Any] = {}
+_semaphores_lock = threading.Lock()
+
+
+def _host_lease(url: str, per_host: int) -> Any:
+    """The host's `distributed.Semaphore`, one object per worker process (each starts a lease-refresh timer)."""
+    host = urlsplit(url).netloc.lower()
+    key = (host, per_host)
+    with _semaphores_lock:
+        sem = _semaphores.get(key)
+        if sem is None:
+            from distributed import Semaphore
+
+            # The limit is part of the name: batches with another --per-host cannot share a semaphore's size.
+            sem = _semaphores[key] = Semaphore(max_leases=per_host, name=f"batch-thumbnailer/{host}/{per_host}")
+        return sem
+
+
+# -- the client's side -------------------------------------------------------------------------------------------
+
+
+class ClusterSession:
+    """This batch's connection to a scheduler: submits items, hands finished futures to `on_done`, cancels."""
+
+    def __init__(self, client: Client, address: str) -> None:
+        self.client = client
+        self.address = address
+        self._futures: dict[str, Future] = {}
+        self._slots = 0
+        self._slots_asked = -SLOTS_INTERVAL
+
+    @classmethod
+    def connect(cls, address: str) -> ClusterSession:
+        """Reach the scheduler, wait for a worker, and check the workers run this version of the app."""
+        try:
+            from distributed import Client
+        except ImportError:
+            raise ClusterUnavailable(
+                "running on a Dask cluster needs the 'distributed' package, in a source install: "
+                "pip install 'batch-thumbnailer[cluster]'"
+            ) from None
+        try:
+            client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            raise ClusterUnavailable(
+                f"cannot reach the Dask scheduler at {address}: {exc} (is `dask scheduler` running there?)"
+            ) from None
+        session = cls(client, address)
+        try:
+            session._check_workers()
+        except BaseException:
+            client.close()
+            raise
+        return session
+
+    def _check_workers(self) -> None:
+        try:
+            self.client.wait_for_workers(1, timeout=WORKER_WAIT)
+        except TimeoutError:
+            raise ClusterUnavailable(
+                f"no Dask worker joined the scheduler at {self.address} within {WORKER_WAIT:g} s "
+                f"(start some with `dask worker {self.address}`)"
+            ) from None
+        try:
+            versions = self.client.run(worker_version)
+        except Exception as exc:
+            raise ClusterUnavailable(
+                f"the Dask workers at {self.address} cannot run Batch Thumbnailer ({type(exc).__name__}: {exc}); "
+                f"install batch-thumbnailer {__version__} in the workers' Python environment"
+            ) from None
+        other = sorted({v for v in versions.values() if v != __version__})
+        if other:
+            raise ClusterUnavailable(
+                f"the Dask workers at {self.address} run Batch Thumbnailer {', '.join(other)}, this is "
+                f"{__version__}: thumbnails would differ, so install the same version on every worker"
+            )
+        self.refresh_slots()
+
+    def refresh_slots(self) -> int:
+        """Worker threads on the cluster now (workers come and go), asked at most every few seconds."""
+        now = time.monotonic()
+        if now - self._slots_asked >= SLOTS_INTERVAL and self.running:
+            self._slots_asked = now
+            with contextlib.suppress(OSError, TimeoutError):  # keep the last figure; a lost scheduler cancels futures
+                self._slots = sum(self.client.nthreads(callback_timeout=SLOTS_INTERVAL).values())
+        return self._slots
+
+    @property
+    def capacity(self) -> int:
+        return max(1, self._slots * TASKS_PER_THREAD)
+
+    @property
+    def running(self) -> bool:
+        return self.client.status == "running"
+
+    def submit(self, key: str, job: RemoteJob, on_done: Callable[[str, Future], None]) -> None:
+        """Start one task. `on_done(key, future)` runs on the client's event-loop thread: it must only hand off."""
+        future = self.client.submit(run_remote, job, pure=False)
+        self._futures[key] = future
+        future.add_done_callback(lambda f: on_done(key, f))
+
+    def outcome(self, key: str, future: Future) -> RemoteResult | BaseException | None:
+        """The task's result, the exception it ended with, or None when it was cancelled. Forgets the future."""
+        if self._futures.get(key) is future:
+            del self._futures[key]
+        if future.cancelled():
+            return None
+        try:
+            return future.result(timeout=CONNECT_TIMEOUT)
+        except Exception as exc:
+            return exc
+
+    def cancel_all(self) -> None:
+        """Cancel every task of this batch on the cluster; their callbacks still arrive, as cancelled."""
+        if self._futures and self.running:
+            self.client.cancel(list(self._futures.values()))
+
+    def close(self) -> None:
+        self._futures.clear()
+        self.client.close(timeout=CONNECT_TIMEOUT)
+
+
+def describe_task_error(exc: BaseException) -> str:
+    """Words for a task that ended with an exception rather than a result."""
+    from distributed import KilledWorker
+
+    if isinstance(exc, KilledWorker):
+        return (
+            "cluster workers died while making this thumbnail, each time it was tried (an image that crashes "
+            "the decoder, or workers without enough memory)"
+        )
+    return f"the cluster task failed: {type(exc).__name__}: {exc}"
+
+
+def write_thumb(out_dir: Path, thumb: RemoteThumb) -> Path:
+    """Write one returned thumbnail atomically (temporary name, then rename), never outside `out_dir`."""
+    final = safe_join(out_dir, thumb.name)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(thumb.data)
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return final
