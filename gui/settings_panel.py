@@ -7,13 +7,14 @@ command rejects, with the same words; a bad field gets a red border and the mess
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 from PIL import ImageColor
-from PySide6.QtCore import QUrl, Signal
+from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QColor, QDesktopServices, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -34,7 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.settings import FITS, FORMATS, Settings, SettingsError, parse_bytes, parse_pixels
+from core.settings import FITS, FORMATS, Settings, SettingsError, parse_bytes, parse_cluster_address, parse_pixels
 from gui.settings_store import default_settings
 
 _INVALID_STYLE = "*[invalid='true'] { border: 1px solid #d32f2f; border-radius: 2px; }"
@@ -75,6 +76,15 @@ def parse_out(text: str) -> Path:
     if path.exists() and not path.is_dir():
         raise SettingsError(f"the output folder {path} is a file, not a folder")
     return path
+
+
+LOCAL, CLUSTER = "local", "cluster"
+_NO_DASK = "Needs the 'distributed' package, which this installation lacks: pip install 'batch-thumbnailer[cluster]'"
+
+
+def dask_installed() -> bool:
+    """Whether the cluster option can work, found without importing Dask (it is slow to import and optional)."""
+    return importlib.util.find_spec("distributed") is not None
 
 
 def _spin(lo: int, hi: int, tip: str) -> QSpinBox:
@@ -136,6 +146,16 @@ class SettingsPanel(QWidget):
         self.processes_spin = _spin(1, 64, "Worker processes that decode and resize images")
         self.user_agent_edit = QLineEdit()
         self.user_agent_edit.setToolTip("User-Agent header sent with every download")
+        self.run_on_combo = QComboBox()
+        self.run_on_combo.addItem("This computer", LOCAL)
+        self.run_on_combo.addItem("Dask cluster at…", CLUSTER)
+        self.run_on_combo.setToolTip("Where images are downloaded and resized; thumbnails are always written here")
+        if not dask_installed():
+            self.run_on_combo.model().item(1).setEnabled(False)
+            self.run_on_combo.setItemData(1, _NO_DASK, Qt.ItemDataRole.ToolTipRole)
+        self.cluster_edit = QLineEdit()
+        self.cluster_edit.setPlaceholderText("tcp://scheduler:8786")
+        self.cluster_edit.setToolTip("The Dask scheduler's address (start one with `dask scheduler`)")
         self.restore_button = QPushButton("Restore def&aults")
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
@@ -159,6 +179,7 @@ class SettingsPanel(QWidget):
             "max_pixels": (self.max_pixels_edit, lambda: parse_pixels(self.max_pixels_edit.text())),
             "processes": (self.processes_spin, self.processes_spin.value),
             "user_agent": (self.user_agent_edit, self.user_agent_edit.text),
+            "cluster": (self.cluster_edit, self._cluster_address),
         }
         self._tooltips = {name: widget.toolTip() for name, (widget, _) in self._fields.items()}
         self._build_layout()
@@ -202,6 +223,8 @@ class SettingsPanel(QWidget):
         form = QFormLayout(processing)
         form.addRow("Max &pixels:", self.max_pixels_edit)
         form.addRow("Resizer pro&cesses:", self.processes_spin)
+        form.addRow("Run o&n:", self.run_on_combo)
+        form.addRow("Sc&heduler:", self.cluster_edit)
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.error_label)
@@ -236,6 +259,7 @@ class SettingsPanel(QWidget):
         self.open_button.clicked.connect(self._open_folder)
         self.colour_button.clicked.connect(self._pick_colour)
         self.restore_button.clicked.connect(self.restore_defaults)
+        self.run_on_combo.currentIndexChanged.connect(self._on_run_on)
 
     # -- public API ---------------------------------------------------------------------------------------
 
@@ -247,6 +271,7 @@ class SettingsPanel(QWidget):
     def set_settings(self, settings: Settings) -> None:
         for widget, _ in self._fields.values():
             widget.blockSignals(True)
+        self.run_on_combo.blockSignals(True)
         try:
             self.out_edit.setText(str(settings.out))
             self.size_edit.setText(", ".join(str(s) for s in settings.size))
@@ -264,10 +289,14 @@ class SettingsPanel(QWidget):
             self.max_pixels_edit.setText(_pixels_text(settings.max_pixels))
             self.processes_spin.setValue(settings.processes)
             self.user_agent_edit.setText(settings.user_agent)
+            if settings.cluster:  # going back to this computer keeps the address typed for next time
+                self.cluster_edit.setText(settings.cluster)
+            self.run_on_combo.setCurrentIndex(1 if settings.cluster else 0)
         finally:
             for widget, _ in self._fields.values():
                 widget.blockSignals(False)
-        self._on_edit()
+            self.run_on_combo.blockSignals(False)
+        self._on_run_on()
 
     def set_output_dir(self, path: Path) -> None:
         self.out_edit.setText(str(path))
@@ -290,8 +319,33 @@ class SettingsPanel(QWidget):
         """A running batch keeps the settings it started with; 'Open folder' stays usable."""
         for widget, _ in self._fields.values():
             widget.setEnabled(not locked)
-        for widget in (self.browse_button, self.colour_button, self.restore_button):
+        for widget in (self.browse_button, self.colour_button, self.restore_button, self.run_on_combo):
             widget.setEnabled(not locked)
+        if not locked:
+            self._enable_for_run_on()
+
+    # -- where the batch runs -----------------------------------------------------------------------------
+
+    def _on_cluster(self) -> bool:
+        return self.run_on_combo.currentData() == CLUSTER
+
+    def _cluster_address(self) -> str:
+        if not self._on_cluster():
+            return ""
+        if not self.cluster_edit.text().strip():
+            raise SettingsError("enter the Dask scheduler's address, e.g. tcp://scheduler:8786")
+        return parse_cluster_address(self.cluster_edit.text())
+
+    def _on_run_on(self) -> None:
+        self._enable_for_run_on()
+        self._on_edit()
+
+    def _enable_for_run_on(self) -> None:
+        """On a cluster the workers' threads do the downloads and resizes: the local counts do not apply."""
+        cluster = self._on_cluster()
+        self.cluster_edit.setEnabled(cluster)
+        for widget in (self.threads_spin, self.processes_spin):
+            widget.setEnabled(not cluster)
 
     # -- validation ---------------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ import pytest
 from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtWidgets import QLabel, QLineEdit
 
+import gui.settings_panel
 from core.settings import Settings, SettingsError
 from gui.settings_panel import SettingsPanel
 from gui.settings_store import SettingsStore, default_settings
@@ -37,6 +38,7 @@ def custom_settings(out: Path) -> Settings:
         max_pixels=20_000_000,
         processes=1,
         user_agent="Test/1.0",
+        cluster="tcp://scheduler.example:8786",
     ).validated()
 
 
@@ -180,3 +182,29 @@ def test_every_field_is_keyboard_reachable_and_labelled(panel):
         assert widget.focusPolicy() & Qt.FocusPolicy.TabFocus, name
         if name not in ("upscale", "keep_metadata"):  # check boxes carry their own mnemonic
             assert widget in buddies, f"{name} has no label with a mnemonic"
+
+
+def test_run_on_a_cluster_needs_an_address_and_checks_it(panel, qtbot):
+    assert panel.settings().cluster == "" and not panel.cluster_edit.isEnabled()
+    with qtbot.waitSignal(panel.validity_changed) as blocker:
+        panel.run_on_combo.setCurrentIndex(panel.run_on_combo.findData("cluster"))
+    assert blocker.args == [False]
+    assert panel.cluster_edit.isEnabled() and not panel.threads_spin.isEnabled()
+    assert "enter the Dask scheduler's address" in panel.errors()["cluster"]
+    panel.cluster_edit.setText("tcp://sched uler:8786")
+    assert "not a Dask scheduler address" in panel.errors()["cluster"]
+    assert panel.cluster_edit.property("invalid") is True
+    panel.cluster_edit.setText("sched:8786")
+    assert panel.is_valid() and panel.settings().cluster == "tcp://sched:8786"
+    panel.run_on_combo.setCurrentIndex(panel.run_on_combo.findData("local"))
+    assert panel.settings().cluster == "" and panel.threads_spin.isEnabled()
+    assert panel.cluster_edit.text() == "sched:8786"  # kept for the next time the cluster is chosen
+
+
+def test_without_dask_the_cluster_choice_is_offered_but_disabled_with_the_reason(qtbot, monkeypatch):
+    monkeypatch.setattr(gui.settings_panel, "dask_installed", lambda: False)
+    panel = SettingsPanel()
+    qtbot.addWidget(panel)
+    index = panel.run_on_combo.findData("cluster")
+    assert not panel.run_on_combo.model().item(index).isEnabled()
+    assert "batch-thumbnailer[cluster]" in panel.run_on_combo.itemData(index, Qt.ItemDataRole.ToolTipRole)
