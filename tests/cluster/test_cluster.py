@@ -206,3 +206,34 @@ def test_without_a_cluster_dask_is_never_imported(http_server, tmp_path: Path) -
         "assert not loaded, loaded"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
+
+
+def test_workers_with_another_version_of_the_app_are_refused(
+    qtbot, http_server, dask_cluster, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(core.cluster, "__version__", "99.0")  # this machine is newer than the workers
+    url = http_server.url("/img/version.jpg")
+    summary = _run(qtbot, Runner(_settings(tmp_path / "out", dask_cluster.address), [Entry(url, url)]))
+    assert summary.fatal is not None
+    assert "run Batch Thumbnailer 0.1.0" in summary.fatal and "this is 99.0" in summary.fatal
+    assert http_server.hits(url.split(http_server.url(""))[-1]) == 0
+
+
+def test_losing_the_scheduler_mid_batch_stops_it_resumably(qtbot, http_server, tmp_path: Path) -> None:
+    from tests.cluster.conftest import DaskCluster
+
+    cluster = DaskCluster(workers=1, threads=2)
+    urls = [http_server.url(f"/drip/lost{i}.jpg?w=48&h=48&bps=2000") for i in range(6)]
+    runner = Runner(_settings(tmp_path, cluster.address), [Entry(u, u) for u in urls])
+    try:
+        with qtbot.waitSignal(runner.finished, timeout=120_000) as blocker:
+            runner.start()
+            qtbot.waitUntil(lambda: cluster.task_count() >= 2, timeout=30_000)
+            cluster.close()
+    finally:
+        cluster.close()
+    summary: Summary = blocker.args[0]
+    assert summary.fatal is not None and "lost the Dask scheduler" in summary.fatal
+    with Journal(tmp_path) as j:
+        counts = j.counts(summary.run_id)
+    assert counts.pending + counts.done == 6 and counts.failed == 0
