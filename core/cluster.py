@@ -167,8 +167,9 @@ class ClusterSession:
         self._slots_asked = -SLOTS_INTERVAL
 
     @classmethod
-    def connect(cls, address: str) -> ClusterSession:
-        """Reach the scheduler, wait for a worker, and check the workers run this version of the app."""
+    def connect(cls, address: str, should_abort: Callable[[], bool]) -> ClusterSession | None:
+        """Reach the scheduler, wait for a worker, and check the workers run this version of the app.
+        None when `should_abort` turned true while waiting for workers (the user cancelled)."""
         try:
             from distributed import Client
         except ImportError:
@@ -184,20 +185,31 @@ class ClusterSession:
             ) from None
         session = cls(client, address)
         try:
+            if not session._wait_for_workers(should_abort):
+                client.close()
+                return None
             session._check_workers()
         except BaseException:
             client.close()
             raise
         return session
 
+    def _wait_for_workers(self, should_abort: Callable[[], bool]) -> bool:
+        """Wait for a first worker in short steps, so Cancel works at once; False when cancelled."""
+        deadline = time.monotonic() + WORKER_WAIT
+        while not should_abort():
+            try:
+                self.client.wait_for_workers(1, timeout=0.25)
+                return True
+            except TimeoutError:
+                if time.monotonic() >= deadline:
+                    raise ClusterUnavailable(
+                        f"no Dask worker joined the scheduler at {self.address} within {WORKER_WAIT:g} s "
+                        f"(start some with `dask worker {self.address}`)"
+                    ) from None
+        return False
+
     def _check_workers(self) -> None:
-        try:
-            self.client.wait_for_workers(1, timeout=WORKER_WAIT)
-        except TimeoutError:
-            raise ClusterUnavailable(
-                f"no Dask worker joined the scheduler at {self.address} within {WORKER_WAIT:g} s "
-                f"(start some with `dask worker {self.address}`)"
-            ) from None
         try:
             versions = self.client.run(worker_version)
         except Exception as exc:

@@ -220,7 +220,9 @@ class _Batch:
         except OSError as exc:
             raise OSError(exc.errno, f"cannot create the output folder: {exc.strerror}", str(self.out)) from None
         if self.s.cluster:  # before the journal: an unreachable cluster costs nothing and loses nothing
-            self.cluster = ClusterSession.connect(self.s.cluster)
+            self.cluster = ClusterSession.connect(self.s.cluster, self.r._abort.is_set)
+            if self.cluster is None:
+                return Summary(0, 0, 0, 0, 0, time.monotonic() - started, cancelled=True)
         self.journal = Journal(self.out)
         try:
             run = self._open_run()

@@ -237,3 +237,28 @@ def test_losing_the_scheduler_mid_batch_stops_it_resumably(qtbot, http_server, t
     with Journal(tmp_path) as j:
         counts = j.counts(summary.run_id)
     assert counts.pending + counts.done == 6 and counts.failed == 0
+
+
+def test_a_scheduler_without_workers_fails_after_a_while_and_cancel_stops_the_wait(
+    qtbot, tmp_path: Path, monkeypatch
+) -> None:
+    from tests.cluster.conftest import DaskCluster
+
+    cluster = DaskCluster(workers=0, threads=1)
+    try:
+        monkeypatch.setattr(core.cluster, "WORKER_WAIT", 1.0)
+        summary = _run(qtbot, Runner(_settings(tmp_path / "a", cluster.address), [Entry("x", "http://x/a.jpg")]))
+        assert summary.fatal is not None
+        assert f"no Dask worker joined the scheduler at {cluster.address}" in summary.fatal
+        assert f"dask worker {cluster.address}" in summary.fatal
+
+        monkeypatch.setattr(core.cluster, "WORKER_WAIT", 60.0)
+        runner = Runner(_settings(tmp_path / "b", cluster.address), [Entry("x", "http://x/a.jpg")])
+        started = time.monotonic()
+        with qtbot.waitSignal(runner.finished, timeout=30_000) as blocker:
+            runner.start()
+            runner.cancel()
+        assert blocker.args[0].cancelled and blocker.args[0].fatal is None
+        assert time.monotonic() - started < 10
+    finally:
+        cluster.close()
