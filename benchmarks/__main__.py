@@ -2,7 +2,8 @@
 
 Sections: `throughput` (the thumbnailer from loopback URLs against vipsthumbnail, the textbook approach and the
 decode floor), `skip` (a re-run where 100,000 items are already done), `gui` (GUI-thread stalls during a
-10,000-URL batch, a 1,000,000-URL list, cold start of the window). Each figure is the median of `--runs` runs
+10,000-URL batch, a 1,000,000-URL list, cold start of the window), `cluster` (`thumbnailer --cluster` on a local
+Dask cluster of 1, 2 and 4 workers against the local process pool). Each figure is the median of `--runs` runs
 with the min-max spread; ratios pair runs of the same round. `--smoke` shrinks everything to seconds, for CI:
 it proves each benchmark runs and prints its ratios, and its numbers mean nothing.
 """
@@ -25,13 +26,13 @@ from pathlib import Path
 import PIL
 from PIL import features
 
-from benchmarks import skip, throughput
+from benchmarks import cluster_bench, skip, throughput
 from benchmarks.corpus import CACHE, CorpusSpec, make_corpus, make_small
 from benchmarks.serve import serve
 from benchmarks.stats import ratio_line, spread
 from benchmarks.throughput import ROOT, python
 
-SECTIONS = ("throughput", "skip", "gui")
+SECTIONS = ("throughput", "skip", "gui", "cluster")
 FROZEN_APP = ROOT / "dist" / "batch-thumbnailer" / "batch-thumbnailer"
 STALL_TARGET_MS = 50.0
 LOAD_TARGET_S = 10.0
@@ -104,6 +105,30 @@ def run_throughput(args: argparse.Namespace) -> None:
         log("output: 256 px box, JPEG q85 (PNG where there is alpha); 2 resizer processes / parallel lanes")
         methods = throughput.measure(corpus, served, args.runs, log)
     for line in throughput.report(methods):
+        log(line)
+
+
+def run_cluster(args: argparse.Namespace) -> None:
+    why = cluster_bench.missing()
+    if why:
+        log(f"skipped: {why}")
+        return
+    spec = CorpusSpec(jpegs=args.jpegs, pngs=args.pngs, jpeg_size=args.jpeg_size, png_size=args.png_size)
+    corpus = cluster_bench.subset(make_corpus(spec, cache=args.cache), args.cluster_jpegs, args.cluster_pngs)
+    log(
+        f"corpus: the first {args.cluster_jpegs} JPEGs and {args.cluster_pngs} PNGs of the throughput corpus"
+        f" (a subset, for time): {len(corpus.files)} files, {corpus.total_bytes / 1e6:.0f} MB, in {corpus.folder}"
+    )
+    with serve(corpus.folder, prefer_nginx=not args.python_server) as served:
+        log(f"served by {served.server} on {served.base_url}")
+        log(
+            f"output: 256 px box, JPEG q85; baseline the local pool (--processes {throughput.PROCESSES}), against"
+            " --cluster on a LocalCluster of N single-threaded worker processes started before each timed command"
+        )
+        log("the scheduler and nannies run in this benchmark's process: its CPU during the command is 'scheduler'")
+        log(cluster_bench.machine_note(args.cluster_workers))
+        setups = cluster_bench.measure(corpus, served, args.runs, args.cluster_workers, log)
+    for line in cluster_bench.report(setups, len(corpus.files)):
         log(line)
 
 
@@ -232,6 +257,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.skip_items = 100_000 if full else 500
     args.gui_urls = 10_000 if full else 40
     args.load_urls = 1_000_000 if full else 2_000
+    args.cluster_jpegs, args.cluster_pngs = (120, 30) if full else (4, 2)
+    args.cluster_workers = (1, 2, 4) if full else (1, 2)
     return args
 
 
@@ -239,6 +266,7 @@ SECTION_RUNNERS: dict[str, Callable[[argparse.Namespace], None]] = {
     "throughput": run_throughput,
     "skip": run_skip,
     "gui": run_gui,
+    "cluster": run_cluster,
 }
 
 

@@ -2,6 +2,7 @@
 
 Benchmarks are not tests: nothing here checks a number, only that each benchmark runs to the end and reports
 "ours / baseline = ratio" lines. The real figures come from `make bench` on an otherwise idle machine.
+The cluster section runs on its own, skipped where the `cluster` extra (distributed) is not installed.
 """
 
 from __future__ import annotations
@@ -12,14 +13,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 RATIO = re.compile(r"^[ ]+(?P<label>[^:\n]+ / [^:\n]+): .* = (?P<ratio>\d+\.\d+)x \[", re.MULTILINE)
 
 
-def test_every_benchmark_runs_and_prints_ratios(tmp_path: Path) -> None:
+def _smoke(tmp_path: Path, *sections: str) -> str:
+    """The output of `python -m benchmarks SECTION... --smoke`, which must exit 0."""
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--smoke", "--cache", str(tmp_path / "corpus")],
+        [sys.executable, "-m", "benchmarks", *sections, "--smoke", "--cache", str(tmp_path / "corpus")],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -27,7 +31,11 @@ def test_every_benchmark_runs_and_prints_ratios(tmp_path: Path) -> None:
         timeout=90,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    out = proc.stdout
+    return proc.stdout
+
+
+def test_every_local_benchmark_runs_and_prints_ratios(tmp_path: Path) -> None:
+    out = _smoke(tmp_path, "throughput", "skip", "gui")
     for section in ("== throughput ==", "== skip ==", "== gui =="):
         assert section in out
     labels = {m["label"] for m in RATIO.finditer(out)}
@@ -38,4 +46,15 @@ def test_every_benchmark_runs_and_prints_ratios(tmp_path: Path) -> None:
     assert "queue usable / 10 s target" in labels
     assert "peak RSS / 400 MB target" in labels
     assert "source install (thumbnailer-gui) / bare PySide6 window" in labels
+    assert all(float(m["ratio"]) >= 0 for m in RATIO.finditer(out))
+
+
+def test_the_cluster_benchmark_runs_every_item_and_prints_ratios(tmp_path: Path) -> None:
+    pytest.importorskip("distributed", reason="the cluster extra is not installed")
+    out = _smoke(tmp_path, "cluster")
+    assert "== cluster ==" in out
+    assert "INCOMPLETE" not in out, out
+    labels = {m["label"] for m in RATIO.finditer(out)}
+    assert {"cluster 1 worker / local pool", "cluster 2 workers / local pool"} <= labels
+    assert "CPU per file, cluster 2 workers all processes / local pool" in labels
     assert all(float(m["ratio"]) >= 0 for m in RATIO.finditer(out))
