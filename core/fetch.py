@@ -32,9 +32,13 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 
+from core.priority import lower_current_thread
 from core.settings import Settings, format_bytes
 
-CHUNK = 64 * 1024
+#: Bytes asked for per read: a few trips through urllib3 per image rather than dozens, and under the size at
+#: which glibc would mmap (and page-fault in) every buffer anew. urllib3 decompresses at most this much per read.
+CHUNK = 256 * 1024
+_DRAIN_MAX = 64 * 1024  # error and redirect bodies up to this size are read so the connection can be reused
 HEAD_BYTES = 2048  # what the sniffers look at
 CONNECT_TIMEOUT = 10.0
 WEB_SCHEMES = ("http", "https")
@@ -296,6 +300,7 @@ class _Watchdog:
             thread.join(1.0)
 
     def _run(self) -> None:
+        lower_current_thread()  # a window's GUI thread wins a contended core
         while True:
             with self._cond:
                 while not self._attempts:
@@ -578,7 +583,7 @@ def _stream(
 def _discard_body(resp: requests.Response) -> None:
     """Read a small error or redirect body so its connection goes back to the pool for the next hop."""
     length = _content_length(resp)
-    if length is not None and length <= CHUNK:
+    if length is not None and length <= _DRAIN_MAX:
         resp.raw.drain_conn()
 
 

@@ -10,10 +10,12 @@ stuck in a loop is stopped, not waited for). No Qt in this module: worker proces
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -24,6 +26,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+from core.priority import lower_current_thread
 from core.resize import ResizeError, ResizeResult, ResizeSpec, make_thumbnails
 from core.settings import format_bytes
 
@@ -107,6 +110,31 @@ def disk_error(exc: OSError, folder: str, doing: str = "write thumbnails") -> st
     return f"cannot {doing}: {exc.strerror}{hint}: {where}"
 
 
+#: glibc mallopt() parameters: keep up to this much freed memory at the top of the heap (M_TRIM_THRESHOLD), and
+#: serve requests up to the second from the heap, not from fresh mmap()s (M_MMAP_THRESHOLD; glibc's maximum,
+#: above Pillow's 16 MiB image blocks).
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_KEEP_FREED = 64 * 1024**2
+_HEAP_UP_TO = 32 * 1024**2
+
+
+def _keep_freed_memory() -> None:
+    """Let the worker reuse the memory of the last image for the next one.
+
+    By default glibc hands each image's buffers (Pillow allocates them in blocks of up to 16 MiB) back to the
+    kernel when they are freed, so every decode page-faults them in again: about 4,000 faults and 8 ms of
+    kernel time for a 1600x1200 RGBA PNG, 15% of the job. Kept, they cost up to about _KEEP_FREED of resident
+    memory between jobs; the address-space limit still counts them. Other C libraries are left alone."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # musl and other libcs without mallopt()
+        return
+    mallopt(_M_TRIM_THRESHOLD, _KEEP_FREED)
+    mallopt(_M_MMAP_THRESHOLD, _HEAP_UP_TO)
+
+
 READY = "ready"
 MAX_START_FAILURES = 3
 
@@ -117,6 +145,7 @@ WORKER_NICENESS = 5
 def _worker_main(conn: Connection, memory_limit: int | None) -> None:
     """Loop of one resizer process: receive a job, send its outcome, until the pipe closes."""
     _limit_memory(memory_limit)
+    _keep_freed_memory()
     if hasattr(os, "nice"):  # when cores are short, the window and the downloads go first
         os.nice(WORKER_NICENESS)
     warnings.simplefilter("ignore")  # Pillow's notes about odd files would fill the user's terminal
@@ -211,6 +240,7 @@ class ResizePool:
             self._wake_w.send_bytes(b"!")
 
     def _dispatch(self) -> None:
+        lower_current_thread()  # a window's GUI thread wins a contended core
         try:
             self._workers = [_Worker(self._ctx, self._memory_limit) for _ in range(self._size)]
             self._loop()

@@ -29,6 +29,7 @@ from core.fetch import Aborted, Fetched, FetchError, FetchLimits, close_sessions
 from core.journal import STATE_DIR, Journal, PendingItem
 from core.models import Entry, ItemUpdate, Output, Progress, Status, Summary
 from core.naming import output_stem
+from core.priority import lower_current_thread
 from core.resize import ResizeSpec
 from core.resize_pool import FATAL_ERRNOS, JobOutcome, ResizeJob, ResizePool, disk_error, memory_limit_for
 from core.settings import Settings
@@ -159,6 +160,7 @@ class Runner(QObject):
         return not self._thread.is_alive()
 
     def _engine(self) -> None:
+        lower_current_thread()  # a window's GUI thread wins a contended core (core/priority.py)
         started = time.monotonic()
         try:
             summary = _Batch(self).run()
@@ -441,6 +443,7 @@ class _Batch:
 
     def _download(self, key: str, url: str) -> None:
         """Runs on a download thread: one attempt, reported back as an event."""
+        lower_current_thread()  # idempotent: in effect once per pool thread
         try:
             fetched = fetch(url, self.spool, self.limits, self.r._abort.is_set, self._count_bytes)
         except Aborted:

@@ -1,0 +1,37 @@
+"""Background threads yield the cores to the window's GUI thread.
+
+On two busy cores the GUI thread often waits for a core behind our own worker threads (download, engine,
+list reading), and its 10 ms timer then stalls for tens of milliseconds. Linux schedules threads one by one and
+`setpriority` on a thread id renices just that thread, so a worker can lower itself to the resizer processes'
+niceness: the GUI thread (and the command's main thread) then wins a contended core. Elsewhere this does nothing.
+No Qt here: the engine and the worker processes' side of the code use it too.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+#: Niceness of a background thread above the process's main thread; the resizer processes run at this too.
+BACKGROUND_NICENESS = 5
+_MAX_NICENESS = 19
+
+
+def lower_current_thread(increment: int = BACKGROUND_NICENESS) -> bool:
+    """Run the calling thread `increment` nicer than the main thread; returns whether it now does.
+
+    Idempotent (a pool thread may call it for every task it runs) and never raises: the priority is a wish.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    tid = threading.get_native_id()
+    if tid == os.getpid():
+        return False  # the main thread is the one to favour
+    try:
+        target = min(_MAX_NICENESS, os.getpriority(os.PRIO_PROCESS, os.getpid()) + increment)
+        if os.getpriority(os.PRIO_PROCESS, tid) < target:
+            os.setpriority(os.PRIO_PROCESS, tid, target)
+    except OSError:
+        return False
+    return True
