@@ -1,10 +1,13 @@
 """Batch Thumbnailer's engine: sources, fetching, resizing, journal and runner. No widgets here."""
 
-from importlib.metadata import PackageNotFoundError, version
+import functools
 
 
+@functools.cache
 def _version() -> str:
     """The installed distribution's version, else the source tree's pyproject.toml (one place to bump)."""
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("batch-thumbnailer")
     except PackageNotFoundError:
@@ -18,4 +21,8 @@ def _version() -> str:
             return "0+unknown"
 
 
-__version__ = _version()
+def __getattr__(name: str) -> str:
+    """`__version__` on first use: importlib.metadata costs every process ~25 ms, resizer workers included."""
+    if name == "__version__":
+        return _version()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

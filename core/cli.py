@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from core import __version__
+import core
 from core.models import Entry, Progress, Status, Summary
 from core.settings import FITS, FORMATS, Settings, SettingsError, parse_bytes, parse_pixels
 
@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SOURCE",
         help="a URL (http, https, file), a URL list (.txt, .csv, .html), an image, a folder, or - for stdin",
     )
-    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("--version", action="version", version=f"%(prog)s {core.__version__}")
     out = p.add_argument_group("output")
     out.add_argument("-o", "--out", type=Path, default=d.out, help="output folder (default: %(default)s)")
     out.add_argument(

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from core import __version__
+import core
 from core.fetch import Fetched, FetchError, FetchLimits, fetch
 from core.naming import safe_join
 from core.resize import ResizeSpec
@@ -87,9 +87,13 @@ class RemoteResult:
 # -- the worker's side -----------------------------------------------------------------------------------------
 
 
+def app_version() -> str:
+    return core.__version__
+
+
 def worker_version() -> str:
     """Run on each worker at connect time: a worker without this package fails to unpickle it, which is the point."""
-    return __version__
+    return app_version()
 
 
 def run_remote(job: RemoteJob) -> RemoteResult:
@@ -215,13 +219,13 @@ class ClusterSession:
         except Exception as exc:
             raise ClusterUnavailable(
                 f"the Dask workers at {self.address} cannot run Batch Thumbnailer ({type(exc).__name__}: {exc}); "
-                f"install batch-thumbnailer {__version__} in the workers' Python environment"
+                f"install batch-thumbnailer {app_version()} in the workers' Python environment"
             ) from None
-        other = sorted({v for v in versions.values() if v != __version__})
+        other = sorted({v for v in versions.values() if v != app_version()})
         if other:
             raise ClusterUnavailable(
                 f"the Dask workers at {self.address} run Batch Thumbnailer {', '.join(other)}, this is "
-                f"{__version__}: thumbnails would differ, so install the same version on every worker"
+                f"{app_version()}: thumbnails would differ, so install the same version on every worker"
             )
         self.refresh_slots()
 

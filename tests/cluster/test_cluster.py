@@ -211,7 +211,7 @@ def test_without_a_cluster_dask_is_never_imported(http_server, tmp_path: Path) -
 def test_workers_with_another_version_of_the_app_are_refused(
     qtbot, http_server, dask_cluster, tmp_path: Path, monkeypatch
 ) -> None:
-    monkeypatch.setattr(core.cluster, "__version__", "99.0")  # this machine is newer than the workers
+    monkeypatch.setattr(core.cluster, "app_version", lambda: "99.0")  # this machine is newer than the workers
     url = http_server.url("/img/version.jpg")
     summary = _run(qtbot, Runner(_settings(tmp_path / "out", dask_cluster.address), [Entry(url, url)]))
     assert summary.fatal is not None
