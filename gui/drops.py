@@ -11,21 +11,27 @@ delivered them all, freezing the window for seconds. Batches are sized so one in
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 from PySide6.QtCore import QMimeData, QObject, QRunnable, QThreadPool, QTimer, QUrl, Signal
 
 from core.models import Entry
+from core.priority import lower_current_thread
 from core.sources import entries_from_html, entries_from_text, entries_from_uri_list, iter_entries
 
 URI_LIST = "text/uri-list"
 BATCH_SIZE = 2000  # the first batch; later ones are sized from the time the GUI took per entry
 MIN_BATCH, MAX_BATCH = 100, 50_000
-# GUI time per insert. With the paint after it, p99 of a loop turn was ~60 ms (0.02: ~50 ms, 10% slower load).
-INSERT_SECONDS = 0.03
+# GUI-thread CPU per insert. The fixed cost of an insert is small (0.3 ms for 100 rows into a million, then
+# ~5 ms of layout and paint). Measured on a million-URL list, 2 busy cores: 30 ms inserts made loop turns of
+# 50-70 ms once a dict resize or a garbage collection fell on top (both gone now); 20 ms: turns of 25-35 ms,
+# load 7.0-7.5 s; 12 ms: p99 gap 5 ms lower, but 8-9.3 s to load.
+INSERT_SECONDS = 0.02
 BATCH_SECONDS = 0.1  # hand over what was read by then, so a slow source still shows rows
 WAIT_SECONDS = 0.05  # how often a waiting worker looks whether it was cancelled
 # Entries read between explicit GIL hand-overs. Measured: a worker parsing nonstop kept the GUI thread's
@@ -142,6 +148,7 @@ class _LoadJob(QRunnable):
         self.signals = _LoadSignals()
 
     def run(self) -> None:
+        lower_current_thread()  # parsing must not take a core the GUI thread is waiting for
         count = 0
         chunk: list[Entry] = []
         last = time.monotonic()
@@ -166,6 +173,14 @@ class _LoadJob(QRunnable):
             self.signals.done.emit(count)
 
 
+def _abandon(jobs: dict[_LoadSignals, _Handoff], _destroyed: object = None) -> None:
+    """The loader is going away: wake its waiting workers and let the collector see everything again."""
+    for handoff in jobs.values():
+        handoff.cancel()
+    if jobs:
+        gc.unfreeze()  # _on_done, which would have, never comes
+
+
 class SourceLoader(QObject):
     """Reads sources off the GUI thread, one job after another. Connect `entries_ready` to the queue model."""
 
@@ -180,8 +195,7 @@ class SourceLoader(QObject):
         self._jobs: dict[_LoadSignals, _Handoff] = {}
         # A worker waits for the GUI to take each batch: if this loader goes away first (no cancel, no event
         # loop), wake it, or deleting the pool would wait for it forever.
-        jobs = self._jobs
-        self.destroyed.connect(lambda _obj=None: [handoff.cancel() for handoff in jobs.values()])
+        self.destroyed.connect(partial(_abandon, self._jobs))
 
     @property
     def is_busy(self) -> bool:
@@ -221,10 +235,13 @@ class SourceLoader(QObject):
         handoff = self._jobs.get(self.sender())  # type: ignore[call-overload]
         if handoff is None:
             return
-        start = time.perf_counter()
+        start = time.thread_time()  # CPU: waits for the GIL or a core say nothing about the batch size
         if not handoff.cancelled.is_set():
             self.entries_ready.emit(entries)  # the queue inserts them now, in this call
-        seconds = time.perf_counter() - start
+        seconds = time.thread_time() - start
+        # What is queued is long-lived: full collections, run by whichever thread allocates (the reader's too,
+        # holding the GIL), would walk the queue's columns again and again, 20-30 ms each at a million rows.
+        gc.freeze()
         # Only after the view has laid out and painted the new rows, or the worker's reading competes
         # with those many short calls into the model for the GIL.
         QTimer.singleShot(SETTLE_MS, self, lambda: handoff.taken(len(entries), seconds))
@@ -236,4 +253,5 @@ class SourceLoader(QObject):
             signals.deleteLater()  # on the GUI thread, where it lives, whoever drops the last reference
         self.finished.emit(count)
         if not self._jobs:
+            gc.unfreeze()  # collected as usual again (see _on_batch)
             self.busy_changed.emit(False)

@@ -16,6 +16,8 @@ from typing import NamedTuple
 from PySide6.QtCore import QCoreApplication, QObject, QRunnable, QSize, Qt, QThreadPool, Signal, Slot
 from PySide6.QtGui import QImage, QImageIOHandler, QImageReader, QPainter
 
+from core.priority import lower_current_thread
+
 
 def read_image(path: str, box: QSize, canvas: bool = False) -> QImage:
     """Decode `path` scaled down to fit `box` (device pixels); a null QImage if it cannot be read.
@@ -87,6 +89,7 @@ class _LoadTask(QRunnable):
         self._bridge = bridge
 
     def run(self) -> None:
+        lower_current_thread()  # decoding for the grid must not take a core the GUI thread is waiting for
         while (job := self._queue.take()) is not None:
             image = read_image(job.path, job.box, job.canvas)
             if not self._queue.closed:

@@ -1,8 +1,13 @@
 """The queue: one row per input item, built to stay cheap at a million rows.
 
-Rows are stored column-wise in plain lists and arrays, in the order they were added, with a key -> row dict.
-No per-row object is kept (not even the Entry we were given): a million Entry objects cost ~80 MB, and
-each full garbage collection walked all of them, stalling the window for 100-200 ms while a list loaded.
+Rows are stored column-wise in the order they were added, with key -> row dicts. No per-row object is kept
+(not even the Entry we were given): a million Entry objects cost ~80 MB, and each full garbage collection
+walked all of them, stalling the window for 100-200 ms while a list loaded. For the same reason only the
+source text is a list: statuses and list files are byte and int arrays, and the URL is kept only where it
+differs from the source (a dict of plain values, which the collector skips). A full collection walks every
+item of a list, ~10 ms per million on this kind of machine, and it runs on whichever thread triggers it, the
+list reader's too, while the GUI thread waits for the GIL. Where the URL is the source text, the source list
+holds the key's string object itself, so the row costs one string, not two.
 Every change arrives in batches: one beginInsertRows per add, a few dataChanged ranges per progress batch.
 
 Sorting is done here, not by QSortFilterProxyModel: Qt's proxy calls back into Python twice per
@@ -22,6 +27,7 @@ from enum import IntEnum
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
+    QModelRoleDataSpan,
     QObject,
     QPersistentModelIndex,
     QRegularExpression,
@@ -71,7 +77,18 @@ FILTER_GROUPS: dict[str, frozenset[Status]] = {
     "failed": frozenset({Status.FAILED, Status.INVALID}),
 }
 _GROUP_OF = {status: name for name, members in FILTER_GROUPS.items() for status in members}
-_STATUS_ORDER = {s: i for i, s in enumerate(Status)}
+_STATUSES = tuple(Status)  # a row's status is stored as its index here (see the module docstring); sorts by it
+_CODE = {s: i for i, s in enumerate(_STATUSES)}
+_PENDING, _INVALID = _CODE[Status.PENDING], _CODE[Status.INVALID]
+# key -> row is split in dicts by the key's hash: a dict grows by copying itself whole, which for one dict of
+# 700,000 keys took 30 ms inside one insert of a loading list; a 64th of that is lost in the noise.
+_SHARD_MASK = 63
+
+
+def _key_index() -> list[dict[str, int]]:
+    return [{} for _ in range(_SHARD_MASK + 1)]
+
+
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 
 
@@ -107,18 +124,20 @@ class QueueModel(QAbstractTableModel):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._source: list[str] = []
-        self._url: list[str | None] = []
-        self._file: list[str | None] = []
+        self._url: dict[int, str | None] = {}  # rows whose URL is not their source text (None: unusable)
+        self._file = array("l")  # index into _files
+        self._files: list[str | None] = [None]
+        self._file_ids: dict[str | None, int] = {None: 0}
         self._line = array("q")  # NO_LINE for None
         self._note: dict[int, str] = {}  # row -> the Entry's own error (only unusable input has one)
-        self._status: list[Status] = []
+        self._status = bytearray()  # index into _STATUSES
         # Outcomes by row, only for rows that have one: a dict of plain values is skipped by the garbage
         # collector, while a list of a million Nones is walked on every full collection.
         self._bytes: dict[int, int] = {}
         self._seconds: dict[int, float] = {}
         self._error: dict[int, str] = {}
         self._thumb: dict[int, str] = {}
-        self._rows: dict[str, int] = {}
+        self._rows = _key_index()  # key -> row, in shards (see _SHARD_MASK)
         self._counts: dict[Status, int] = dict.fromkeys(Status, 0)
         # View order while sorted: _order[view row] = storage row, _pos is its inverse. None = as added.
         self._order: array | None = None
@@ -150,9 +169,9 @@ class QueueModel(QAbstractTableModel):
         if role == _DISPLAY:
             return self._display(row, col)
         if role == FILTER_ROLE:
-            return _GROUP_OF.get(self._status[row], "pending")
+            return _GROUP_OF.get(_STATUSES[self._status[row]], "pending")
         if role == _DECORATION:
-            return status_icon(self._status[row]) if col == Column.STATUS else None
+            return status_icon(_STATUSES[self._status[row]]) if col == Column.STATUS else None
         if role == _TOOLTIP:
             return self._tooltip(row, col)
         if role == _ALIGNMENT:
@@ -160,20 +179,35 @@ class QueueModel(QAbstractTableModel):
         if role == SORT_ROLE:
             return self._sort_value(row, col)
         if role == URL_ROLE:
-            return self._url[row] or self._source[row]
+            return self._url_of(row) or self._source[row]
         if role == THUMBNAIL_ROLE:
             return self._thumb.get(row)
         if role == ERROR_ROLE:
             return self._error.get(row)
         if role == STATUS_ROLE:
-            return self._status[row]
+            return _STATUSES[self._status[row]]
         return None
+
+    def multiData(self, index: _Index, roleDataSpan: QModelRoleDataSpan) -> None:
+        """Every role a delegate asks for a cell, in one call into Python instead of one per role.
+
+        A painted cell takes 7 roles: through the proxy that was 3 calls into Python each (data, and the row and
+        column counts to map the index), ~3,000 per paint of the table, each waiting for the GIL that the
+        download threads hold often. Unserved roles stay unset, as a None from data() leaves them.
+        """
+        for role_data in roleDataSpan:
+            value = self.data(index, role_data.role())
+            if value is not None:
+                role_data.setData(value)
+
+    def _url_of(self, row: int) -> str | None:
+        return self._url[row] if row in self._url else self._source[row]
 
     def _display(self, row: int, col: int) -> str:
         if col == Column.SOURCE:
             return self._source[row]
         if col == Column.STATUS:
-            return self._status[row].value
+            return _STATUSES[self._status[row]].value
         if col == Column.SIZE:
             size = self._bytes.get(row)
             return "" if size is None else format_bytes(size)
@@ -186,7 +220,7 @@ class QueueModel(QAbstractTableModel):
         if col == Column.SOURCE:
             return self._source[row].casefold()
         if col == Column.STATUS:
-            return _STATUS_ORDER[self._status[row]]
+            return self._status[row]
         if col == Column.SIZE:
             size = self._bytes.get(row)
             return -1 if size is None else size
@@ -197,7 +231,7 @@ class QueueModel(QAbstractTableModel):
 
     def _tooltip(self, row: int, col: int) -> str | None:
         if col == Column.SOURCE:
-            file, line = self._file[row], self._line[row]
+            file, line = self._files[self._file[row]], self._line[row]
             where = f"\n{file}:{line}" if file and line != NO_LINE else ""
             return f"{self._source[row]}{where}"
         if col == Column.ERROR:
@@ -244,27 +278,33 @@ class QueueModel(QAbstractTableModel):
         hands over, and in a profile the method call per row took a third of the insert time.
         """
         rows = self._rows
-        new: dict[str, Entry] = {}
+        first = row = len(self._source)
+        added: list[Entry] = []
         for entry in entries:
             key = entry.key
-            if key not in rows and key not in new:
-                new[key] = entry
-        if not new:
+            shard = rows[hash(key) & _SHARD_MASK]
+            if key not in shard:  # rows are numbered here; views see them from beginInsertRows on
+                shard[key] = row
+                row += 1
+                added.append(entry)
+        if not added:
             return 0
-        added = list(new.values())
-        first, count = len(self._source), len(added)
+        count = len(added)
         self.beginInsertRows(QModelIndex(), first, first + count - 1)
-        rows.update(zip(new, range(first, first + count), strict=True))
-        self._source.extend([e.source for e in added])
-        self._url.extend([e.url for e in added])
-        self._file.extend([e.file for e in added])
+        # The URL's string where it equals the source (it is the key's too): one string per row, not two.
+        self._source.extend([e.url if e.source == e.url else e.source for e in added])
+        self._url.update({first + i: e.url for i, e in enumerate(added) if e.url != e.source})
+        for file in {e.file for e in added}.difference(self._file_ids):
+            self._file_id(file)
+        file_ids = self._file_ids
+        self._file.extend([file_ids[e.file] for e in added])
         self._line.extend([NO_LINE if e.line is None else e.line for e in added])
-        statuses = [Status.INVALID if e.url is None else Status.PENDING for e in added]
+        statuses = bytes([_INVALID if e.url is None else _PENDING for e in added])
         self._status.extend(statuses)
         notes = {first + i: e.error for i, e in enumerate(added) if e.error is not None}
         self._note.update(notes)
         self._error.update(notes)
-        invalid = statuses.count(Status.INVALID)
+        invalid = statuses.count(_INVALID)
         self._counts[Status.INVALID] += invalid
         self._counts[Status.PENDING] += count - invalid
         if self._order is not None and self._pos is not None:
@@ -273,6 +313,13 @@ class QueueModel(QAbstractTableModel):
         self.endInsertRows()
         self.counts_changed.emit()
         return count
+
+    def _file_id(self, file: str | None) -> int:
+        found = self._file_ids.get(file)
+        if found is None:
+            found = self._file_ids[file] = len(self._files)
+            self._files.append(file)
+        return found
 
     def _append(
         self,
@@ -286,14 +333,15 @@ class QueueModel(QAbstractTableModel):
     ) -> int:
         """Store a row at the end (also the end of a sorted view); returns its row."""
         row = len(self._source)
-        self._rows[key] = row
+        self._rows[hash(key) & _SHARD_MASK][key] = row
         self._source.append(source)
-        self._url.append(url)
-        self._file.append(file)
+        if url != source:
+            self._url[row] = url
+        self._file.append(self._file_id(file))
         self._line.append(NO_LINE if line is None else line)
         if error is not None:
             self._note[row] = self._error[row] = error
-        self._status.append(status)
+        self._status.append(_CODE[status])
         self._counts[status] += 1
         if self._order is not None and self._pos is not None:
             self._order.append(row)
@@ -305,7 +353,7 @@ class QueueModel(QAbstractTableModel):
         changed: list[int] = []
         unknown: dict[str, ItemUpdate] = {}
         for update in updates:
-            row = self._rows.get(update.key)
+            row = self._rows[hash(update.key) & _SHARD_MASK].get(update.key)
             if row is None:
                 unknown[update.key] = update
             else:
@@ -323,9 +371,9 @@ class QueueModel(QAbstractTableModel):
             self.counts_changed.emit()
 
     def _set_outcome(self, row: int, update: ItemUpdate) -> None:
-        self._counts[self._status[row]] -= 1
+        self._counts[_STATUSES[self._status[row]]] -= 1
         self._counts[update.status] += 1
-        self._status[row] = update.status
+        self._status[row] = _CODE[update.status]
         for column, value in (
             (self._bytes, update.bytes),
             (self._seconds, update.seconds),
@@ -339,9 +387,10 @@ class QueueModel(QAbstractTableModel):
 
     def clear(self) -> None:
         self.beginResetModel()
-        self._source, self._url, self._file, self._line, self._note = [], [], [], array("q"), {}
-        self._status, self._bytes, self._seconds, self._error, self._thumb = [], {}, {}, {}, {}
-        self._rows = {}
+        self._source, self._url, self._file, self._line, self._note = [], {}, array("l"), array("q"), {}
+        self._files, self._file_ids = [None], {None: 0}
+        self._status, self._bytes, self._seconds, self._error, self._thumb = bytearray(), {}, {}, {}, {}
+        self._rows = _key_index()
         self._counts = dict.fromkeys(Status, 0)
         self._order = self._pos = None
         self._sort_column = -1
@@ -351,33 +400,38 @@ class QueueModel(QAbstractTableModel):
     def entries(self) -> list[Entry]:
         """All queued entries in the order added (invalid ones too: the report lists them), for the Runner."""
         lines = [None if line == NO_LINE else line for line in self._line]
-        rows = zip(self._source, self._url, self._file, lines, strict=True)
-        note = self._note.get
-        return [Entry(source, url, file, line, note(row)) for row, (source, url, file, line) in enumerate(rows)]
+        files = self._files
+        rows = zip(self._source, self._file, lines, strict=True)
+        note, url = self._note.get, self._url.get
+        return [
+            Entry(source, url(row, source), files[file], line, note(row))
+            for row, (source, file, line) in enumerate(rows)
+        ]
 
     def keys_with_status(self, *statuses: Status) -> list[str]:
-        wanted = set(statuses)
+        """Keys of the rows with any of `statuses`, in the order added."""
+        wanted = {_CODE[s] for s in statuses}
         status = self._status
-        return [key for key, row in self._rows.items() if status[row] in wanted]
+        found = [(row, key) for shard in self._rows for key, row in shard.items() if status[row] in wanted]
+        return [key for _row, key in sorted(found)]
 
     def failed_sources(self) -> list[str]:
         """Source text of failed and invalid rows, in the order added, to copy or save as a new list."""
-        bad = FILTER_GROUPS["failed"]
+        bad = {_CODE[s] for s in FILTER_GROUPS["failed"]}
         return [source for source, s in zip(self._source, self._status, strict=True) if s in bad]
 
     def reset_statuses(self) -> None:
         """Before a new run: every usable row goes back to pending and loses its old outcome."""
         if not self._source:
             return
-        invalid = 0
-        for row, url in enumerate(self._url):
-            if url is None:
-                invalid += 1
-                continue
-            self._status[row] = Status.PENDING
-        url = self._url
+        unusable = {row for row, url in self._url.items() if url is None}
+        status = bytearray([_PENDING]) * len(self._source)
+        for row in unusable:
+            status[row] = self._status[row]
+        self._status = status
+        invalid = len(unusable)
         self._bytes, self._seconds, self._error, self._thumb = (
-            {row: value for row, value in column.items() if url[row] is None}
+            {row: value for row, value in column.items() if row in unusable}
             for column in (self._bytes, self._seconds, self._error, self._thumb)
         )
         self._counts = dict.fromkeys(Status, 0)
@@ -408,6 +462,12 @@ class QueueFilterProxy(QSortFilterProxyModel):
             source.sort(column, order)
         else:
             super().sort(column, order)
+
+    def multiData(self, index: _Index, roleDataSpan: QModelRoleDataSpan) -> None:
+        """QSortFilterProxyModel asks the source one role at a time; QueueModel answers a whole cell at once."""
+        source = self.sourceModel()
+        if source is not None and index.isValid():
+            source.multiData(self.mapToSource(index), roleDataSpan)
 
     def set_filter(self, name: str) -> None:
         """Show "all" rows or one group: "running", "done" (with skipped) or "failed" (with invalid)."""

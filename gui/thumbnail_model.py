@@ -3,6 +3,11 @@
 data(DecorationRole) for an item not yet in the pixmap cache asks the ImageLoader for it and returns a
 placeholder; the loaded QImage becomes a QPixmap here, on the GUI thread, and the cell is repainted. The
 cache is an LRU bounded in bytes, so a 10,000-item grid holds only what was seen recently.
+
+The model is a QStringListModel (its strings unused) for one reason: the row count stays in C++. QListView
+lays every item out again after each insert (and before the next paint), asking the model for an index, and
+so for the row count, per item: with rowCount in Python that was 10,000 calls into Python per insert during a
+batch, each waiting for the GIL that the download and engine threads hold, which stalled the window.
 """
 
 from __future__ import annotations
@@ -13,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 
 from PySide6.QtCore import (
-    QAbstractListModel,
     QMimeData,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
     QSize,
+    QStringListModel,
     Qt,
     QUrl,
     Signal,
@@ -30,7 +35,6 @@ from gui.icons import broken_pixmap, placeholder_pixmap
 from gui.image_loader import ImageLoader
 
 _Index = QModelIndex | QPersistentModelIndex
-_ROOT = QModelIndex()
 CACHE_BYTES = 128 * 1024 * 1024
 DEFAULT_CELL = 160
 #: Statuses whose outputs exist on disk: made now, or by an earlier run with the same settings.
@@ -63,8 +67,12 @@ class ThumbItem:
         return self.out_dir / (output or self.main).path
 
 
-class ThumbnailModel(QAbstractListModel):
-    """Finished items in arrival order, deduplicated by key; drags out as file URLs."""
+class ThumbnailModel(QStringListModel):
+    """Finished items in arrival order, deduplicated by key; drags out as file URLs.
+
+    Rows are added with insertRows (one empty string each) after their items, and removed with
+    setStringList([]): never define rowCount or index here (see the module docstring).
+    """
 
     count_changed = Signal(int)
 
@@ -82,9 +90,6 @@ class ThumbnailModel(QAbstractListModel):
         self.loader.loaded.connect(self._on_loaded)
 
     # -- Qt model interface ---------------------------------------------------------------------------
-
-    def rowCount(self, parent: _Index = _ROOT) -> int:
-        return 0 if parent.isValid() else len(self._items)
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
@@ -141,20 +146,17 @@ class ThumbnailModel(QAbstractListModel):
         if not new:
             return 0
         first = len(self._items)
-        self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
-        for row, (key, item) in enumerate(new.items(), start=first):
-            self._rows[key] = row
-            self._items.append(item)
-        self.endInsertRows()
+        self._rows.update(zip(new, range(first, first + len(new)), strict=True))
+        self._items.extend(new.values())
+        self.insertRows(first, len(new))
         self.count_changed.emit(len(self._items))
         return len(new)
 
     def clear(self) -> None:
         self.loader.cancel()
-        self.beginResetModel()
+        self.setStringList([])  # the reset: from here the views see no rows
         self._items, self._rows = [], {}
         self._drop_pixmaps()
-        self.endResetModel()
         self.count_changed.emit(0)
 
     def item(self, row: int) -> ThumbItem:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtCore import QModelRoleData, QModelRoleDataSpan, Qt
+from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QLabel, QMenu
 
 from core.models import Entry, ItemUpdate, Output, Status
-from gui.queue_model import Column, QueueFilterProxy, QueueModel
+from gui.queue_model import STATUS_ROLE, URL_ROLE, Column, QueueFilterProxy, QueueModel
 from gui.queue_view import EMPTY_HINT, QueueView
 
 pytestmark = pytest.mark.gui
@@ -65,6 +65,58 @@ def test_proxy_contract(qtmodeltester, model):
     model.apply_updates([update(url_entry(i), Status.DONE, bytes=i * 10) for i in range(0, 10, 2)])
     assert proxy.rowCount() == 5
     qtmodeltester.check(proxy)
+
+
+def test_entries_come_back_as_given_whatever_their_url_file_and_line(model):
+    given = [
+        url_entry(0),
+        Entry("HTTP://127.0.0.1:9/Big.JPG", "http://127.0.0.1:9/Big.JPG", "shop.csv", 7),
+        Entry("ftp thing", None, "list.txt", 3, "not a URL"),
+        Entry("/photos/cat.png", "file:///photos/cat.png"),
+    ]
+    model.add_entries(given)
+    assert model.entries() == given
+    assert [cell(model, r, Column.SOURCE, URL_ROLE) for r in range(4)] == [
+        url_entry(0).url,
+        "http://127.0.0.1:9/Big.JPG",
+        "ftp thing",  # nothing better to copy than what the line said
+        "file:///photos/cat.png",
+    ]
+    assert cell(model, 1, Column.SOURCE, Qt.ItemDataRole.ToolTipRole) == "HTTP://127.0.0.1:9/Big.JPG\nshop.csv:7"
+
+
+def _comparable(value):
+    return value.cacheKey() if isinstance(value, QIcon) else value
+
+
+def test_a_cell_gives_every_role_at_once_as_it_does_role_by_role(model):
+    """What a delegate asks in one call (multiData, through the filter proxy) equals data() for each role."""
+    entries = [url_entry(0), url_entry(1), Entry("ftp thing", None, "list.txt", 3, "not a URL")]
+    model.add_entries(entries)
+    model.apply_updates(
+        [
+            update(entries[0], Status.DONE, bytes=2048, seconds=0.5, outputs=[Output("a.jpg", 256, 171, 900)]),
+            update(entries[1], Status.FAILED, error="HTTP 404: not found"),
+        ]
+    )
+    proxy = QueueFilterProxy()
+    proxy.setSourceModel(model)
+    proxy.sort(Column.STATUS, Qt.SortOrder.DescendingOrder)
+    roles = [
+        Qt.ItemDataRole.DisplayRole,
+        Qt.ItemDataRole.DecorationRole,
+        Qt.ItemDataRole.ToolTipRole,
+        Qt.ItemDataRole.FontRole,
+        URL_ROLE,
+        STATUS_ROLE,
+    ]
+    for row in range(3):
+        for column in Column:
+            index = proxy.index(row, column)
+            for role in roles:
+                asked = QModelRoleData(int(role))
+                proxy.multiData(index, QModelRoleDataSpan(asked))
+                assert _comparable(asked.data()) == _comparable(proxy.data(index, role)), (row, column, role)
 
 
 def test_duplicates_are_added_once(model):
