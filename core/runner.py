@@ -534,15 +534,7 @@ class _Batch:
             self._fail(act, outcome.error or "resizing failed", fetched)
             return
         res = outcome.result
-        self.c.done += 1
-        self._settle(
-            act,
-            Status.DONE,
-            fetched,
-            source_width=res.source_width,
-            source_height=res.source_height,
-            outputs=list(res.outputs),
-        )
+        self._done(act, fetched, res.source_width, res.source_height, list(res.outputs))
 
     def _finish_remote(self, act: _Active, future: object) -> None:
         assert self.cluster is not None
@@ -575,15 +567,11 @@ class _Batch:
             else:
                 self._fail(act, f"cannot write the thumbnail: {_describe(exc)}", fetched)
             return
+        self._done(act, fetched, outcome.source_width, outcome.source_height, outputs)
+
+    def _done(self, act: _Active, fetched: Fetched, width: int, height: int, outputs: list[Output]) -> None:
         self.c.done += 1
-        self._settle(
-            act,
-            Status.DONE,
-            fetched,
-            source_width=outcome.source_width,
-            source_height=outcome.source_height,
-            outputs=outputs,
-        )
+        self._settle(act, Status.DONE, fetched, source_width=width, source_height=height, outputs=outputs)
 
     def _stop_on_disk_error(self, act: _Active, error: str) -> None:
         """The output folder refused a file (full, read-only, ...): stop the batch. The item is not at fault,
