@@ -193,11 +193,14 @@ class QueueModel(QAbstractTableModel):
 
         A painted cell takes 7 roles: through the proxy that was 3 calls into Python each (data, and the row and
         column counts to map the index), ~3,000 per paint of the table, each waiting for the GIL that the
-        download threads hold often. Unserved roles stay unset, as a None from data() leaves them.
+        download threads hold often. A delegate reuses the span from cell to cell, so a role this cell does not
+        serve is cleared, or the previous cell's icon and alignment would show here.
         """
         for role_data in roleDataSpan:
             value = self.data(index, role_data.role())
-            if value is not None:
+            if value is None:
+                role_data.clearData()
+            else:
                 role_data.setData(value)
 
     def _url_of(self, row: int) -> str | None:

@@ -92,10 +92,16 @@ def percent(finished: int, total: int) -> int:
     return finished * 100 // total if total > 0 else 0
 
 
+def why_stopped(fatal: str) -> str:
+    """The engine's reason without its own "the batch stopped:" lead, which the window's sentences already say."""
+    lead = "the batch stopped: "
+    return fatal[len(lead) :] if fatal.startswith(lead) else fatal
+
+
 def describe(summary: Summary) -> str:
     """One line for the status bar: what happened to the batch."""
     if summary.fatal:
-        head = f"Batch stopped: {summary.fatal}"
+        head = f"Batch stopped: {why_stopped(summary.fatal)}"
     elif summary.cancelled:
         head = "Batch cancelled"
     else:

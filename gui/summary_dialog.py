@@ -20,12 +20,12 @@ from PySide6.QtWidgets import (
 
 from core.models import Summary
 from gui.report_export import ReportExport
-from gui.status_bar import format_duration
+from gui.status_bar import format_duration, why_stopped
 
 
 def _headline(summary: Summary) -> str:
     if summary.fatal:
-        return f"The batch stopped: {summary.fatal}"
+        return f"The batch stopped: {why_stopped(summary.fatal)}"
     if summary.cancelled:
         return "The batch was cancelled. Start again to finish the rest."
     if summary.ok:

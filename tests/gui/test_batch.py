@@ -11,10 +11,11 @@ from PySide6.QtGui import QGuiApplication
 
 import gui.main_window
 from core.journal import unfinished_batch
-from core.models import Status
+from core.models import Status, Summary
 from core.settings import Settings
 from gui.main_window import APP_TITLE, MainWindow
 from gui.settings_store import SettingsStore
+from gui.status_bar import describe
 
 pytestmark = [pytest.mark.gui, pytest.mark.qt_log_ignore(r"This plugin does not support propagateSizeHints")]
 
@@ -196,3 +197,8 @@ def test_no_resume_offer_for_a_finished_batch(qtbot, http_server, tmp_path):
     window.start()
     wait_summary(qtbot, window)
     assert window.offer_resume() is None
+
+
+def test_the_window_says_why_a_batch_stopped_once() -> None:
+    summary = Summary(5, 2, 0, 3, 0, 1.0, fatal="the batch stopped: cannot write thumbnails: No space left: /out")
+    assert describe(summary).startswith("Batch stopped: cannot write thumbnails: No space left: /out")
