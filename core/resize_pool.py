@@ -26,7 +26,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-from core.priority import lower_current_thread
+from core.priority import BACKGROUND_NICENESS, lower_current_thread
 from core.resize import ResizeError, ResizeResult, ResizeSpec, make_thumbnails
 from core.settings import format_bytes
 
@@ -139,15 +139,12 @@ READY = "ready"
 MAX_START_FAILURES = 3
 
 
-WORKER_NICENESS = 5
-
-
 def _worker_main(conn: Connection, memory_limit: int | None) -> None:
     """Loop of one resizer process: receive a job, send its outcome, until the pipe closes."""
     _limit_memory(memory_limit)
     _keep_freed_memory()
     if hasattr(os, "nice"):  # when cores are short, the window and the downloads go first
-        os.nice(WORKER_NICENESS)
+        os.nice(BACKGROUND_NICENESS)
     warnings.simplefilter("ignore")  # Pillow's notes about odd files would fill the user's terminal
     conn.send(READY)  # imports done: from now on a death is the job's fault, not start-up's
     while True:
