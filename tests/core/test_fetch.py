@@ -264,6 +264,41 @@ def test_tls_certificate_that_does_not_verify(https_server: LoopbackServer, spoo
     assert not err.retryable
 
 
+def test_a_ca_bundle_named_by_the_environment_is_trusted(
+    https_server: LoopbackServer, tls_cert: tuple[Path, Path], spool: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sessions read requests' environment once: REQUESTS_CA_BUNDLE still decides what verifies."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls_cert[0]))
+    fetched = fetch(https_server.url("/img/secure.jpg"), spool, FAST, never)
+    with Image.open(fetched.path) as im:
+        assert im.format == "JPEG"
+
+
+def test_a_proxy_from_the_environment_carries_the_request(
+    http_server: LoopbackServer, spool: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTTP_PROXY is honoured, and NO_PROXY exempts a host (the host below does not resolve, so only a proxy
+    can fetch it)."""
+    for name in ("HTTP_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv("HTTP_PROXY", http_server.url("/").rstrip("/"))
+    url = "http://images.example.invalid/img/proxied.png"
+    fetched = fetch(url, spool, FAST, never)
+    with Image.open(fetched.path) as im:
+        assert im.format == "PNG"
+    fetched.path.unlink()
+    assert http_server.requests[-1].target == url  # the absolute form a proxy receives
+
+    close_sessions()
+    monkeypatch.setenv("NO_PROXY", "images.example.invalid")
+    err = fails(url, spool)
+    assert "images.example.invalid" in err.message
+    assert len(http_server.requests) == 1
+
+
 # --- size limits --------------------------------------------------------------------------------------
 
 
