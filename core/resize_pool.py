@@ -139,12 +139,20 @@ READY = "ready"
 MAX_START_FAILURES = 3
 
 
-def _worker_main(conn: Connection, memory_limit: int | None) -> None:
+def _nicer_than_main(increment: int) -> int | None:
+    """The niceness `increment` above this process's main thread, or None where there is no such notion."""
+    if not hasattr(os, "setpriority"):
+        return None
+    return min(19, os.getpriority(os.PRIO_PROCESS, os.getpid()) + increment)
+
+
+def _worker_main(conn: Connection, memory_limit: int | None, niceness: int | None) -> None:
     """Loop of one resizer process: receive a job, send its outcome, until the pipe closes."""
     _limit_memory(memory_limit)
     _keep_freed_memory()
-    if hasattr(os, "nice"):  # when cores are short, the window and the downloads go first
-        os.nice(BACKGROUND_NICENESS)
+    if niceness is not None:  # when cores are short, the window and the downloads go first
+        with contextlib.suppress(OSError):  # a niceness below the inherited one needs privileges: keep that
+            os.setpriority(os.PRIO_PROCESS, 0, niceness)
     warnings.simplefilter("ignore")  # Pillow's notes about odd files would fill the user's terminal
     conn.send(READY)  # imports done: from now on a death is the job's fault, not start-up's
     while True:
@@ -158,9 +166,9 @@ def _worker_main(conn: Connection, memory_limit: int | None) -> None:
 
 
 class _Worker:
-    def __init__(self, ctx: Any, memory_limit: int | None) -> None:
+    def __init__(self, ctx: Any, memory_limit: int | None, niceness: int | None) -> None:
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_main, args=(child, memory_limit), daemon=True)
+        self.process = ctx.Process(target=_worker_main, args=(child, memory_limit, niceness), daemon=True)
         self.process.start()
         child.close()
         self.ready = False
@@ -182,9 +190,17 @@ class _Worker:
 class ResizePool:
     """N resizer processes fed from a queue; `submit` is thread-safe, callbacks run on the pool's thread."""
 
-    def __init__(self, processes: int, memory_limit: int | None = None, job_timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        processes: int,
+        memory_limit: int | None = None,
+        job_timeout: float | None = None,
+        niceness: int = BACKGROUND_NICENESS,
+    ) -> None:
         self._ctx = multiprocessing.get_context("spawn")
         self._memory_limit = memory_limit
+        # Absolute, from the main thread's: a worker inherits the niceness of the (lowered) thread that starts it.
+        self._niceness = _nicer_than_main(niceness)
         self._job_timeout = JOB_TIMEOUT if job_timeout is None else job_timeout
         self._size = processes
         self._queue: deque[tuple[ResizeJob, Callable[[JobOutcome], None]]] = deque()
@@ -239,7 +255,7 @@ class ResizePool:
     def _dispatch(self) -> None:
         lower_current_thread()  # a window's GUI thread wins a contended core
         try:
-            self._workers = [_Worker(self._ctx, self._memory_limit) for _ in range(self._size)]
+            self._workers = [_Worker(self._ctx, self._memory_limit, self._niceness) for _ in range(self._size)]
             self._loop()
         except Exception as exc:  # never leave the runner waiting for outcomes that cannot come
             self._fail_everything(f"the resizer pool failed: {type(exc).__name__}: {' '.join(str(exc).split())}")
@@ -353,7 +369,7 @@ class ResizePool:
             else:
                 error = f"the resizer process crashed on this image ({how})"
             job[1](JobOutcome(error=error))
-        fresh = _Worker(self._ctx, self._memory_limit)
+        fresh = _Worker(self._ctx, self._memory_limit, self._niceness)
         with self._lock:
             self._workers.append(fresh)
 

@@ -29,7 +29,7 @@ from core.fetch import Aborted, Fetched, FetchError, FetchLimits, close_sessions
 from core.journal import STATE_DIR, Journal, PendingItem
 from core.models import Entry, ItemUpdate, Output, Progress, Status, Summary
 from core.naming import output_stem
-from core.priority import lower_current_thread
+from core.priority import BACKGROUND_NICENESS, WINDOW_RESIZER_NICENESS, lower_current_thread
 from core.resize import ResizeSpec
 from core.resize_pool import FATAL_ERRNOS, JobOutcome, ResizeJob, ResizePool, disk_error, memory_limit_for
 from core.settings import Settings
@@ -101,14 +101,17 @@ class Runner(QObject):
         entries: Iterable[Entry] | None,
         *,
         mode: str = "normal",
+        interactive: bool = False,
         parent: QObject | None = None,
     ) -> None:
+        """`interactive`: a window shows the batch, so its resizer processes run at the lowest priority."""
         super().__init__(parent)
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}")
         self._settings = settings.validated()
         self._entries = entries
         self._mode = mode
+        self.interactive = interactive
         self._abort = threading.Event()
         self._paused = threading.Event()
         self._done = threading.Event()
@@ -298,7 +301,8 @@ class _Batch:
         self.threads = QThreadPool()
         self.threads.setMaxThreadCount(self.s.threads)
         if self.cluster is None:
-            self.pool = ResizePool(self.s.processes, memory_limit_for(self.s.max_pixels))
+            niceness = WINDOW_RESIZER_NICENESS if self.r.interactive else BACKGROUND_NICENESS
+            self.pool = ResizePool(self.s.processes, memory_limit_for(self.s.max_pixels), niceness=niceness)
             self.r.pool = self.pool
         aborting = False
         next_tick = time.monotonic() + TICK

@@ -51,7 +51,7 @@ class BatchController(QObject):
         """Start a batch: `entries` None resumes the unfinished batch of `settings.out`."""
         if self.runner is not None:
             raise RuntimeError("a batch is already running")
-        runner = Runner(settings, entries, mode=mode, parent=self)
+        runner = Runner(settings, entries, mode=mode, interactive=True, parent=self)
         if entries is None:
             self.model.clear()
         else:

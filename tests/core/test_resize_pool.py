@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from core.priority import BACKGROUND_NICENESS, WINDOW_RESIZER_NICENESS
 from core.resize import ResizeSpec
 from core.resize_pool import JobOutcome, ResizeJob, ResizePool
 
@@ -95,3 +97,20 @@ def test_a_worker_reuses_the_memory_of_the_previous_image(tmp_path: Path) -> Non
     finally:
         pool.shutdown()
     assert per_job < 1000, per_job
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="niceness is a POSIX notion")
+@pytest.mark.parametrize("niceness", [None, WINDOW_RESIZER_NICENESS], ids=["default", "behind-a-window"])
+def test_resizer_processes_run_at_the_priority_they_are_given(tmp_path: Path, niceness: int | None) -> None:
+    """Resizers yield a contended core to the main process's threads (and, behind a window, to everything)."""
+    src = tmp_path / "small.png"
+    Image.new("RGB", (300, 200), "blue").save(src)
+    pool = ResizePool(2) if niceness is None else ResizePool(2, niceness=niceness)
+    try:
+        _resize_one(pool, src, "one")
+        pids = pool.worker_pids()
+        seen = [os.getpriority(os.PRIO_PROCESS, pid) for pid in pids]
+    finally:
+        pool.shutdown()
+    expected = min(19, os.getpriority(os.PRIO_PROCESS, 0) + (niceness or BACKGROUND_NICENESS))
+    assert len(pids) == 2 and seen == [expected] * 2
