@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 TICK_MS = 10
+CHECK_MS = 20  # how often a probe looks whether what it waits for has happened
 IDLE_SECONDS = 2.0
 TAB_SWITCH_MS = 1000
 SMOKE_MS = 1000  # what `thumbnailer-gui --smoke` waits before quitting; the parent subtracts it
@@ -80,10 +81,19 @@ def _window(out: Path | None):
 
 
 def _run_until(app, done, timeout: float) -> bool:
+    """Run the event loop as the app runs it (`exec`, idle in Qt's poll without the GIL) until `done()`, which is
+    checked every CHECK_MS. Polling with processEvents() and a 1 ms sleep instead kept the GUI thread taking the
+    GIL a thousand times a second, and so measured waits for it that the app itself does not have."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
     deadline = time.monotonic() + timeout
-    while not done() and time.monotonic() < deadline:
-        app.processEvents()
-        time.sleep(0.001)
+    loop = QEventLoop()
+    checker = QTimer()
+    checker.timeout.connect(lambda: (done() or time.monotonic() >= deadline) and loop.quit())
+    checker.start(CHECK_MS)
+    if not done():
+        loop.exec()
+    checker.stop()
     return bool(done())
 
 

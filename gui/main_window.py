@@ -78,6 +78,7 @@ class MainWindow(QMainWindow):
         self.store = store
         self.summary_dialog: SummaryDialog | None = None
         self.resume_prompt: QMessageBox | None = None
+        self._actions_state: tuple[object, ...] | None = None  # what _update_actions last showed
         self.about_box: QMessageBox | None = None
         self._start_when_loaded = False
         self._closing = False
@@ -361,22 +362,31 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(APP_TITLE if value < 0 else f"{paused}{value}% – {APP_TITLE}")
 
     def _update_actions(self) -> None:
+        """Enable what applies now. Runs on every progress batch (through `counts_changed`), so it returns early
+        when nothing it shows has changed: each Qt call from Python gives up the GIL and may then wait behind the
+        download threads to get it back, which made this a source of GUI stalls during a batch."""
         running = self.batch.is_running
         loading = self.loader.is_busy
         queued = self.model.rowCount() > 0
         valid = self.settings_panel.is_valid()
+        failed = self.model.counts().get(Status.FAILED, 0) > 0
+        summary = self.batch.last_summary
+        exportable = not running and summary is not None and summary.run_id > 0
+        error = "" if valid else next(iter(self.settings_panel.errors().values()))
+        state = (running, loading, queued, valid, self.batch.is_paused, failed, exportable, error)
+        if state == self._actions_state:
+            return
+        self._actions_state = state
         self.start_action.setEnabled(not running and not loading and queued and valid)
         self.pause_action.setEnabled(running)
         self.pause_action.setText("Res&ume" if self.batch.is_paused else "&Pause")
         self.cancel_action.setEnabled(running)
-        failed = self.model.counts().get(Status.FAILED, 0) > 0
         self.retry_action.setEnabled(not running and not loading and failed and valid)
         self.clear_action.setEnabled(not running and (queued or loading))
-        summary = self.batch.last_summary
-        self.export_action.setEnabled(not running and summary is not None and summary.run_id > 0)
+        self.export_action.setEnabled(exportable)
         self.settings_panel.set_locked(running)
-        if not valid:
-            self.start_action.setToolTip(f"Fix the settings first: {next(iter(self.settings_panel.errors().values()))}")
+        if error:
+            self.start_action.setToolTip(f"Fix the settings first: {error}")
         else:
             self.start_action.setToolTip("Start the batch (Ctrl+Return)")
 
