@@ -17,11 +17,17 @@ import threading
 BACKGROUND_NICENESS = 5
 #: Niceness of the resizer processes, the bulk of a batch's CPU, while a window shows the batch: the lowest
 #: priority, so the GUI thread gets a core the moment it wakes. At nice 10 the window's longest stall during a
-#: 10,000-URL batch was 78-82 ms; at 19 it is 38-54 ms, in the same batch time. Without a window the resizers
-#: run at BACKGROUND_NICENESS: at 19 the command's own download threads preempt them more often, which cost it
-#: 2-3% of its throughput.
+#: 10,000-URL batch was 78-82 ms; at 19, 38-58 ms in the same A/B runs and the same batch time. Without a window
+#: the resizers run at BACKGROUND_NICENESS: at 19 the command's own download threads preempt them more often,
+#: which cost it 2-3% of its throughput.
 WINDOW_RESIZER_NICENESS = 19
 _MAX_NICENESS = 19
+
+
+def niceness_above_main(increment: int) -> int:
+    """The niceness `increment` above this process's main thread (on Linux, PRIO_PROCESS of the pid is the main
+    thread's), capped at the lowest priority there is. POSIX only."""
+    return min(_MAX_NICENESS, os.getpriority(os.PRIO_PROCESS, os.getpid()) + increment)
 
 
 def lower_current_thread(increment: int = BACKGROUND_NICENESS) -> bool:
@@ -35,7 +41,7 @@ def lower_current_thread(increment: int = BACKGROUND_NICENESS) -> bool:
     if tid == os.getpid():
         return False  # the main thread is the one to favour
     try:
-        target = min(_MAX_NICENESS, os.getpriority(os.PRIO_PROCESS, os.getpid()) + increment)
+        target = niceness_above_main(increment)
         if os.getpriority(os.PRIO_PROCESS, tid) < target:
             os.setpriority(os.PRIO_PROCESS, tid, target)
     except OSError:

@@ -26,7 +26,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-from core.priority import BACKGROUND_NICENESS, lower_current_thread
+from core.priority import BACKGROUND_NICENESS, lower_current_thread, niceness_above_main
 from core.resize import ResizeError, ResizeResult, ResizeSpec, make_thumbnails
 from core.settings import format_bytes
 
@@ -139,13 +139,6 @@ READY = "ready"
 MAX_START_FAILURES = 3
 
 
-def _nicer_than_main(increment: int) -> int | None:
-    """The niceness `increment` above this process's main thread, or None where there is no such notion."""
-    if not hasattr(os, "setpriority"):
-        return None
-    return min(19, os.getpriority(os.PRIO_PROCESS, os.getpid()) + increment)
-
-
 def _worker_main(conn: Connection, memory_limit: int | None, niceness: int | None) -> None:
     """Loop of one resizer process: receive a job, send its outcome, until the pipe closes."""
     _limit_memory(memory_limit)
@@ -200,7 +193,7 @@ class ResizePool:
         self._ctx = multiprocessing.get_context("spawn")
         self._memory_limit = memory_limit
         # Absolute, from the main thread's: a worker inherits the niceness of the (lowered) thread that starts it.
-        self._niceness = _nicer_than_main(niceness)
+        self._niceness = niceness_above_main(niceness) if hasattr(os, "setpriority") else None
         self._job_timeout = JOB_TIMEOUT if job_timeout is None else job_timeout
         self._size = processes
         self._queue: deque[tuple[ResizeJob, Callable[[JobOutcome], None]]] = deque()
