@@ -12,11 +12,14 @@ import signal
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import core
 from core.models import Entry, Progress, Status, Summary
 from core.settings import FITS, FORMATS, Settings, SettingsError, parse_bytes, parse_pixels
+
+if TYPE_CHECKING:
+    from core.resize_pool import ResizePool
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130  # usage errors: argparse exits with 2
 
@@ -208,12 +211,27 @@ class _Console:
 
 def run_batch(settings: Settings, entries: Iterable[Entry] | None, mode: str, console: _Console) -> tuple[Summary, int]:
     """Run one batch with a Qt core event loop; Ctrl+C cancels cleanly. Returns the summary and run id."""
+    pool = None
+    if not settings.cluster:  # first: its processes start while Qt, requests and the runner are imported
+        from core.resize_pool import start_pool
+
+        pool = start_pool(settings)
+    try:
+        return _run_with_qt(settings, entries, mode, console, pool)
+    finally:
+        if pool is not None:  # the runner shuts it down; this covers a runner that never started
+            pool.shutdown()
+
+
+def _run_with_qt(
+    settings: Settings, entries: Iterable[Entry] | None, mode: str, console: _Console, pool: ResizePool | None
+) -> tuple[Summary, int]:
     from PySide6.QtCore import QCoreApplication, QTimer
 
     from core.runner import Runner
 
     app = QCoreApplication.instance() or QCoreApplication([sys.argv[0]])
-    runner = Runner(settings, entries, mode=mode)
+    runner = Runner(settings, entries, mode=mode, pool=pool)
     result: list[Summary] = []
 
     def on_finished(summary: Summary) -> None:

@@ -26,9 +26,9 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-from core.priority import BACKGROUND_NICENESS, lower_current_thread, niceness_above_main
+from core.priority import BACKGROUND_NICENESS, WINDOW_RESIZER_NICENESS, lower_current_thread, niceness_above_main
 from core.resize import ResizeError, ResizeResult, ResizeSpec, make_thumbnails
-from core.settings import format_bytes
+from core.settings import Settings, format_bytes
 
 #: errno values that mean "the output folder cannot take files": the batch stops instead of failing every item.
 #: EFBIG is a file-size limit (RLIMIT_FSIZE, a quota): no thumbnail is large for its own sake.
@@ -169,15 +169,26 @@ class _Worker:
         self.deadline = time.monotonic() + START_TIMEOUT  # to be ready; then, for each job, to finish it
         self.overdue = False
 
-    def stop(self, timeout: float) -> None:
+    def ask_to_stop(self) -> None:
         with contextlib.suppress(OSError):
             self.conn.send(None)
+
+    def stop(self, timeout: float) -> None:
+        self.ask_to_stop()
         self.process.join(timeout)
         if self.process.is_alive():
             self.process.kill()
             self.process.join()
         self.conn.close()
         self.process.close()
+
+
+def _stop_all(workers: list[_Worker], timeout: float) -> None:
+    """Ask every worker first, then wait: the interpreters wind down side by side, not one after another."""
+    for w in workers:
+        w.ask_to_stop()
+    for w in workers:
+        w.stop(timeout)
 
 
 class ResizePool:
@@ -232,9 +243,12 @@ class ResizePool:
             callback(JobOutcome(cancelled=True))
 
     def shutdown(self) -> None:
-        """Let running jobs finish (no half-written files), cancel queued ones, stop the processes."""
+        """Let running jobs finish (no half-written files), cancel queued ones, stop the processes.
+        Calling it again does nothing."""
         self.cancel_queued()
         with self._lock:
+            if self._closing:
+                return
             self._closing = True
         self._wake()
         self._thread.join()
@@ -252,8 +266,7 @@ class ResizePool:
             self._loop()
         except Exception as exc:  # never leave the runner waiting for outcomes that cannot come
             self._fail_everything(f"the resizer pool failed: {type(exc).__name__}: {' '.join(str(exc).split())}")
-        for w in self._workers:
-            w.stop(timeout=5)
+        _stop_all(self._workers, timeout=5)
 
     def _loop(self) -> None:
         while True:
@@ -365,6 +378,16 @@ class ResizePool:
         fresh = _Worker(self._ctx, self._memory_limit, self._niceness)
         with self._lock:
             self._workers.append(fresh)
+
+
+def start_pool(settings: Settings, interactive: bool = False) -> ResizePool:
+    """A batch's resizer processes. `interactive`: a window shows the batch, so they run at the lowest priority.
+
+    Started before the journal is read and written (by the command, before most of the program is imported),
+    so the interpreters start while the rest gets ready: a fresh one takes a few tenths of a second to be ready
+    on a busy machine, which is most of a small batch's wait for its first thumbnail."""
+    niceness = WINDOW_RESIZER_NICENESS if interactive else BACKGROUND_NICENESS
+    return ResizePool(settings.processes, memory_limit_for(settings.max_pixels), niceness=niceness)
 
 
 def _how_it_ended(code: int | None) -> str:

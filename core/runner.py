@@ -29,9 +29,9 @@ from core.fetch import Aborted, Fetched, FetchError, FetchLimits, close_sessions
 from core.journal import STATE_DIR, Journal, PendingItem
 from core.models import Entry, ItemUpdate, Output, Progress, Status, Summary
 from core.naming import output_stem
-from core.priority import BACKGROUND_NICENESS, WINDOW_RESIZER_NICENESS, lower_current_thread
+from core.priority import lower_current_thread
 from core.resize import ResizeSpec
-from core.resize_pool import FATAL_ERRNOS, JobOutcome, ResizeJob, ResizePool, disk_error, memory_limit_for
+from core.resize_pool import FATAL_ERRNOS, JobOutcome, ResizeJob, ResizePool, disk_error, start_pool
 from core.settings import Settings
 
 MODES = ("normal", "force", "retry_failed")
@@ -102,9 +102,12 @@ class Runner(QObject):
         *,
         mode: str = "normal",
         interactive: bool = False,
+        pool: ResizePool | None = None,
         parent: QObject | None = None,
     ) -> None:
-        """`interactive`: a window shows the batch, so its resizer processes run at the lowest priority."""
+        """`interactive`: a window shows the batch, so its resizer processes run at the lowest priority.
+        `pool`: resizer processes already starting (`core.resize_pool.start_pool`); the runner uses them and
+        shuts them down."""
         super().__init__(parent)
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}")
@@ -117,7 +120,7 @@ class Runner(QObject):
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
         self._run_id = 0
-        self.pool: ResizePool | None = None
+        self.pool: ResizePool | None = pool
 
     @property
     def settings(self) -> Settings:
@@ -212,14 +215,20 @@ class _Batch:
         self.bytes_downloaded = 0
         self.fatal: str | None = None
         self.cluster: ClusterSession | None = None
-        self.pool: ResizePool | None = None
+        self.pool: ResizePool | None = runner.pool
         self.seq = 0
         self.started = time.monotonic()
 
     # -- set-up and tear-down -------------------------------------------------------------------------------
 
     def run(self) -> Summary:
-        started = self.started
+        try:
+            return self._run(self.started)
+        finally:
+            if self.pool is not None:  # also when the batch never began: the command starts its pool early
+                self.pool.shutdown()
+
+    def _run(self, started: float) -> Summary:
         try:
             self.out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -228,6 +237,8 @@ class _Batch:
             self.cluster = ClusterSession.connect(self.s.cluster, self.r._abort.is_set)
             if self.cluster is None:
                 return Summary(0, 0, 0, 0, 0, time.monotonic() - started, cancelled=True)
+        elif self.pool is None:
+            self.pool = self.r.pool = start_pool(self.s, self.r.interactive)
         self.journal = Journal(self.out)
         try:
             run = self._open_run()
@@ -300,10 +311,6 @@ class _Batch:
     def _process(self, run: int) -> None:
         self.threads = QThreadPool()
         self.threads.setMaxThreadCount(self.s.threads)
-        if self.cluster is None:
-            niceness = WINDOW_RESIZER_NICENESS if self.r.interactive else BACKGROUND_NICENESS
-            self.pool = ResizePool(self.s.processes, memory_limit_for(self.s.max_pixels), niceness=niceness)
-            self.r.pool = self.pool
         aborting = False
         next_tick = time.monotonic() + TICK
         try:

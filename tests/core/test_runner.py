@@ -11,6 +11,7 @@ from PIL import Image
 
 from core.journal import Journal, unfinished_batch
 from core.models import Entry, Progress, Status, Summary
+from core.resize_pool import start_pool
 from core.runner import Runner, spool_dir
 from core.settings import Settings
 
@@ -196,3 +197,25 @@ def test_per_host_limit_is_never_exceeded(qtbot, http_server, tmp_path: Path, pe
     summary, _ = _run(qtbot, Runner(_settings(tmp_path, threads=8, per_host=per_host), map(_entry, urls)))
     assert summary.done == 8
     assert http_server.peak_transfers() == per_host
+
+
+def test_resizer_processes_started_early_end_with_a_batch_that_cannot_begin(qtbot, tmp_path: Path) -> None:
+    """The command starts its resizers before the batch opens its journal; a batch that fails there (nothing
+    to resume) must still stop them, or they would outlive the run."""
+    settings = _settings(tmp_path / "out")
+    pool = start_pool(settings)
+    qtbot.waitUntil(lambda: len(pool.worker_pids()) == 2, timeout=30_000)
+    pids = pool.worker_pids()
+    summary, _ = _run(qtbot, Runner(settings, None, pool=pool))
+
+    assert summary.fatal and "no batch to resume" in summary.fatal
+    qtbot.waitUntil(lambda: not any(_alive(pid) for pid in pids), timeout=10_000)
+
+
+def _alive(pid: int) -> bool:
+    """A child that exited but was not reaped is a zombie: not alive for this purpose."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
