@@ -29,11 +29,23 @@ TAB_SWITCH_MS = 1000
 SMOKE_MS = 1000  # what `thumbnailer-gui --smoke` waits before quitting; the parent subtracts it
 
 
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
+def rss_mb(pid: int | str = "self") -> float:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:  # the process has ended
+        return 0.0
+    for line in status.splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def window_and_engine_mb(window: object) -> float:
+    """The window's process plus the batch's engine process (core.runner_process): the app's memory without the
+    resizers, which start afresh for every batch."""
+    runner = window.batch.runner  # type: ignore[attr-defined]
+    engine = runner.pid if runner is not None else None
+    return rss_mb() + (rss_mb(engine) if engine else 0.0)
 
 
 def peak_rss_mb() -> float:
@@ -120,7 +132,7 @@ def stalls(urls: Path, out: Path, timeout: float) -> dict[str, object]:
     def sample() -> None:
         p = window.batch.last_progress
         if p is not None:
-            rss.append((p.fraction, rss_mb()))
+            rss.append((p.fraction, window_and_engine_mb(window)))
 
     sampler = QTimer()
     sampler.timeout.connect(sample)
@@ -151,14 +163,15 @@ def stalls(urls: Path, out: Path, timeout: float) -> dict[str, object]:
 
 
 def engine(urls: Path, out: Path, timeout: float) -> dict[str, object]:
-    """The same batch with no window: the Runner and the 10 ms timer in a bare QCoreApplication.
+    """The same batch with no window: the engine process, as the window runs it, and the 10 ms timer in a bare
+    QCoreApplication that receives its progress snapshots.
 
-    The baseline for stalls: gaps seen here come from the engine sharing the process (its threads, the GIL)
-    and the machine (two cores shared with the resizers), not from widgets. It runs with the window process's
-    GIL switch interval, so the difference between the two is the widgets' alone."""
+    The baseline for stalls: gaps seen here come from the machine (two cores shared with the engine process,
+    the resizers and the web server), not from widgets. It runs with the window process's GIL switch interval,
+    so the difference between the two is the widgets' alone."""
     from PySide6.QtCore import QCoreApplication
 
-    from core.runner import Runner
+    from core.runner_process import RunnerProcess
     from core.settings import Settings
     from core.sources import iter_entries
     from gui.app import GIL_SWITCH_SECONDS
@@ -167,7 +180,7 @@ def engine(urls: Path, out: Path, timeout: float) -> dict[str, object]:
     app = QCoreApplication.instance() or QCoreApplication(sys.argv[:1])
     ticks = Ticks()
     finished: list[object] = []
-    runner = Runner(Settings(out=out), iter_entries([str(urls)]))
+    runner = RunnerProcess(Settings(out=out), iter_entries([str(urls)]))
     runner.finished.connect(finished.append)
     start = time.perf_counter()
     runner.start()

@@ -350,7 +350,7 @@ class ResizePool:
         code = w.process.exitcode
         job = w.job
         w.job = None
-        how = _how_it_ended(code)
+        how = how_it_ended(code)
         w.conn.close()
         w.process.close()
         with self._lock:
@@ -390,7 +390,7 @@ def start_pool(settings: Settings, interactive: bool = False) -> ResizePool:
     return ResizePool(settings.processes, memory_limit_for(settings.max_pixels), niceness=niceness)
 
 
-def _how_it_ended(code: int | None) -> str:
+def how_it_ended(code: int | None) -> str:
     if code is None or code >= 0:
         return f"exit code {code}"
     try:

@@ -1,7 +1,7 @@
-"""One batch at a time: owns the Runner and routes its signals to the queue, the grid and the status bar.
+"""One batch at a time: owns the runner and routes its signals to the queue, the grid and the status bar.
 
-The Runner does all its work off the GUI thread and sends throttled snapshots; this object only applies
-them, so the window stays responsive however long the list.
+The runner does all its work in a process of its own (`core.runner_process`) and sends throttled snapshots;
+this object only applies them, so the window stays responsive however long the list.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from PySide6.QtCore import QObject, Signal
 
 from core.models import Entry, Progress, Status, Summary
-from core.runner import Runner
+from core.runner_process import RunnerProcess
 from core.settings import Settings
 from gui.queue_model import QueueModel
 from gui.status_bar import StatusBar, percent
@@ -34,7 +34,7 @@ class BatchController(QObject):
         self.model = model
         self.thumbnails = thumbnails
         self.status = status
-        self.runner: Runner | None = None
+        self.runner: RunnerProcess | None = None
         self.settings: Settings | None = None  # of the running or last batch
         self.last_summary: Summary | None = None
         self.last_progress: Progress | None = None
@@ -51,7 +51,7 @@ class BatchController(QObject):
         """Start a batch: `entries` None resumes the unfinished batch of `settings.out`."""
         if self.runner is not None:
             raise RuntimeError("a batch is already running")
-        runner = Runner(settings, entries, mode=mode, interactive=True, parent=self)
+        runner = RunnerProcess(settings, entries, mode=mode, parent=self)
         if entries is None:
             self.model.clear()
         else:

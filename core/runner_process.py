@@ -1,0 +1,223 @@
+"""The runner in a process of its own, for the window.
+
+In the window's process the engine thread, the download threads and the pool's dispatcher take most of a core
+and the GIL; every time the GUI thread wants the GIL back it waits behind them, which is where a window's
+stalls during a long batch came from. Here the same `Runner` runs in a child process, and the window's process
+only receives its ~10 Hz progress snapshots. The interface is the Runner's own (signals, pause, resume, cancel,
+wait), so the window does not know the difference. A child that dies ends the batch with a fatal summary; the
+journal keeps everything not yet finished, so the batch can be resumed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import signal
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from multiprocessing.connection import Connection
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, Signal
+
+from core.models import Entry, Summary
+from core.priority import lower_current_thread
+from core.resize_pool import how_it_ended
+from core.settings import Settings
+
+#: Entries cross to the child in chunks of this many, so a million-URL queue is never pickled at once.
+CHUNK = 2000
+#: Seconds the child's main thread waits for a control message before checking whether the batch ended.
+POLL = 0.2
+
+
+class RunnerProcess(QObject):
+    """`core.runner.Runner` in a child process. Signals are emitted from a reader thread; connect them normally."""
+
+    prepared = Signal(int)
+    progress = Signal(object)
+    finished = Signal(object)
+
+    def __init__(
+        self,
+        settings: Settings,
+        entries: Iterable[Entry] | None,
+        *,
+        mode: str = "normal",
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._settings = settings.validated()
+        self._entries = entries
+        self._mode = mode
+        self._paused = False
+        self._ended = threading.Event()
+        self._reader: threading.Thread | None = None
+        self._process: Any = None
+        self._control: Connection | None = None
+        self._control_lock = threading.Lock()
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @property
+    def is_running(self) -> bool:
+        return self._reader is not None and not self._ended.is_set()
+
+    @property
+    def is_paused(self) -> bool:
+        return self._paused
+
+    @property
+    def pid(self) -> int | None:
+        """The engine process's id once started (for memory readings and tests)."""
+        return None if self._process is None else self._process.pid
+
+    def start(self) -> None:
+        """Start the child and return at once; the entries are streamed to it from a background thread."""
+        if self._reader is not None:
+            raise RuntimeError("a RunnerProcess runs one batch; make a new one")
+        ctx = multiprocessing.get_context("spawn")
+        control, child_control = ctx.Pipe()
+        events_r, events_w = ctx.Pipe(duplex=False)
+        feed_r, feed_w = ctx.Pipe(duplex=False) if self._entries is not None else (None, None)
+        # Not a daemon: daemonic processes may not start the resizer processes.
+        self._process = ctx.Process(
+            target=_child_main,
+            args=(child_control, events_w, feed_r, self._settings, self._mode, self._paused),
+            name="thumbnailer-engine",
+        )
+        self._process.start()
+        for end in (child_control, events_w, feed_r):
+            if end is not None:
+                end.close()
+        self._control = control
+        self._reader = threading.Thread(target=self._read, args=(events_r,), name="engine-events", daemon=True)
+        self._reader.start()
+        if feed_w is not None:
+            entries, self._entries = self._entries, None
+            threading.Thread(target=_feed, args=(feed_w, entries), name="engine-feed", daemon=True).start()
+
+    def pause(self) -> None:
+        self._paused = True
+        self._send("pause")
+
+    def resume(self) -> None:
+        self._paused = False
+        self._send("resume")
+
+    def cancel(self) -> None:
+        self._paused = False
+        self._send("cancel")
+
+    def wait(self, timeout_ms: int = -1) -> bool:
+        """Block until the batch has ended (the `finished` signal was emitted). For shutdown and tests."""
+        if self._reader is None:
+            return True
+        deadline = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000
+        self._reader.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        if self._reader.is_alive():
+            return False
+        self._process.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return not self._process.is_alive()
+
+    def _send(self, message: str) -> None:
+        with self._control_lock:
+            if self._control is not None:
+                with contextlib.suppress(OSError):  # the child has ended: its finished message is on its way
+                    self._control.send(message)
+
+    def _read(self, events: Connection) -> None:
+        """Runs on the reader thread: re-emit the child's signals here, until it says it finished or dies."""
+        lower_current_thread()
+        summary: Summary | None = None
+        started = time.monotonic()
+        try:
+            while summary is None:
+                kind, payload = events.recv()
+                if kind == "prepared":
+                    self.prepared.emit(payload)
+                elif kind == "progress":
+                    self.progress.emit(payload)
+                else:
+                    summary = payload
+        except (EOFError, OSError):  # the child died before it could say how the batch ended
+            self._process.join()
+            how = how_it_ended(self._process.exitcode)
+            summary = Summary(
+                0, 0, 0, 0, 0, time.monotonic() - started, fatal=f"the batch's engine process stopped ({how})"
+            )
+        finally:
+            events.close()
+        with self._control_lock:
+            if self._control is not None:
+                self._control.close()
+                self._control = None
+        self._ended.set()
+        self.finished.emit(summary)
+
+
+def _feed(feed: Connection, entries: Iterable[Entry]) -> None:
+    """Runs on a feeder thread: stream the entries, then None. Stops early when the child stops reading."""
+    lower_current_thread()
+    it = iter(entries)
+    try:
+        while chunk := list(islice(it, CHUNK)):
+            feed.send(chunk)
+        feed.send(None)
+    except OSError:  # the child ended (cancelled while the list was still being journalled)
+        pass
+    finally:
+        feed.close()
+
+
+def _received(feed: Connection) -> Iterator[Entry]:
+    """The child's side of `_feed`, consumed by the runner as it journals the entries."""
+    try:
+        while (chunk := feed.recv()) is not None:
+            yield from chunk
+    except EOFError:  # the window went away mid-list: what arrived is journalled, the batch can be resumed
+        return
+    finally:
+        feed.close()
+
+
+def _child_main(
+    control: Connection, events: Connection, feed: Connection | None, settings: Settings, mode: str, paused: bool
+) -> None:
+    """The child: run the batch, forward the runner's signals, obey pause, resume and cancel."""
+    from core.runner import Runner
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in the window's terminal is the window's to handle
+    send_lock = threading.Lock()
+
+    def send(kind: str, payload: object) -> None:
+        with send_lock, contextlib.suppress(OSError):  # the window is gone: the batch still ends cleanly
+            events.send((kind, payload))
+
+    runner = Runner(settings, None if feed is None else _received(feed), mode=mode, interactive=True)
+    direct = Qt.ConnectionType.DirectConnection  # this process has no event loop: forward from the engine thread
+    runner.prepared.connect(lambda total: send("prepared", total), direct)
+    runner.progress.connect(lambda progress: send("progress", progress), direct)
+    runner.finished.connect(lambda summary: send("finished", summary), direct)
+    if paused:  # paused before it started
+        runner.pause()
+    runner.start()
+    try:
+        while runner.is_running:
+            if not control.poll(POLL):
+                continue
+            message = control.recv()
+            if message == "pause":
+                runner.pause()
+            elif message == "resume":
+                runner.resume()
+            else:
+                runner.cancel()
+    except (EOFError, OSError):  # the window closed or died: stop, keep the journal
+        runner.cancel()
+    runner.wait()
+    events.close()
