@@ -4,7 +4,9 @@
    installed, also on a virtual X server through Qt's xcb plugin.
 2. The frozen `thumbnailer` turns local images (plain paths and file URLs) and loopback URLs (a threaded
    http.server on 127.0.0.1 started here) into thumbnails with 2 resizer processes: outputs exist with the
-   right sizes, the report says all done, and no runaway respawn of the frozen executable happened.
+   right sizes, the report says all done, and no runaway respawn of the frozen executable happened. The
+   frozen window runs such a batch too (`--start --smoke`): its engine process and that process's resizers
+   make every thumbnail, and none of them outlives the window.
 3. The tar.gz: install.sh into a throw-away HOME, start the app from the installed .desktop file's Exec line,
    then uninstall.sh removes it all.
 4. The .deb (as root only): dpkg -i, start from /usr/share/applications' Exec line, the /usr/bin launchers,
@@ -80,6 +82,33 @@ def check_window_x11(exe: Path, home: Path) -> str:
     command = ["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", str(exe), "--smoke"]
     _run(command, _env(home, QT_QPA_PLATFORM="xcb"), GUI_SECONDS, "the window on Xvfb")
     return f"window opened on Xvfb (xcb plugin) and quit by itself in {time.monotonic() - start:.1f} s"
+
+
+def check_window_batch(exe: Path, work: Path) -> str:
+    """A whole batch in the frozen window (`--start --smoke` quits when it ends): its engine process and that
+    process's resizers start from the frozen program, make every thumbnail, and none of them outlives it."""
+    images = _make_images(work / "images")
+    out = work / "out"
+    with _Server(work / "images") as base:
+        served = [f"{base}/{n}" for n in images if n.startswith("served-")]
+        local = [str(work / "images" / n) for n in images if not n.startswith("served-")]
+        start = time.monotonic()
+        _run(
+            [str(exe), "--out", str(out), "--start", "--smoke", *local, *served],
+            _env(work / "home"),
+            BATCH_SECONDS,
+            "a batch in the window",
+        )
+    seconds = time.monotonic() - start
+    made = [p for p in out.iterdir() if p.is_file()]
+    if len(made) != len(images):
+        raise SmokeFailure(f"the window's batch made {len(made)} thumbnails of {len(images)} images in {out}")
+    deadline = time.monotonic() + 10
+    while _pids_of(exe) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if left := _pids_of(exe):
+        raise SmokeFailure(f"{len(left)} engine or resizer processes outlived the window: {sorted(left)}")
+    return f"{len(images)} images (paths, loopback URLs) -> {len(made)} thumbnails in {seconds:.1f} s"
 
 
 def check_version(exe: Path, home: Path) -> str:
@@ -327,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         ("frozen window", lambda w: check_window(app / f"{GUI_EXE}{EXE_SUFFIX}", w)),
         ("frozen command version", lambda w: check_version(app / f"{CLI_EXE}{EXE_SUFFIX}", w)),
         ("frozen command batch", lambda w: check_batch(app / f"{CLI_EXE}{EXE_SUFFIX}", w)),
+        ("frozen window batch", lambda w: check_window_batch(app / f"{GUI_EXE}{EXE_SUFFIX}", w)),
     ]
     if shutil.which("xvfb-run") and shutil.which("xauth"):
         checks.insert(1, ("frozen window on X11", lambda w: check_window_x11(app / GUI_EXE, w)))

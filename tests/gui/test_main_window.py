@@ -210,6 +210,18 @@ def test_smoke_flag_shows_the_window_and_exits_cleanly(tmp_path):
     assert "Traceback" not in done.stderr
 
 
+def test_smoke_with_start_runs_the_batch_and_quits_when_it_ends(tmp_path):
+    """The packaging test's check of a whole window batch: its engine and resizer processes start and finish."""
+    pictures = tmp_path / "pics"
+    pictures.mkdir()
+    image(pictures / "one.jpg")
+    image(pictures / "two.png")
+    code = "import sys; from gui.app import main; sys.exit(main())"
+    done = run_app(tmp_path, code, str(pictures), "--out", str(tmp_path / "thumbs"), "--start", "--smoke")
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.suffix for p in (tmp_path / "thumbs").iterdir() if p.is_file()) == [".jpg", ".jpg"]
+
+
 def test_files_opened_with_the_app_on_macos_are_queued(window, qtbot, tmp_path):
     from PySide6.QtGui import QFileOpenEvent
 
