@@ -1,7 +1,8 @@
 """The resize engine: one source image in, one thumbnail per requested size out.
 
-Plain Pillow, run in worker processes: this module imports no Qt, directly or indirectly (it imports
-only `core.models` and `core.naming` from the project), which `tests/core/test_resize.py` checks.
+Plain Pillow, run in worker processes: this module imports no Qt, directly or indirectly (it imports only
+`core.models`, `core.naming` and `core.png_inflate` from the project), which `tests/core/test_architecture.py`
+checks.
 
 One call decodes the source once and writes every size from that decode:
 
@@ -39,6 +40,7 @@ from pathlib import Path
 
 from PIL import Image, ImageCms, ImageColor, UnidentifiedImageError, features
 
+from core import png_inflate
 from core.models import Output
 from core.naming import output_filename, safe_join
 
@@ -318,6 +320,7 @@ def _load(im: Image.Image, spec: ResizeSpec) -> _Source:
             im.draft(im.mode, _upright(target, orientation))  # in stored orientation (a swap is symmetric)
             im.load()
         else:
+            im = png_inflate.repacked(im) or im  # the same pixels, inflated faster; `_decode` closes the original
             im.load()  # first frame / first page: a freshly opened image is positioned there
             orientation = _orientation(im)
             w, h = _upright(im.size, orientation)

@@ -1,0 +1,182 @@
+"""PNGs inflated by zlib-ng decode to exactly Pillow's pixels, and anything unusual is left to Pillow."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from core import png_inflate
+from core.resize import ResizeError, ResizeSpec, make_thumbnails
+
+SIGNATURE = b"\x89PNG\r\n\x1a\n"
+ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+
+
+def _noise(mode: str, size: tuple[int, int]) -> Image.Image:
+    """Photo-like noise in any mode: real filters and real compression, unlike flat colours."""
+    bands = [Image.effect_noise(size, 60 + 10 * i).point(lambda v, i=i: (v * (i + 2)) % 256) for i in range(4)]
+    rgba = Image.merge("RGBA", bands)
+    return rgba if mode == "RGBA" else rgba.convert(mode)
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def _chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    pos, found = 8, []
+    while pos < len(data):
+        length, kind = struct.unpack_from(">I4s", data, pos)
+        found.append((kind, data[pos + 8 : pos + 8 + length]))
+        pos += 12 + length
+    return found
+
+
+def _interlaced_rgb(im: Image.Image) -> bytes:
+    """An Adam7-interlaced PNG (Pillow cannot write one): filter 0 on every row of every pass."""
+    w, h = im.size
+    px = im.convert("RGB").tobytes()
+    raw = bytearray()
+    for x0, y0, dx, dy in ADAM7:
+        if x0 >= w or y0 >= h:
+            continue
+        for y in range(y0, h, dy):
+            raw.append(0)
+            for x in range(x0, w, dx):
+                raw += px[(y * w + x) * 3 : (y * w + x) * 3 + 3]
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 1)
+    return SIGNATURE + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(bytes(raw))) + _chunk(b"IEND", b"")
+
+
+def _decoded(im: Image.Image) -> tuple[str, tuple[int, int], bytes, dict]:
+    im.load()
+    return im.mode, im.size, im.tobytes(), im.info
+
+
+def _both(path: Path) -> tuple[tuple, tuple]:
+    with Image.open(path) as original:
+        fast = png_inflate.repacked(original)
+        assert fast is not None, "the fast path declined a plain PNG"
+        mine = _decoded(fast)
+    with Image.open(path) as im:
+        return mine, _decoded(im)
+
+
+@pytest.mark.parametrize(
+    "mode, extra",
+    [
+        ("RGBA", {}),
+        ("RGB", {}),
+        ("L", {}),
+        ("LA", {}),
+        ("1", {}),
+        ("I;16", {}),
+        ("P", {"transparency": 3}),
+        ("RGB", {"dpi": (300, 300), "icc_profile": b""}),
+    ],
+)
+def test_pixels_and_info_are_pillows_own(tmp_path: Path, mode: str, extra: dict) -> None:
+    path = tmp_path / "a.png"
+    im = _noise("RGB", (301, 203)).quantize(64) if mode == "P" else _noise(mode, (301, 203))
+    im.save(path, **{k: v for k, v in extra.items() if v != b""})
+    mine, pillows = _both(path)
+    assert mine == pillows
+
+
+def test_many_idat_chunks_become_one(tmp_path: Path) -> None:
+    path = tmp_path / "big.png"
+    _noise("RGBA", (900, 700)).save(path)
+    assert [k for k, _ in _chunks(path.read_bytes())].count(b"IDAT") > 1  # what Pillow writes for this size
+    mine, pillows = _both(path)
+    assert mine == pillows
+
+
+def test_interlaced_png(tmp_path: Path) -> None:
+    path = tmp_path / "adam7.png"
+    path.write_bytes(_interlaced_rgb(_noise("RGB", (37, 29))))
+    mine, pillows = _both(path)
+    assert mine == pillows and mine[1] == (37, 29)
+
+
+def test_chunks_after_the_image_data_are_kept(tmp_path: Path) -> None:
+    path = tmp_path / "late.png"
+    _noise("RGB", (64, 48)).save(path)
+    data = path.read_bytes()
+    iend = data.rindex(b"IEND") - 4
+    path.write_bytes(data[:iend] + _chunk(b"tEXt", b"Comment\x00written after IDAT") + data[iend:])
+    mine, pillows = _both(path)
+    assert mine == pillows
+
+
+def _declined(path: Path) -> bool:
+    with Image.open(path) as im:
+        return png_inflate.repacked(im) is None
+
+
+def test_animated_png_is_left_to_pillow(tmp_path: Path) -> None:
+    path = tmp_path / "anim.png"
+    frames = [_noise("RGB", (40, 30)), _noise("RGB", (40, 30)).rotate(90)]
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    assert _declined(path)
+
+
+def test_damaged_data_is_left_to_pillow_which_says_what_is_wrong(tmp_path: Path) -> None:
+    path = tmp_path / "cut.png"
+    _noise("RGB", (200, 150)).save(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    assert _declined(path)
+    with pytest.raises(ResizeError, match=r"^truncated or corrupt PNG"):
+        make_thumbnails(path, tmp_path / "out", "cut", ResizeSpec())
+
+    flipped = tmp_path / "flipped.png"
+    idat = data.index(b"IDAT") + 40
+    flipped.write_bytes(data[:idat] + bytes(b ^ 0x5A for b in data[idat : idat + 64]) + data[idat + 64 :])
+    assert _declined(flipped)
+
+
+def test_more_data_than_the_header_says_is_not_inflated(tmp_path: Path) -> None:
+    """A 10x10 header over data that inflates to 50 MB: declined after at most the header's size + 1 byte."""
+    ihdr = struct.pack(">IIBBBBB", 10, 10, 8, 2, 0, 0, 0)
+    bomb = zlib.compress(b"\x00" * 50_000_000, 9)
+    path = tmp_path / "bomb.png"
+    path.write_bytes(SIGNATURE + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", bomb) + _chunk(b"IEND", b""))
+    assert _declined(path)
+
+
+def test_images_over_the_size_limit_are_left_to_pillow(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "large.png"
+    _noise("RGBA", (100, 100)).save(path)
+    monkeypatch.setattr(png_inflate, "MAX_RAW", 100 * (1 + 400) - 1)
+    assert _declined(path)
+    monkeypatch.setattr(png_inflate, "MAX_RAW", 100 * (1 + 400))
+    assert not _declined(path)
+
+
+def test_thumbnails_are_the_same_bytes_and_made_through_the_fast_path(tmp_path: Path, monkeypatch) -> None:
+    src = tmp_path / "cutout.png"
+    im = _noise("RGBA", (1200, 900))
+    im.putalpha(Image.radial_gradient("L").resize(im.size))
+    im.save(src)
+    spec = ResizeSpec(sizes=(64, 256))
+    used: list[bool] = []
+    real = png_inflate.repacked
+
+    def counted(opened: Image.Image) -> Image.Image | None:
+        result = real(opened)
+        used.append(result is not None)
+        return result
+
+    monkeypatch.setattr(png_inflate, "repacked", counted)
+    fast = make_thumbnails(src, tmp_path / "fast", "cutout", spec)
+    assert used == [True]
+    monkeypatch.setattr(png_inflate, "repacked", lambda _im: None)
+    slow = make_thumbnails(src, tmp_path / "slow", "cutout", spec)
+
+    assert fast == slow
+    for out in fast.outputs:
+        assert (tmp_path / "fast" / out.path).read_bytes() == (tmp_path / "slow" / out.path).read_bytes()
