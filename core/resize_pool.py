@@ -26,6 +26,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+from core import png_inflate
 from core.priority import BACKGROUND_NICENESS, WINDOW_RESIZER_NICENESS, lower_current_thread, niceness_above_main
 from core.resize import ResizeError, ResizeResult, ResizeSpec, make_thumbnails
 from core.settings import Settings, format_bytes
@@ -118,7 +119,7 @@ _KEEP_FREED = 64 * 1024**2
 _HEAP_UP_TO = 32 * 1024**2
 
 
-def _keep_freed_memory() -> None:
+def _keep_freed_memory() -> bool:
     """Let the worker reuse the memory of the last image for the next one.
 
     By default glibc hands each image's buffers (Pillow allocates them in blocks of up to 16 MiB) back to the
@@ -126,27 +127,32 @@ def _keep_freed_memory() -> None:
     kernel time for a 1600x1200 RGBA PNG, 15% of the job. Kept, they cost up to about _KEEP_FREED of resident
     memory between jobs; the address-space limit still counts them. Other C libraries are left alone."""
     if not sys.platform.startswith("linux"):
-        return
+        return False
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):  # musl and other libcs without mallopt()
-        return
-    mallopt(_M_TRIM_THRESHOLD, _KEEP_FREED)
-    mallopt(_M_MMAP_THRESHOLD, _HEAP_UP_TO)
+        return False
+    return bool(mallopt(_M_TRIM_THRESHOLD, _KEEP_FREED)) and bool(mallopt(_M_MMAP_THRESHOLD, _HEAP_UP_TO))
 
 
 READY = "ready"
 MAX_START_FAILURES = 3
 
 
-def _worker_main(conn: Connection, memory_limit: int | None, niceness: int | None) -> None:
-    """Loop of one resizer process: receive a job, send its outcome, until the pipe closes."""
+def _settle_in(memory_limit: int | None, niceness: int | None) -> None:
+    """A new resizer process's limits, memory habits and priority, before its first job."""
     _limit_memory(memory_limit)
-    _keep_freed_memory()
+    if _keep_freed_memory():
+        png_inflate.enable()  # it pays only where the previous image's buffers are reused
     if niceness is not None:  # when cores are short, the window and the downloads go first
         with contextlib.suppress(OSError):  # a niceness below the inherited one needs privileges: keep that
             os.setpriority(os.PRIO_PROCESS, 0, niceness)
     warnings.simplefilter("ignore")  # Pillow's notes about odd files would fill the user's terminal
+
+
+def _worker_main(conn: Connection, memory_limit: int | None, niceness: int | None) -> None:
+    """Loop of one resizer process: receive a job, send its outcome, until the pipe closes."""
+    _settle_in(memory_limit, niceness)
     conn.send(READY)  # imports done: from now on a death is the job's fault, not start-up's
     while True:
         try:

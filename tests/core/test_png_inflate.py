@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -12,7 +14,16 @@ from PIL import Image
 from core import png_inflate
 from core.resize import ResizeError, ResizeSpec, make_thumbnails
 
+ROOT = Path(__file__).resolve().parents[2]
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(autouse=True)
+def fast_path_on(monkeypatch) -> None:
+    """On as in a resizer process; off by default in any other."""
+    monkeypatch.setattr(png_inflate, "_enabled", True)
+
+
 ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
 
 
@@ -180,3 +191,15 @@ def test_thumbnails_are_the_same_bytes_and_made_through_the_fast_path(tmp_path: 
     assert fast == slow
     for out in fast.outputs:
         assert (tmp_path / "fast" / out.path).read_bytes() == (tmp_path / "slow" / out.path).read_bytes()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_resizer_processes_turn_it_on_and_other_processes_leave_it_off() -> None:
+    code = (
+        "from core import png_inflate, resize_pool\n"
+        "before = png_inflate.enabled()\n"
+        "resize_pool._settle_in(None, None)\n"
+        "print(before, png_inflate.enabled())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert done.stdout.split() == ["False", "True"]

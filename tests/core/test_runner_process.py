@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 from PIL import Image
@@ -13,6 +15,8 @@ from core.journal import unfinished_batch
 from core.models import Entry, Progress, Status, Summary
 from core.runner_process import CHUNK, RunnerProcess
 from core.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _entry(url: str) -> Entry:
@@ -132,3 +136,35 @@ def test_a_killed_engine_process_ends_the_batch_with_words_and_loses_nothing(
 
     resumed, _ = _run(qtbot, RunnerProcess(_settings(tmp_path, timeout=1), None))
     assert (resumed.done, resumed.total) == (3, 5)
+
+
+def test_engine_process_of_a_killed_window_stops_and_keeps_the_journal(qtbot, http_server, tmp_path: Path) -> None:
+    """A window that dies (SIGKILL, a crash) must not leave its engine running: the engine sees its control
+    pipe close, cancels, saves the journal and exits, and its resizers with it."""
+    slow = [http_server.url(f"/drip/w{i}.jpg?bps=20") for i in range(3)]
+    window = (
+        "import sys, time\n"
+        "from PySide6.QtCore import QCoreApplication\n"
+        "from core.models import Entry\n"
+        "from core.runner_process import RunnerProcess\n"
+        "from core.settings import Settings\n"
+        "app = QCoreApplication([])\n"
+        "urls = sys.argv[2:]\n"
+        "runner = RunnerProcess(Settings(out=sys.argv[1], timeout=300), [Entry(u, u) for u in urls])\n"
+        "runner.progress.connect(lambda p: p.running and print(runner.pid, flush=True))\n"
+        "runner.start()\n"
+        "app.exec()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", window, str(tmp_path), *slow], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    try:
+        engine = int(proc.stdout.readline())  # printed once the engine reports items running
+        resizers = _children(engine)
+        proc.kill()
+        proc.wait()
+        qtbot.waitUntil(lambda: not any(Path(f"/proc/{pid}").exists() for pid in [engine, *resizers]), timeout=15_000)
+    finally:
+        proc.kill()
+        proc.stdout.close()
+    assert unfinished_batch(tmp_path) == 3
