@@ -103,11 +103,7 @@ def check_window_batch(exe: Path, work: Path) -> str:
     made = [p for p in out.iterdir() if p.is_file()]
     if len(made) != len(images):
         raise SmokeFailure(f"the window's batch made {len(made)} thumbnails of {len(images)} images in {out}")
-    deadline = time.monotonic() + 10
-    while _pids_of(exe) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if left := _pids_of(exe):
-        raise SmokeFailure(f"{len(left)} engine or resizer processes outlived the window: {sorted(left)}")
+    _none_left(exe, "engine or resizer processes outlived the window")
     return f"{len(images)} images (paths, loopback URLs) -> {len(made)} thumbnails in {seconds:.1f} s"
 
 
@@ -187,6 +183,15 @@ def _pids_of(exe: Path) -> set[int]:
     return pids
 
 
+def _none_left(exe: Path, what: str, seconds: float = 10) -> None:
+    """Fail when copies of `exe` are still running `seconds` after the program that started them ended."""
+    deadline = time.monotonic() + seconds
+    while _pids_of(exe) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if left := _pids_of(exe):
+        raise SmokeFailure(f"{len(left)} {what}: {sorted(left)}")
+
+
 def _expected_box(size: tuple[int, int], box: int) -> tuple[int, int]:
     w, h = size
     scale = min(box / w, box / h, 1.0)
@@ -253,11 +258,7 @@ def check_batch(exe: Path, work: Path) -> str:
     limit = PROCESSES + 2  # the command, its resizers and multiprocessing's resource tracker
     if peak[0] > limit:
         raise SmokeFailure(f"runaway respawn: {peak[0]} copies of {exe.name} ran at once (at most {limit} expected)")
-    deadline = time.monotonic() + 10
-    while _pids_of(exe) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if left := _pids_of(exe):
-        raise SmokeFailure(f"{len(left)} resizer processes outlived the command: {sorted(left)}")
+    _none_left(exe, "resizer processes outlived the command")
     outputs = _check_report(work / "report.json", images, len(images))
     return (
         f"{len(images)} images (paths, file URLs, loopback URLs) -> {outputs} thumbnails in {seconds:.1f} s, "

@@ -13,6 +13,7 @@ from core.journal import Journal, unfinished_batch
 from core.models import Entry, Progress, Status, Summary
 from core.resize_pool import start_pool
 from core.runner import Runner, spool_dir
+from core.runner_process import RunnerProcess
 from core.settings import Settings
 
 
@@ -120,25 +121,32 @@ def test_retries_give_up_with_a_clear_error(qtbot, http_server, tmp_path: Path) 
     assert "429" in error and "gave up after 2 attempts" in error
 
 
-def test_pause_holds_new_work_and_resume_finishes(qtbot, http_server, tmp_path: Path) -> None:
+#: The command's in-process runner and the window's, which runs the same Runner in an engine process.
+RUNNERS = pytest.mark.parametrize("make", [Runner, RunnerProcess], ids=["in-process", "engine-process"])
+
+
+@RUNNERS
+def test_pause_holds_new_work_and_resume_finishes(qtbot, http_server, tmp_path: Path, make) -> None:
     urls = [http_server.url(f"/img/pause{i}.jpg?w=40&h=40") for i in range(4)]
-    runner = Runner(_settings(tmp_path), map(_entry, urls))
+    runner = make(_settings(tmp_path), map(_entry, urls))
     seen: list[Progress] = []
     runner.progress.connect(seen.append)
     runner.pause()
     runner.start()
-    qtbot.waitUntil(lambda: len([p for p in seen if p.paused]) >= 3, timeout=10_000)
+    qtbot.waitUntil(lambda: len([p for p in seen if p.paused]) >= 3, timeout=20_000)
     assert sum(http_server.hits(f"/img/pause{i}.jpg") for i in range(4)) == 0
     assert runner.is_paused and runner.is_running
     with qtbot.waitSignal(runner.finished, timeout=30_000) as blocker:
         runner.resume()
     assert blocker.args[0].done == 4
+    assert runner.wait(10_000)
 
 
-def test_cancel_stops_downloads_keeps_no_temp_files_and_resumes(qtbot, http_server, tmp_path: Path) -> None:
+@RUNNERS
+def test_cancel_stops_downloads_keeps_no_temp_files_and_resumes(qtbot, http_server, tmp_path: Path, make) -> None:
     good = [http_server.url(f"/img/k{i}.jpg?w=60&h=60") for i in range(3)]
     slow = [http_server.url(f"/drip/d{i}.jpg?bps=20") for i in range(2)]
-    runner = Runner(_settings(tmp_path, timeout=300), map(_entry, good + slow))
+    runner = make(_settings(tmp_path, timeout=300), map(_entry, good + slow))
     seen: list[Progress] = []
     runner.progress.connect(seen.append)
     runner.start()
@@ -147,10 +155,11 @@ def test_cancel_stops_downloads_keeps_no_temp_files_and_resumes(qtbot, http_serv
         runner.cancel()
     summary = blocker.args[0]
     assert summary.cancelled and summary.done == 3 and summary.skipped == 2
+    assert runner.wait(10_000)
     assert not list(spool_dir(tmp_path).glob("*"))
     assert unfinished_batch(tmp_path) == 2
 
-    resumed, _ = _run(qtbot, Runner(_settings(tmp_path, timeout=1), None))
+    resumed, _ = _run(qtbot, make(_settings(tmp_path, timeout=1), None))
     assert (resumed.done, resumed.failed, resumed.total) == (3, 2, 5)
     assert unfinished_batch(tmp_path) == 0
 

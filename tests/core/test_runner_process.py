@@ -1,5 +1,5 @@
-"""The runner in its own process, as the window runs it: same results, same controls, and a dead engine
-process ends the batch with words and loses nothing."""
+"""The runner in its own process, as the window runs it: same results, and a dead engine or window ends the
+batch with words and loses nothing. Pause, resume and cancel are tested on both runners in test_runner.py."""
 
 from __future__ import annotations
 
@@ -77,40 +77,6 @@ def test_a_list_longer_than_one_chunk_arrives_whole(qtbot, tmp_path: Path) -> No
     runner.prepared.connect(prepared.append)
     summary, _ = _run(qtbot, runner)
     assert prepared == [n] and (summary.total, summary.invalid) == (n, n)
-
-
-def test_pause_before_start_holds_work_and_resume_finishes(qtbot, http_server, tmp_path: Path) -> None:
-    urls = [http_server.url(f"/img/pp{i}.jpg?w=40&h=40") for i in range(4)]
-    runner = RunnerProcess(_settings(tmp_path), map(_entry, urls))
-    seen: list[Progress] = []
-    runner.progress.connect(seen.append)
-    runner.pause()
-    runner.start()
-    qtbot.waitUntil(lambda: len([p for p in seen if p.paused]) >= 3, timeout=20_000)
-    assert sum(http_server.hits(f"/img/pp{i}.jpg") for i in range(4)) == 0
-    assert runner.is_paused and runner.is_running
-    with qtbot.waitSignal(runner.finished, timeout=30_000) as blocker:
-        runner.resume()
-    assert blocker.args[0].done == 4
-    assert runner.wait(10_000)
-
-
-def test_cancel_keeps_the_rest_for_a_resumed_batch(qtbot, http_server, tmp_path: Path) -> None:
-    good = [http_server.url(f"/img/c{i}.jpg?w=60&h=60") for i in range(3)]
-    slow = [http_server.url(f"/drip/cd{i}.jpg?bps=20") for i in range(2)]
-    runner = RunnerProcess(_settings(tmp_path, timeout=300), map(_entry, good + slow))
-    seen: list[Progress] = []
-    runner.progress.connect(seen.append)
-    runner.start()
-    qtbot.waitUntil(lambda: bool(seen) and seen[-1].done == 3 and seen[-1].bytes_downloaded > 0, timeout=30_000)
-    with qtbot.waitSignal(runner.finished, timeout=10_000) as blocker:
-        runner.cancel()
-    summary = blocker.args[0]
-    assert summary.cancelled and (summary.done, summary.skipped) == (3, 2)
-    assert runner.wait(10_000)
-
-    resumed, _ = _run(qtbot, RunnerProcess(_settings(tmp_path, timeout=1), None))
-    assert (resumed.done, resumed.failed, resumed.total) == (3, 2, 5)
 
 
 def test_a_killed_engine_process_ends_the_batch_with_words_and_loses_nothing(
