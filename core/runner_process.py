@@ -25,6 +25,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from core.models import Entry, Summary
 from core.priority import lower_current_thread
 from core.resize_pool import how_it_ended
+from core.runner import Runner
 from core.settings import Settings
 
 #: Entries cross to the child in chunks of this many, so a million-URL queue is never pickled at once.
@@ -58,6 +59,7 @@ class RunnerProcess(QObject):
         self._process: Any = None
         self._control: Connection | None = None
         self._control_lock = threading.Lock()
+        self._before_start: list[str] = []  # pause, resume, cancel asked for before `start`
 
     @property
     def settings(self) -> Settings:
@@ -87,7 +89,7 @@ class RunnerProcess(QObject):
         # Not a daemon: daemonic processes may not start the resizer processes.
         self._process = ctx.Process(
             target=_child_main,
-            args=(child_control, events_w, feed_r, self._settings, self._mode, self._paused),
+            args=(child_control, events_w, feed_r, self._settings, self._mode, self._before_start),
             name="thumbnailer-engine",
         )
         self._process.start()
@@ -126,7 +128,9 @@ class RunnerProcess(QObject):
 
     def _send(self, message: str) -> None:
         with self._control_lock:
-            if self._control is not None:
+            if self._reader is None:
+                self._before_start.append(message)
+            elif self._control is not None:
                 with contextlib.suppress(OSError):  # the child has ended: its finished message is on its way
                     self._control.send(message)
 
@@ -186,11 +190,14 @@ def _received(feed: Connection) -> Iterator[Entry]:
 
 
 def _child_main(
-    control: Connection, events: Connection, feed: Connection | None, settings: Settings, mode: str, paused: bool
+    control: Connection,
+    events: Connection,
+    feed: Connection | None,
+    settings: Settings,
+    mode: str,
+    before_start: list[str],
 ) -> None:
     """The child: run the batch, forward the runner's signals, obey pause, resume and cancel."""
-    from core.runner import Runner
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in the window's terminal is the window's to handle
     send_lock = threading.Lock()
 
@@ -203,21 +210,23 @@ def _child_main(
     runner.prepared.connect(lambda total: send("prepared", total), direct)
     runner.progress.connect(lambda progress: send("progress", progress), direct)
     runner.finished.connect(lambda summary: send("finished", summary), direct)
-    if paused:  # paused before it started
-        runner.pause()
+    for message in before_start:
+        _obey(runner, message)
     runner.start()
     try:
         while runner.is_running:
-            if not control.poll(POLL):
-                continue
-            message = control.recv()
-            if message == "pause":
-                runner.pause()
-            elif message == "resume":
-                runner.resume()
-            else:
-                runner.cancel()
+            if control.poll(POLL):
+                _obey(runner, control.recv())
     except (EOFError, OSError):  # the window closed or died: stop, keep the journal
         runner.cancel()
     runner.wait()
     events.close()
+
+
+def _obey(runner: Runner, message: str) -> None:
+    if message == "pause":
+        runner.pause()
+    elif message == "resume":
+        runner.resume()
+    else:
+        runner.cancel()

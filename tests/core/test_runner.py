@@ -143,6 +143,17 @@ def test_pause_holds_new_work_and_resume_finishes(qtbot, http_server, tmp_path: 
 
 
 @RUNNERS
+def test_cancel_before_start_downloads_nothing(qtbot, http_server, tmp_path: Path, make) -> None:
+    urls = [http_server.url(f"/img/never{i}.jpg?w=40&h=40") for i in range(3)]
+    runner = make(_settings(tmp_path), map(_entry, urls))
+    runner.cancel()
+    summary, _ = _run(qtbot, runner)
+    assert summary.cancelled and summary.done == 0
+    assert sum(http_server.hits(f"/img/never{i}.jpg") for i in range(3)) == 0
+    assert runner.wait(10_000)
+
+
+@RUNNERS
 def test_cancel_stops_downloads_keeps_no_temp_files_and_resumes(qtbot, http_server, tmp_path: Path, make) -> None:
     good = [http_server.url(f"/img/k{i}.jpg?w=60&h=60") for i in range(3)]
     slow = [http_server.url(f"/drip/d{i}.jpg?bps=20") for i in range(2)]
