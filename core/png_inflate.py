@@ -42,10 +42,6 @@ def enable() -> None:
     _enabled = True
 
 
-def enabled() -> bool:
-    return _enabled
-
-
 class _NotHere(Exception):
     """The fast path does not apply; Pillow's own path decodes the file."""
 

@@ -179,8 +179,8 @@ class _Worker:
         with contextlib.suppress(OSError):
             self.conn.send(None)
 
-    def stop(self, timeout: float) -> None:
-        self.ask_to_stop()
+    def wait_or_kill(self, timeout: float) -> None:
+        """After `ask_to_stop`: give the worker `timeout` seconds to end, then kill it; close its pipe."""
         self.process.join(timeout)
         if self.process.is_alive():
             self.process.kill()
@@ -194,7 +194,7 @@ def _stop_all(workers: list[_Worker], timeout: float) -> None:
     for w in workers:
         w.ask_to_stop()
     for w in workers:
-        w.stop(timeout)
+        w.wait_or_kill(timeout)
 
 
 class ResizePool:

@@ -25,7 +25,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from core.models import Entry, Summary
 from core.priority import lower_current_thread
 from core.resize_pool import how_it_ended
-from core.runner import Runner
+from core.runner import MODES, Runner
 from core.settings import Settings
 
 #: Entries cross to the child in chunks of this many, so a million-URL queue is never pickled at once.
@@ -50,6 +50,8 @@ class RunnerProcess(QObject):
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
+        if mode not in MODES:  # here, not only in the child, where it would surface as a dead engine
+            raise ValueError(f"unknown mode {mode!r}")
         self._settings = settings.validated()
         self._entries = entries
         self._mode = mode

@@ -197,9 +197,9 @@ def test_thumbnails_are_the_same_bytes_and_made_through_the_fast_path(tmp_path: 
 def test_resizer_processes_turn_it_on_and_other_processes_leave_it_off() -> None:
     code = (
         "from core import png_inflate, resize_pool\n"
-        "before = png_inflate.enabled()\n"
+        "before = png_inflate._enabled\n"
         "resize_pool._settle_in(None, None)\n"
-        "print(before, png_inflate.enabled())\n"
+        "print(before, png_inflate._enabled)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert done.stdout.split() == ["False", "True"]
