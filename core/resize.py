@@ -1,8 +1,8 @@
 """The resize engine: one source image in, one thumbnail per requested size out.
 
-Plain Pillow, run in worker processes: this module imports no Qt, directly or indirectly (it imports only
-`core.models`, `core.naming` and `core.png_inflate` from the project), which `tests/core/test_architecture.py`
-checks.
+Plain Pillow, run in worker processes: this module imports no Qt, directly or indirectly (from the project it
+imports only `core.models`, `core.naming`, `core.png_inflate` and `core.png_wuffs`), which
+`tests/core/test_architecture.py` checks.
 
 One call decodes the source once and writes every size from that decode:
 
@@ -40,7 +40,7 @@ from pathlib import Path
 
 from PIL import Image, ImageCms, ImageColor, UnidentifiedImageError, features
 
-from core import png_inflate
+from core import png_inflate, png_wuffs
 from core.models import Output
 from core.naming import output_filename, safe_join
 
@@ -320,7 +320,8 @@ def _load(im: Image.Image, spec: ResizeSpec) -> _Source:
             im.draft(im.mode, _upright(target, orientation))  # in stored orientation (a swap is symmetric)
             im.load()
         else:
-            im = png_inflate.repacked(im) or im  # the same pixels, inflated faster; `_decode` closes the original
+            # The same pixels, decoded faster where possible; `_decode` closes the original.
+            im = png_wuffs.decoded(im) or png_inflate.repacked(im) or im
             im.load()  # first frame / first page: a freshly opened image is positioned there
             orientation = _orientation(im)
             w, h = _upright(im.size, orientation)

@@ -26,7 +26,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-from core import png_inflate
+from core import png_inflate, png_wuffs
 from core.priority import BACKGROUND_NICENESS, WINDOW_RESIZER_NICENESS, lower_current_thread, niceness_above_main
 from core.resize import ResizeError, ResizeResult, ResizeSpec, make_thumbnails
 from core.settings import Settings, format_bytes
@@ -154,6 +154,8 @@ def _worker_main(conn: Connection, memory_limit: int | None, niceness: int | Non
     """Loop of one resizer process: receive a job, send its outcome, until the pipe closes."""
     _settle_in(memory_limit, niceness)
     conn.send(READY)  # imports done: from now on a death is the job's fault, not start-up's
+    if not conn.poll(0):
+        png_wuffs.warm_up()  # idle until the first download arrives: load the PNG decoder's numpy now
     while True:
         try:
             job = conn.recv()

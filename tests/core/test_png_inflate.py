@@ -11,56 +11,18 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from core import png_inflate
+from core import png_inflate, png_wuffs
 from core.resize import ResizeError, ResizeSpec, make_thumbnails
+from tests.core.pngs import SIGNATURE, chunk, chunks, interlaced_rgb, noise
 
 ROOT = Path(__file__).resolve().parents[2]
-SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(autouse=True)
 def fast_path_on(monkeypatch) -> None:
-    """On as in a resizer process; off by default in any other."""
+    """On as in a resizer process (off by default in any other), with Wuffs, which goes first, out of the way."""
     monkeypatch.setattr(png_inflate, "_enabled", True)
-
-
-ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
-
-
-def _noise(mode: str, size: tuple[int, int]) -> Image.Image:
-    """Photo-like noise in any mode: real filters and real compression, unlike flat colours."""
-    bands = [Image.effect_noise(size, 60 + 10 * i).point(lambda v, i=i: (v * (i + 2)) % 256) for i in range(4)]
-    rgba = Image.merge("RGBA", bands)
-    return rgba if mode == "RGBA" else rgba.convert(mode)
-
-
-def _chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
-def _chunks(data: bytes) -> list[tuple[bytes, bytes]]:
-    pos, found = 8, []
-    while pos < len(data):
-        length, kind = struct.unpack_from(">I4s", data, pos)
-        found.append((kind, data[pos + 8 : pos + 8 + length]))
-        pos += 12 + length
-    return found
-
-
-def _interlaced_rgb(im: Image.Image) -> bytes:
-    """An Adam7-interlaced PNG (Pillow cannot write one): filter 0 on every row of every pass."""
-    w, h = im.size
-    px = im.convert("RGB").tobytes()
-    raw = bytearray()
-    for x0, y0, dx, dy in ADAM7:
-        if x0 >= w or y0 >= h:
-            continue
-        for y in range(y0, h, dy):
-            raw.append(0)
-            for x in range(x0, w, dx):
-                raw += px[(y * w + x) * 3 : (y * w + x) * 3 + 3]
-    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 1)
-    return SIGNATURE + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(bytes(raw))) + _chunk(b"IEND", b"")
+    monkeypatch.setattr(png_wuffs, "decoded", lambda _im: None)
 
 
 def _decoded(im: Image.Image) -> tuple[str, tuple[int, int], bytes, dict]:
@@ -92,7 +54,7 @@ def _both(path: Path) -> tuple[tuple, tuple]:
 )
 def test_pixels_and_info_are_pillows_own(tmp_path: Path, mode: str, extra: dict) -> None:
     path = tmp_path / "a.png"
-    im = _noise("RGB", (301, 203)).quantize(64) if mode == "P" else _noise(mode, (301, 203))
+    im = noise("RGB", (301, 203)).quantize(64) if mode == "P" else noise(mode, (301, 203))
     im.save(path, **{k: v for k, v in extra.items() if v != b""})
     mine, pillows = _both(path)
     assert mine == pillows
@@ -100,25 +62,25 @@ def test_pixels_and_info_are_pillows_own(tmp_path: Path, mode: str, extra: dict)
 
 def test_many_idat_chunks_become_one(tmp_path: Path) -> None:
     path = tmp_path / "big.png"
-    _noise("RGBA", (900, 700)).save(path)
-    assert [k for k, _ in _chunks(path.read_bytes())].count(b"IDAT") > 1  # what Pillow writes for this size
+    noise("RGBA", (900, 700)).save(path)
+    assert [k for k, _ in chunks(path.read_bytes())].count(b"IDAT") > 1  # what Pillow writes for this size
     mine, pillows = _both(path)
     assert mine == pillows
 
 
 def test_interlaced_png(tmp_path: Path) -> None:
     path = tmp_path / "adam7.png"
-    path.write_bytes(_interlaced_rgb(_noise("RGB", (37, 29))))
+    path.write_bytes(interlaced_rgb(noise("RGB", (37, 29))))
     mine, pillows = _both(path)
     assert mine == pillows and mine[1] == (37, 29)
 
 
 def test_chunks_after_the_image_data_are_kept(tmp_path: Path) -> None:
     path = tmp_path / "late.png"
-    _noise("RGB", (64, 48)).save(path)
+    noise("RGB", (64, 48)).save(path)
     data = path.read_bytes()
     iend = data.rindex(b"IEND") - 4
-    path.write_bytes(data[:iend] + _chunk(b"tEXt", b"Comment\x00written after IDAT") + data[iend:])
+    path.write_bytes(data[:iend] + chunk(b"tEXt", b"Comment\x00written after IDAT") + data[iend:])
     mine, pillows = _both(path)
     assert mine == pillows
 
@@ -130,14 +92,14 @@ def _declined(path: Path) -> bool:
 
 def test_animated_png_is_left_to_pillow(tmp_path: Path) -> None:
     path = tmp_path / "anim.png"
-    frames = [_noise("RGB", (40, 30)), _noise("RGB", (40, 30)).rotate(90)]
+    frames = [noise("RGB", (40, 30)), noise("RGB", (40, 30)).rotate(90)]
     frames[0].save(path, save_all=True, append_images=frames[1:])
     assert _declined(path)
 
 
 def test_damaged_data_is_left_to_pillow_which_says_what_is_wrong(tmp_path: Path) -> None:
     path = tmp_path / "cut.png"
-    _noise("RGB", (200, 150)).save(path)
+    noise("RGB", (200, 150)).save(path)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     assert _declined(path)
@@ -155,13 +117,13 @@ def test_more_data_than_the_header_says_is_not_inflated(tmp_path: Path) -> None:
     ihdr = struct.pack(">IIBBBBB", 10, 10, 8, 2, 0, 0, 0)
     bomb = zlib.compress(b"\x00" * 50_000_000, 9)
     path = tmp_path / "bomb.png"
-    path.write_bytes(SIGNATURE + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", bomb) + _chunk(b"IEND", b""))
+    path.write_bytes(SIGNATURE + chunk(b"IHDR", ihdr) + chunk(b"IDAT", bomb) + chunk(b"IEND", b""))
     assert _declined(path)
 
 
 def test_images_over_the_size_limit_are_left_to_pillow(tmp_path: Path, monkeypatch) -> None:
     path = tmp_path / "large.png"
-    _noise("RGBA", (100, 100)).save(path)
+    noise("RGBA", (100, 100)).save(path)
     monkeypatch.setattr(png_inflate, "MAX_RAW", 100 * (1 + 400) - 1)
     assert _declined(path)
     monkeypatch.setattr(png_inflate, "MAX_RAW", 100 * (1 + 400))
@@ -170,7 +132,7 @@ def test_images_over_the_size_limit_are_left_to_pillow(tmp_path: Path, monkeypat
 
 def test_thumbnails_are_the_same_bytes_and_made_through_the_fast_path(tmp_path: Path, monkeypatch) -> None:
     src = tmp_path / "cutout.png"
-    im = _noise("RGBA", (1200, 900))
+    im = noise("RGBA", (1200, 900))
     im.putalpha(Image.radial_gradient("L").resize(im.size))
     im.save(src)
     spec = ResizeSpec(sizes=(64, 256))

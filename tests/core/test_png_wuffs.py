@@ -1,0 +1,134 @@
+"""PNGs decoded by Wuffs give exactly the pixels of Pillow's path, and every kind it does not cover is left to
+Pillow, which keeps its EXIF orientation and its error messages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from core import png_wuffs
+from core.resize import ResizeError, ResizeSpec, make_thumbnails
+from tests.core.pngs import chunk, interlaced_rgb, noise
+
+SIZE = (301, 203)
+
+
+def _palette(colours: int) -> Image.Image:
+    return noise("RGB", SIZE).quantize(colours)
+
+
+# name -> (write the file, the mode Pillow's path ends in for it)
+KINDS: dict[str, tuple[Callable[[Path], None], str]] = {
+    "RGBA": (lambda p: noise("RGBA", SIZE).save(p), "RGBA"),
+    "RGB": (lambda p: noise("RGB", SIZE).save(p), "RGB"),
+    "grey": (lambda p: noise("L", SIZE).save(p), "L"),
+    "grey+alpha": (lambda p: noise("LA", SIZE).save(p), "RGBA"),
+    "palette": (lambda p: _palette(64).save(p), "RGB"),
+    "palette+tRNS": (lambda p: _palette(64).save(p, transparency=3), "RGBA"),
+    "1-bit palette": (lambda p: _palette(2).save(p, bits=1), "RGB"),
+    "many IDAT chunks": (lambda p: noise("RGBA", (900, 700)).save(p), "RGBA"),
+    "Adam7 interlaced": (lambda p: p.write_bytes(interlaced_rgb(noise("RGB", (37, 29)))), "RGB"),
+}
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_pixels_are_pillows_own(tmp_path: Path, kind: str) -> None:
+    write, mode = KINDS[kind]
+    path = tmp_path / "a.png"
+    write(path)
+    with Image.open(path) as im:
+        mine = png_wuffs.decoded(im)
+    assert mine is not None, f"Wuffs declined a plain {kind} PNG"
+    with Image.open(path) as im:
+        pillows = im.convert(mode)
+    assert (mine.mode, mine.size) == (pillows.mode, pillows.size)
+    assert mine.tobytes() == pillows.tobytes()
+
+
+def _with_chunk_after_image_data(path: Path, kind: bytes, body: bytes) -> None:
+    noise("RGB", (64, 48)).save(path)
+    data = path.read_bytes()
+    iend = data.rindex(b"IEND") - 4
+    path.write_bytes(data[:iend] + chunk(kind, body) + data[iend:])
+
+
+def _exif(orientation: int) -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return exif
+
+
+DECLINED: dict[str, Callable[[Path], None]] = {
+    "16-bit grey": lambda p: noise("I;16", SIZE).save(p),
+    "RGB colour key (tRNS)": lambda p: noise("RGB", SIZE).save(p, transparency=(10, 20, 30)),
+    "grey colour key (tRNS)": lambda p: noise("L", SIZE).save(p, transparency=7),
+    "animated (APNG)": lambda p: noise("RGB", (40, 30)).save(p, save_all=True, append_images=[noise("L", (40, 30))]),
+    "EXIF (eXIf)": lambda p: noise("RGB", SIZE).save(p, exif=_exif(6)),
+    "text after the image data": lambda p: _with_chunk_after_image_data(p, b"tEXt", b"Comment\x00late"),
+}
+
+
+@pytest.mark.parametrize("kind", list(DECLINED))
+def test_kinds_it_does_not_cover_are_left_to_pillow(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "a.png"
+    DECLINED[kind](path)
+    with Image.open(path) as im:
+        assert png_wuffs.decoded(im) is None
+
+
+def test_exif_orientation_of_a_png_still_turns_the_thumbnail(tmp_path: Path) -> None:
+    src = tmp_path / "sideways.png"
+    noise("RGB", (300, 200)).save(src, exif=_exif(6))  # stored landscape, shown portrait
+    result = make_thumbnails(src, tmp_path / "out", "sideways", ResizeSpec(sizes=(64,)))
+    with Image.open(tmp_path / "out" / result.outputs[0].path) as thumb:
+        assert thumb.size == (43, 64)
+
+
+def test_damaged_data_is_left_to_pillow_which_says_what_is_wrong(tmp_path: Path) -> None:
+    good = tmp_path / "good.png"
+    noise("RGB", (200, 150)).save(good)
+    data = good.read_bytes()
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(data[: len(data) // 2])
+    # Stored (uncompressed) data with a few bytes changed: still well-formed, so only the zlib checksum, which
+    # Wuffs skips by default, tells.
+    noise("RGB", (200, 150)).save(good, compress_level=0)
+    data = good.read_bytes()
+    pixel = data.index(b"IDAT") + 4 + 2 + 5 + 1000  # type, zlib header, stored-block header, well inside
+    changed = tmp_path / "changed.png"
+    changed.write_bytes(data[:pixel] + bytes(b ^ 0x5A for b in data[pixel : pixel + 8]) + data[pixel + 8 :])
+    for path in (cut, changed):
+        with Image.open(path) as im:
+            assert png_wuffs.decoded(im) is None, path.name
+        with pytest.raises(ResizeError, match=r"^truncated or corrupt PNG"):
+            make_thumbnails(path, tmp_path / "out", path.stem, ResizeSpec())
+
+
+@pytest.mark.parametrize("alpha", [True, False], ids=["cut-out to PNG", "opaque to JPEG"])
+def test_thumbnails_are_the_same_bytes_and_made_through_wuffs(tmp_path: Path, monkeypatch, alpha: bool) -> None:
+    src = tmp_path / "photo.png"
+    im = noise("RGBA", (1200, 900))
+    im.putalpha(Image.radial_gradient("L").resize(im.size) if alpha else 255)
+    im.save(src)
+    spec = ResizeSpec(sizes=(64, 256))
+    used: list[bool] = []
+    real = png_wuffs.decoded
+
+    def counted(opened: Image.Image) -> Image.Image | None:
+        result = real(opened)
+        used.append(result is not None)
+        return result
+
+    monkeypatch.setattr(png_wuffs, "decoded", counted)
+    fast = make_thumbnails(src, tmp_path / "fast", "photo", spec)
+    assert used == [True]
+    monkeypatch.setattr(png_wuffs, "decoded", lambda _im: None)
+    slow = make_thumbnails(src, tmp_path / "slow", "photo", spec)
+
+    assert fast == slow
+    assert {Path(o.path).suffix for o in fast.outputs} == {".png" if alpha else ".jpg"}
+    for out in fast.outputs:
+        assert (tmp_path / "fast" / out.path).read_bytes() == (tmp_path / "slow" / out.path).read_bytes()
