@@ -17,7 +17,6 @@ the packaged app leaves both out to stay within its size budget, and there this 
 from __future__ import annotations
 
 import contextlib
-import functools
 import importlib
 import os
 import struct
@@ -61,7 +60,7 @@ def decoded(im: Image.Image) -> Image.Image | None:
     mode = _mode_for(data, "transparency" in im.info)
     if mode is None:
         return None
-    result = _decoder(mode).decode(data)
+    result = _decoder(mode).decode(data)  # a new decoder each time: no state shared between threads
     if result.error_message or (result.pixcfg.width(), result.pixcfg.height()) != im.size:
         return None
     try:
@@ -103,9 +102,9 @@ def _image_data_ends_the_file(data: bytes) -> bool:
     return False
 
 
-@functools.cache
 def _decoder(mode: str) -> ImageDecoder:
-    """One reusable PNG-only decoder per output mode, verifying the zlib checksum as Pillow's path does."""
+    """A PNG-only decoder into `mode` that verifies the zlib checksum, as Pillow's path does (making one costs
+    microseconds)."""
     config = ImageDecoderConfig()
     config.enabled_decoders = [pywuffs.ImageDecoderType.PNG]
     config.pixel_format = {

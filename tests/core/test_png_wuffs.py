@@ -4,6 +4,7 @@ Pillow, which keeps its EXIF orientation and its error messages."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,24 @@ def test_thumbnails_are_the_same_bytes_and_made_through_wuffs(tmp_path: Path, mo
     assert {Path(o.path).suffix for o in fast.outputs} == {".png" if alpha else ".jpg"}
     for out in fast.outputs:
         assert (tmp_path / "fast" / out.path).read_bytes() == (tmp_path / "slow" / out.path).read_bytes()
+
+
+def test_threads_decoding_at_once_each_get_their_own_pixels(tmp_path: Path) -> None:
+    """Dask workers run several tasks in threads of one process."""
+    paths = []
+    for i in range(6):
+        path = tmp_path / f"{i}.png"
+        noise("RGBA", (200 + 40 * i, 150)).save(path)
+        paths.append(path)
+
+    def decode(path: Path) -> bytes:
+        with Image.open(path) as im:
+            decoded = png_wuffs.decoded(im)
+        assert decoded is not None
+        return decoded.tobytes()
+
+    with ThreadPoolExecutor(6) as pool:
+        results = [list(pool.map(decode, paths)) for _ in range(5)]
+    for path, *got in zip(paths, *results, strict=True):
+        with Image.open(path) as im:
+            assert set(got) == {im.convert("RGBA").tobytes()}, path.name
