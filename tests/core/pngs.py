@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import struct
 import zlib
+from pathlib import Path
 
+import pytest
 from PIL import Image
+
+from core.resize import ResizeResult, ResizeSpec, make_thumbnails
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -47,3 +51,26 @@ def interlaced_rgb(im: Image.Image) -> bytes:
                 raw += px[(y * w + x) * 3 : (y * w + x) * 3 + 3]
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 1)
     return SIGNATURE + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(raw))) + chunk(b"IEND", b"")
+
+
+def same_thumbnails_both_ways(monkeypatch: pytest.MonkeyPatch, module: object, name: str, src: Path) -> ResizeResult:
+    """Thumbnails of `src` made once through the fast path `module.name` (which must take the file) and once with
+    it declining everything; asserts both give the same result and the same bytes, and returns the result."""
+    spec = ResizeSpec(sizes=(64, 256))
+    used: list[bool] = []
+    real = getattr(module, name)
+
+    def counted(opened: Image.Image) -> Image.Image | None:
+        result = real(opened)
+        used.append(result is not None)
+        return result
+
+    monkeypatch.setattr(module, name, counted)
+    fast = make_thumbnails(src, src.parent / "fast", src.stem, spec)
+    assert used == [True]
+    monkeypatch.setattr(module, name, lambda _im: None)
+    slow = make_thumbnails(src, src.parent / "slow", src.stem, spec)
+    assert fast == slow
+    for out in fast.outputs:
+        assert (src.parent / "fast" / out.path).read_bytes() == (src.parent / "slow" / out.path).read_bytes()
+    return fast

@@ -13,7 +13,7 @@ from PIL import Image
 
 from core import png_inflate, png_wuffs
 from core.resize import ResizeError, ResizeSpec, make_thumbnails
-from tests.core.pngs import SIGNATURE, chunk, chunks, interlaced_rgb, noise
+from tests.core.pngs import SIGNATURE, chunk, chunks, interlaced_rgb, noise, same_thumbnails_both_ways
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -135,24 +135,7 @@ def test_thumbnails_are_the_same_bytes_and_made_through_the_fast_path(tmp_path: 
     im = noise("RGBA", (1200, 900))
     im.putalpha(Image.radial_gradient("L").resize(im.size))
     im.save(src)
-    spec = ResizeSpec(sizes=(64, 256))
-    used: list[bool] = []
-    real = png_inflate.repacked
-
-    def counted(opened: Image.Image) -> Image.Image | None:
-        result = real(opened)
-        used.append(result is not None)
-        return result
-
-    monkeypatch.setattr(png_inflate, "repacked", counted)
-    fast = make_thumbnails(src, tmp_path / "fast", "cutout", spec)
-    assert used == [True]
-    monkeypatch.setattr(png_inflate, "repacked", lambda _im: None)
-    slow = make_thumbnails(src, tmp_path / "slow", "cutout", spec)
-
-    assert fast == slow
-    for out in fast.outputs:
-        assert (tmp_path / "fast" / out.path).read_bytes() == (tmp_path / "slow" / out.path).read_bytes()
+    same_thumbnails_both_ways(monkeypatch, png_inflate, "repacked", src)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")

@@ -12,7 +12,7 @@ from PIL import Image
 
 from core import png_wuffs
 from core.resize import ResizeError, ResizeSpec, make_thumbnails
-from tests.core.pngs import chunk, interlaced_rgb, noise
+from tests.core.pngs import chunk, interlaced_rgb, noise, same_thumbnails_both_ways
 
 SIZE = (301, 203)
 
@@ -114,25 +114,8 @@ def test_thumbnails_are_the_same_bytes_and_made_through_wuffs(tmp_path: Path, mo
     im = noise("RGBA", (1200, 900))
     im.putalpha(Image.radial_gradient("L").resize(im.size) if alpha else 255)
     im.save(src)
-    spec = ResizeSpec(sizes=(64, 256))
-    used: list[bool] = []
-    real = png_wuffs.decoded
-
-    def counted(opened: Image.Image) -> Image.Image | None:
-        result = real(opened)
-        used.append(result is not None)
-        return result
-
-    monkeypatch.setattr(png_wuffs, "decoded", counted)
-    fast = make_thumbnails(src, tmp_path / "fast", "photo", spec)
-    assert used == [True]
-    monkeypatch.setattr(png_wuffs, "decoded", lambda _im: None)
-    slow = make_thumbnails(src, tmp_path / "slow", "photo", spec)
-
-    assert fast == slow
-    assert {Path(o.path).suffix for o in fast.outputs} == {".png" if alpha else ".jpg"}
-    for out in fast.outputs:
-        assert (tmp_path / "fast" / out.path).read_bytes() == (tmp_path / "slow" / out.path).read_bytes()
+    result = same_thumbnails_both_ways(monkeypatch, png_wuffs, "decoded", src)
+    assert {Path(o.path).suffix for o in result.outputs} == {".png" if alpha else ".jpg"}
 
 
 def test_threads_decoding_at_once_each_get_their_own_pixels(tmp_path: Path) -> None:
