@@ -10,8 +10,9 @@ Everything else is left to `core.png_inflate` and Pillow: 16-bit and 1-4-bit gre
 grey, APNG, EXIF (the orientation lives there, and Pillow finds it in eXIf or a raw-profile text chunk), chunks
 after the image data, and any file Wuffs finds damaged, so Pillow's error message names the problem.
 
-pywuffs is built from source (a C++ compiler) and needs numpy, so it is a Linux dependency of source installs;
-the packaged app leaves both out to stay within its size budget, and there this module declines everything.
+pywuffs and numpy are the optional `fast-png` extra: pip builds pywuffs from source, which needs a C++ compiler.
+Where it is not installed, and in the packaged app (which leaves both out to stay within its size budget), this
+module declines everything.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from PIL import Image
 try:
     import pywuffs
     from pywuffs.aux import ImageDecoder, ImageDecoderConfig
-except ImportError:  # not installed: Pillow's path (with png_inflate) decodes every PNG
+except ImportError:  # no fast-png extra: Pillow's path (with png_inflate) decodes every PNG
     pywuffs = None
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
