@@ -33,7 +33,7 @@ except ImportError:  # no fast-png extra: Pillow's path (with png_inflate) decod
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _GREY, _RGB, _PALETTE, _GREY_ALPHA, _RGBA = 0, 2, 3, 4, 6
 #: Metadata keys Pillow reads EXIF from (eXIf, or ImageMagick's raw profile in a text chunk).
-_EXIF_KEYS = ("exif", "Raw profile type exif", "Raw profile type APP1")
+_EXIF_KEYS = ("exif", "Raw profile type exif")
 
 
 def warm_up() -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
 from core import png_wuffs
 from core.resize import ResizeError, ResizeSpec, make_thumbnails
@@ -68,12 +69,21 @@ def _exif(orientation: int) -> Image.Exif:
     return exif
 
 
+def _raw_profile_exif(exif: Image.Exif) -> PngInfo:
+    """EXIF as ImageMagick writes it into PNG text: a header line, a length, then hex."""
+    info = PngInfo()
+    data = exif.tobytes()
+    info.add_text("Raw profile type exif", f"\nexif\n{len(data)}\n{data.hex()}\n")
+    return info
+
+
 DECLINED: dict[str, Callable[[Path], None]] = {
     "16-bit grey": lambda p: noise("I;16", SIZE).save(p),
     "RGB colour key (tRNS)": lambda p: noise("RGB", SIZE).save(p, transparency=(10, 20, 30)),
     "grey colour key (tRNS)": lambda p: noise("L", SIZE).save(p, transparency=7),
     "animated (APNG)": lambda p: noise("RGB", (40, 30)).save(p, save_all=True, append_images=[noise("L", (40, 30))]),
     "EXIF (eXIf)": lambda p: noise("RGB", SIZE).save(p, exif=_exif(6)),
+    "EXIF (raw profile text)": lambda p: noise("RGB", SIZE).save(p, pnginfo=_raw_profile_exif(_exif(6))),
     "text after the image data": lambda p: _with_chunk_after_image_data(p, b"tEXt", b"Comment\x00late"),
 }
 
