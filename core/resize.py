@@ -371,33 +371,34 @@ def _normalise_mode(im: Image.Image) -> Image.Image:
     """Any Pillow mode -> L, RGB, RGBa (premultiplied: only when some pixel is not opaque) or CMYK.
 
     Premultiplied once here rather than by Pillow in every size's resize (which converts RGBA to RGBa and
-    back each time): resampling RGBa keeps the colour of transparent pixels from bleeding into the edges."""
+    back each time): resampling RGBa keeps the colour of transparent pixels from bleeding into the edges.
+    RGBa comes in already premultiplied (from `png_wuffs`, or a TIFF with associated alpha) and stays so."""
     mode = im.mode
     if "transparency" in im.info and mode in ("1", "L", "P", "RGB"):
         im = im.convert("RGBA")
-    elif mode in ("P", "PA", "LA", "La", "RGBa"):
+    elif mode in ("P", "PA", "LA", "La"):
         im = im.convert("RGBA" if mode != "P" else "RGB")
     elif mode == "1":
         im = im.convert("L")
     elif mode.startswith("I") or mode == "F":
         im = _gray_to_8bit(im)
-    elif mode not in ("L", "RGB", "RGBA", "CMYK"):
+    elif mode not in ("L", "RGB", "RGBA", "RGBa", "CMYK"):
         try:
             im = im.convert("RGB")  # YCbCr, LAB, HSV, RGBX
         except ValueError:
             raise ResizeError(f"unsupported colour mode {mode}") from None
-    if im.mode == "RGBA":
+    if im.mode in ("RGBA", "RGBa"):
         im = im.convert("RGB" if _opaque(im) else "RGBa")
     return im
 
 
 def _opaque(im: Image.Image) -> bool:
-    """Whether every alpha value of an RGBA image is 255. Cut-outs and icons give themselves away at a corner,
-    which spares scanning the whole alpha band (1.5 ms for 2 Mpx); only then is every pixel looked at."""
+    """Whether every alpha value of an RGBA or RGBa image is 255. Cut-outs and icons give themselves away at a
+    corner, which spares scanning the whole alpha band (1.5 ms for 2 Mpx); only then is every pixel looked at."""
     right, bottom = im.width - 1, im.height - 1
     if any(im.getpixel(xy)[3] < 255 for xy in ((0, 0), (right, 0), (0, bottom), (right, bottom))):  # type: ignore[index]
         return False
-    low, _ = im.getchannel("A").getextrema()
+    low, _ = im.getchannel(3).getextrema()
     return low == 255
 
 
