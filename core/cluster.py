@@ -112,7 +112,7 @@ def run_remote(job: RemoteJob) -> RemoteResult:
             except FetchError as exc:
                 result.fetch_error = exc
                 return result
-            src = got.path
+            src = got.local_path()
             result.final_url, result.http_status, result.bytes = got.final_url, got.http_status, got.bytes
         outcome = run_job(ResizeJob(str(src), str(work / "out"), job.stem, job.spec))
         if outcome.result is None:

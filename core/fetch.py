@@ -34,6 +34,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 
 from core.priority import lower_current_thread
 from core.settings import Settings, format_bytes
+from core.shared_spool import SharedSpool, Slot, SlotWriter
 
 #: Bytes asked for per read: a few trips through urllib3 per image rather than dozens, and under the size at
 #: which glibc would mmap (and page-fault in) every buffer anew. urllib3 decompresses at most this much per read.
@@ -64,13 +65,20 @@ class FetchLimits:
 
 @dataclass
 class Fetched:
-    """A downloaded (or local) file ready to be decoded. When `spooled`, the caller deletes `path`."""
+    """A downloaded (or local) file ready to be decoded: at `path` (when `spooled`, the caller deletes it), or,
+    with `path` None, in `slot` of the shared spool (the caller gives it back)."""
 
-    path: Path
+    path: Path | None
     final_url: str
     http_status: int | None
     bytes: int
     spooled: bool
+    slot: Slot | None = None
+
+    def local_path(self) -> Path:
+        """The file, for callers that never pass a shared spool."""
+        assert self.path is not None, "a download held in a shared-spool slot has no path"
+        return self.path
 
 
 class FetchError(Exception):
@@ -428,16 +436,18 @@ def fetch(
     limits: FetchLimits,
     should_abort: Callable[[], bool],
     on_bytes: Callable[[int], None] | None = None,
+    shared: SharedSpool | None = None,
 ) -> Fetched:
     """Make ONE attempt to get `url` as an image file.
 
-    http/https: streamed to `spool_dir/<random>.part` (the folder is created if missing), redirects
+    http/https: streamed into a slot of `shared` when the size is known and a slot is free, else to
+    `spool_dir/<random>.part` (the folder is created if missing), redirects
     followed by hand so every hop's scheme is checked, the body cut at `limits.max_bytes` (decoded size)
     and at the total `limits.timeout`. `on_bytes(n)` is called after each chunk. `should_abort` is checked
     between chunks and also polled (about 20 times a second) from a watchdog thread, so it must be
     thread-safe (e.g. `threading.Event.is_set`); once it returns True, `Aborted` is raised.
     file: the local file is checked and used in place (`spooled=False`).
-    Raises FetchError (with `retryable`/`retry_after`) or Aborted; no spool file is left behind either way.
+    Raises FetchError (with `retryable`/`retry_after`) or Aborted; no spool file or slot is held either way.
     OSError from writing the spool file (disk full) propagates unchanged: it is not the item's fault.
     """
     if should_abort():
@@ -451,7 +461,7 @@ def fetch(
     spool_dir.mkdir(parents=True, exist_ok=True)
     attempt = _Attempt(time.monotonic() + limits.timeout, should_abort)
     with _WATCHDOG.watching(attempt):
-        return _fetch_http(url, spool_dir, limits, attempt, on_bytes)
+        return _fetch_http(url, spool_dir, limits, attempt, on_bytes, shared)
 
 
 def _fetch_http(
@@ -460,6 +470,7 @@ def _fetch_http(
     limits: FetchLimits,
     attempt: _Attempt,
     on_bytes: Callable[[int], None] | None,
+    shared: SharedSpool | None,
 ) -> Fetched:
     session = _session()
     seen = {url}
@@ -474,7 +485,7 @@ def _fetch_http(
                 if not 200 <= resp.status_code < 300:
                     _discard_body(resp)
                     raise _status_error(resp)
-                return _download(resp, url, spool_dir, limits, attempt, on_bytes)
+                return _download(resp, url, spool_dir, limits, attempt, on_bytes, shared)
             target = _redirect_target(url, location, resp.status_code)
             _check_redirect(target, seen, hops, limits, resp.status_code)
             _discard_body(resp)
@@ -536,6 +547,7 @@ def _download(
     limits: FetchLimits,
     attempt: _Attempt,
     on_bytes: Callable[[int], None] | None,
+    shared: SharedSpool | None,
 ) -> Fetched:
     status = resp.status_code
     length = _content_length(resp)
@@ -544,6 +556,10 @@ def _download(
             f"download over --max-bytes {format_bytes(limits.max_bytes)} (Content-Length says {format_bytes(length)})",
             http_status=status,
         )
+    if shared is not None and length is not None and not resp.headers.get("Content-Encoding"):
+        slot = shared.take(length)
+        if slot is not None:
+            return _download_to_slot(resp, url, slot, shared, limits, attempt, on_bytes)
     fd, name = tempfile.mkstemp(prefix="dl-", suffix=".part", dir=spool_dir)
     path = Path(name)
     try:
@@ -559,9 +575,39 @@ def _download(
     return Fetched(path=path, final_url=url, http_status=status, bytes=total, spooled=True)
 
 
+def _download_to_slot(
+    resp: requests.Response,
+    url: str,
+    slot: Slot,
+    shared: SharedSpool,
+    limits: FetchLimits,
+    attempt: _Attempt,
+    on_bytes: Callable[[int], None] | None,
+) -> Fetched:
+    """`_download` into a slot of the shared spool: the same checks, no file."""
+    status = resp.status_code
+    view = shared.view(slot)
+    try:
+        try:
+            total, head = _stream(resp, SlotWriter(view), _content_length(resp), limits, attempt, on_bytes)
+        except OverflowError:  # http.client stops at Content-Length; this is only a guard
+            raise FetchError("the server sent more than its Content-Length said", http_status=status) from None
+        if total == 0:
+            raise FetchError("empty response", http_status=status)
+        if _clearly_not_an_image(head):
+            raise FetchError(_not_an_image("server sent", head), http_status=status)
+    except BaseException:
+        view.release()
+        shared.give_back(slot)
+        raise
+    view.release()
+    held = Slot(slot.name, slot.offset, slot.capacity, total)
+    return Fetched(path=None, final_url=url, http_status=status, bytes=total, spooled=False, slot=held)
+
+
 def _stream(
     resp: requests.Response,
-    out: IO[bytes],
+    out: IO[bytes] | SlotWriter,
     length: int | None,
     limits: FetchLimits,
     attempt: _Attempt,

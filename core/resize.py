@@ -173,8 +173,8 @@ class _Source:
 # public entry point
 
 
-def make_thumbnails(src: str | Path, out_dir: str | Path, stem: str, spec: ResizeSpec) -> ResizeResult:
-    """Decode `src` once and write one thumbnail per size in `spec` into `out_dir`.
+def make_thumbnails(src: str | Path | bytes, out_dir: str | Path, stem: str, spec: ResizeSpec) -> ResizeResult:
+    """Decode `src` (a file, or a whole file's bytes) once and write one thumbnail per size in `spec` into `out_dir`.
 
     Names come from `naming.output_filename(stem, size, ext, several_sizes)`; subfolders in `stem`
     are created. Each file is written to `.{name}.{pid}.tmp` in its folder and renamed into place,
@@ -186,7 +186,7 @@ def make_thumbnails(src: str | Path, out_dir: str | Path, stem: str, spec: Resiz
     if spec.format == "avif" and not features.check("avif"):
         raise ResizeError("AVIF output is not supported by this Pillow build")
     out_dir = Path(out_dir)
-    with _decode(Path(src), spec) as source:
+    with _decode(src if isinstance(src, bytes) else Path(src), spec) as source:
         fmt = spec.format if spec.format != "auto" else ("png" if source.transparent else "jpeg")
         outputs = []
         for size in spec.sizes:
@@ -206,19 +206,28 @@ def _open_formats() -> tuple[str, ...]:
     return tuple(f for f in _OPEN_FORMATS_WANTED if f in Image.OPEN)
 
 
-def _identify(path: Path) -> Image.Image:
+#: What is decoded: a file, or a download held in memory (`core.shared_spool`).
+Source = Path | bytes
+
+
+def _readable(src: Source) -> Path | io.BytesIO:
+    """What `Image.open` takes: a fresh reader over in-memory bytes (it shares them, no copy)."""
+    return io.BytesIO(src) if isinstance(src, bytes) else src
+
+
+def _identify(src: Source) -> Image.Image:
     """`Image.open` with the allow-list, trying first the plugins Pillow always loads (JPEG, PNG, GIF, BMP, PPM:
     signatures no other allowed format shares, so the answer is the same): loading every other plugin costs a
     fresh worker some 30 ms of CPU, only worth paying for a file none of those reads."""
     Image.preinit()
     loaded = [f for f in _OPEN_FORMATS_WANTED if f in Image.OPEN]
     try:
-        return Image.open(path, formats=loaded)
+        return Image.open(_readable(src), formats=loaded)
     except UnidentifiedImageError:
         everything = _open_formats()
         if len(everything) == len(loaded):
             raise
-        return Image.open(path, formats=everything)
+        return Image.open(_readable(src), formats=everything)
 
 
 def _mpx(pixels: int) -> str:
@@ -240,7 +249,7 @@ _LAZY_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "WEBP", "BMP", "TIFF")
 
 
 @contextmanager
-def _pixel_limit(path: Path, limit: int) -> Iterator[None]:
+def _pixel_limit(src: Source, limit: int) -> Iterator[None]:
     """Run with Pillow's decompression-bomb check at `limit` pixels, its warning (over 1x) as an error
     like its error (over 2x), and either turned into a ResizeError that names --max-pixels."""
     saved = Image.MAX_IMAGE_PIXELS
@@ -252,42 +261,45 @@ def _pixel_limit(path: Path, limit: int) -> Iterator[None]:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         m = re.search(r"\((\d+) pixels\)", str(exc))
         pixels = int(m.group(1)) if m else limit + 1
-        raise _too_large(pixels, limit, _header_size(path, pixels)) from None
+        raise _too_large(pixels, limit, _header_size(src, pixels)) from None
     finally:
         Image.MAX_IMAGE_PIXELS = saved
 
 
-def _header_size(path: Path, pixels: int) -> tuple[int, int] | None:
+def _header_size(src: Source, pixels: int) -> tuple[int, int] | None:
     """The size in the header, for a refusal message; None when it cannot be read without decoding."""
     Image.MAX_IMAGE_PIXELS = None
     try:
-        with Image.open(path, formats=[f for f in _open_formats() if f in _LAZY_FORMATS]) as im:
+        with Image.open(_readable(src), formats=[f for f in _open_formats() if f in _LAZY_FORMATS]) as im:
             return im.size if im.size[0] * im.size[1] == pixels else None
     except Exception:  # only decorates a message that is raised anyway
         return None
 
 
 @contextmanager
-def _decode(path: Path, spec: ResizeSpec) -> Iterator[_Source]:
+def _decode(src: Source, spec: ResizeSpec) -> Iterator[_Source]:
     """The decoded source, with the pixel limit in force until the block ends."""
-    with _pixel_limit(path, spec.max_pixels), _open(path) as im:
-        yield _load(im, spec)
+    with _pixel_limit(src, spec.max_pixels), _open(src) as im:
+        yield _load(im, spec, src if isinstance(src, bytes) else None)
 
 
-def _open(path: Path) -> Image.Image:
-    """Identify `path` from its header; call inside `_pixel_limit`, which refuses too many pixels.
+def _open(src: Source) -> Image.Image:
+    """Identify `src` from its header; call inside `_pixel_limit`, which refuses too many pixels.
 
     Nothing is decoded (except by plugins that do so while opening, like ICO, which Pillow's check,
     set to the same limit by `_pixel_limit`, then guards)."""
     try:
-        with open(path, "rb") as f:
-            head = f.read(512)
+        if isinstance(src, bytes):
+            head = src[:512]
+        else:
+            with open(src, "rb") as f:
+                head = f.read(512)
     except OSError as exc:
-        raise ResizeError(f"cannot read {path.name}: {exc.strerror or exc}") from None
+        raise ResizeError(f"cannot read {src.name}: {exc.strerror or exc}") from None
     if not head:
         raise ResizeError("empty file (0 bytes)")
     try:
-        im = _identify(path)
+        im = _identify(src)
     except UnidentifiedImageError:
         raise ResizeError(_describe_unreadable(head)) from None
     except NotImplementedError as exc:  # a variant the plugin knows of but does not decode
@@ -303,8 +315,9 @@ def _open(path: Path) -> Image.Image:
     return im
 
 
-def _load(im: Image.Image, spec: ResizeSpec) -> _Source:
-    """Decode the first frame of an opened image, shrinking on load when the format allows it."""
+def _load(im: Image.Image, spec: ResizeSpec, data: bytes | None) -> _Source:
+    """Decode the first frame of an opened image, shrinking on load when the format allows it. `data`: the
+    file's bytes when it was opened from memory (the PNG fast paths read them rather than the file)."""
     fmt = "JPEG" if im.format in _JPEG_FORMATS else (im.format or "image")
     icc = im.info.get("icc_profile") or None
     try:
@@ -321,7 +334,7 @@ def _load(im: Image.Image, spec: ResizeSpec) -> _Source:
             im.load()
         else:
             # The same pixels, decoded faster where possible; `_decode` closes the original.
-            im = png_wuffs.decoded(im) or png_inflate.repacked(im) or im
+            im = png_wuffs.decoded(im, data) or png_inflate.repacked(im, data) or im
             im.load()  # first frame / first page: a freshly opened image is positioned there
             orientation = _orientation(im)
             w, h = _upright(im.size, orientation)

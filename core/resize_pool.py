@@ -26,10 +26,11 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-from core import png_inflate, png_wuffs
+from core import png_inflate, png_wuffs, shared_spool
 from core.priority import BACKGROUND_NICENESS, WINDOW_RESIZER_NICENESS, lower_current_thread, niceness_above_main
 from core.resize import ResizeError, ResizeResult, ResizeSpec, make_thumbnails
 from core.settings import Settings, format_bytes
+from core.shared_spool import Slot
 
 #: errno values that mean "the output folder cannot take files": the batch stops instead of failing every item.
 #: EFBIG is a file-size limit (RLIMIT_FSIZE, a quota): no thumbnail is large for its own sake.
@@ -44,7 +45,7 @@ START_TIMEOUT = 60.0
 
 @dataclass(frozen=True, slots=True)
 class ResizeJob:
-    src: str
+    src: str | Slot  # a file, or a download held in the batch's shared spool
     out_dir: str
     stem: str
     spec: ResizeSpec
@@ -87,7 +88,8 @@ def run_job(job: ResizeJob, memory_limit: int | None = None) -> JobOutcome:
     """One job's outcome, never an exception: run by the local workers and by cluster tasks (core.cluster)."""
     limit = f"a resizer may use {format_bytes(memory_limit)}, set from --max-pixels" if memory_limit else ""
     try:
-        return JobOutcome(result=make_thumbnails(job.src, Path(job.out_dir), job.stem, job.spec))
+        src = shared_spool.read(job.src) if isinstance(job.src, Slot) else job.src
+        return JobOutcome(result=make_thumbnails(src, Path(job.out_dir), job.stem, job.spec))
     except ResizeError as exc:
         cause = exc.__cause__
         fatal = isinstance(cause, OSError) and cause.errno in FATAL_ERRNOS

@@ -33,11 +33,13 @@ from core.priority import lower_current_thread
 from core.resize import ResizeSpec
 from core.resize_pool import FATAL_ERRNOS, JobOutcome, ResizeJob, ResizePool, disk_error, start_pool
 from core.settings import Settings
+from core.shared_spool import SLOT_BYTES, SharedSpool
 
 MODES = ("normal", "force", "retry_failed")
 TICK = 0.1  # seconds between progress snapshots (and journal flushes)
 PULL_SIZE = 500
 BUFFER_CAP = 4000  # items pulled from the journal but not yet started
+MAX_SHARED_SLOTS = 32  # downloads held in shared memory at once (core.shared_spool); more go to spool files
 MAX_RETRY_AFTER = 120.0  # a server asking for a longer wait fails the item instead of stalling the batch
 RATE_WINDOW = 5.0
 
@@ -216,6 +218,7 @@ class _Batch:
         self.fatal: str | None = None
         self.cluster: ClusterSession | None = None
         self.pool: ResizePool | None = runner.pool
+        self.shared: SharedSpool | None = None
         self.seq = 0
         self.started = time.monotonic()
 
@@ -311,6 +314,9 @@ class _Batch:
     def _process(self, run: int) -> None:
         self.threads = QThreadPool()
         self.threads.setMaxThreadCount(self.s.threads)
+        if self.cluster is None:  # a slot for every item the capacity lets be in flight, up to a cap
+            slots = min(MAX_SHARED_SLOTS, self.s.threads + 2 * self.s.processes)
+            self.shared = SharedSpool.open(slots, min(SLOT_BYTES, self.s.max_bytes))
         aborting = False
         next_tick = time.monotonic() + TICK
         try:
@@ -351,6 +357,8 @@ class _Batch:
             self._flush(run)
             for leftover in self.spool.glob("*.part"):
                 leftover.unlink(missing_ok=True)
+            if self.shared is not None:
+                self.shared.close()
 
     def _fill(self, run: int) -> None:
         if self.exhausted or len(self.buffer) >= PULL_SIZE:
@@ -439,7 +447,7 @@ class _Batch:
         data = None
         if not act.host:
             try:
-                data = fetch(url, self.spool, self.limits, self.r._abort.is_set).path.read_bytes()
+                data = fetch(url, self.spool, self.limits, self.r._abort.is_set).local_path().read_bytes()
             except FetchError as exc:
                 self.events.put(("fetch_failed", key, exc))
                 return
@@ -456,7 +464,7 @@ class _Batch:
         """Runs on a download thread: one attempt, reported back as an event."""
         lower_current_thread()  # idempotent: in effect once per pool thread
         try:
-            fetched = fetch(url, self.spool, self.limits, self.r._abort.is_set, self._count_bytes)
+            fetched = fetch(url, self.spool, self.limits, self.r._abort.is_set, self._count_bytes, self.shared)
         except Aborted:
             self.events.put(("aborted", key, None))
         except FetchError as exc:
@@ -497,6 +505,8 @@ class _Batch:
         kind, key, payload = event
         act = self.active.get(key)
         if act is None:
+            if isinstance(payload, Fetched):
+                self._release(payload)
             return
         if act.downloading:
             act.downloading = False
@@ -506,7 +516,8 @@ class _Batch:
         if kind == "fetched":
             assert isinstance(payload, Fetched)
             act.fetched = payload
-            job = ResizeJob(str(payload.path), str(self.out), output_stem(act.item.url), self.spec)
+            src = payload.slot or str(payload.path)
+            job = ResizeJob(src, str(self.out), output_stem(act.item.url), self.spec)
             assert self.pool is not None
             self.resizing += 1
             self.pool.submit(job, partial(self._resized, key))
@@ -530,11 +541,17 @@ class _Batch:
         """Runs on the pool's dispatcher thread."""
         self.events.put(("resized", key, outcome))
 
+    def _release(self, fetched: Fetched) -> None:
+        """The download's spool file or shared-spool slot, once no resizer reads it."""
+        if fetched.spooled and fetched.path is not None:
+            fetched.path.unlink(missing_ok=True)
+        if fetched.slot is not None and self.shared is not None:
+            self.shared.give_back(fetched.slot)
+
     def _finish_resize(self, act: _Active, outcome: JobOutcome) -> None:
         fetched = act.fetched
         assert fetched is not None
-        if fetched.spooled:
-            fetched.path.unlink(missing_ok=True)
+        self._release(fetched)
         if outcome.cancelled:
             del self.active[act.item.key]
             return

@@ -54,23 +54,27 @@ def interlaced_rgb(im: Image.Image) -> bytes:
 
 
 def same_thumbnails_both_ways(monkeypatch: pytest.MonkeyPatch, module: object, name: str, src: Path) -> ResizeResult:
-    """Thumbnails of `src` made once through the fast path `module.name` (which must take the file) and once with
-    it declining everything; asserts both give the same result and the same bytes, and returns the result."""
+    """Thumbnails of `src` made through the fast path `module.name` (which must take the file, and its bytes held in
+    memory as a download in the shared spool is) and once with it declining everything; asserts all give the same
+    result and the same bytes, and returns the result."""
     spec = ResizeSpec(sizes=(64, 256))
     used: list[bool] = []
     real = getattr(module, name)
 
-    def counted(opened: Image.Image) -> Image.Image | None:
-        result = real(opened)
+    def counted(opened: Image.Image, data: bytes | None = None) -> Image.Image | None:
+        result = real(opened, data)
         used.append(result is not None)
         return result
 
     monkeypatch.setattr(module, name, counted)
     fast = make_thumbnails(src, src.parent / "fast", src.stem, spec)
-    assert used == [True]
-    monkeypatch.setattr(module, name, lambda _im: None)
+    in_memory = make_thumbnails(src.read_bytes(), src.parent / "memory", src.stem, spec)
+    assert used == [True, True]
+    monkeypatch.setattr(module, name, lambda _im, _data=None: None)
     slow = make_thumbnails(src, src.parent / "slow", src.stem, spec)
-    assert fast == slow
+    assert fast == slow == in_memory
     for out in fast.outputs:
-        assert (src.parent / "fast" / out.path).read_bytes() == (src.parent / "slow" / out.path).read_bytes()
+        expected = (src.parent / "slow" / out.path).read_bytes()
+        assert (src.parent / "fast" / out.path).read_bytes() == expected
+        assert (src.parent / "memory" / out.path).read_bytes() == expected
     return fast

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def fast_path_on(monkeypatch) -> None:
     """On as in a resizer process (off by default in any other), with Wuffs, which goes first, out of the way."""
     monkeypatch.setattr(png_inflate, "_enabled", True)
-    monkeypatch.setattr(png_wuffs, "decoded", lambda _im: None)
+    monkeypatch.setattr(png_wuffs, "decoded", lambda _im, _data=None: None)
 
 
 def _decoded(im: Image.Image) -> tuple[str, tuple[int, int], bytes, dict]:

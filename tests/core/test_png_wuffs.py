@@ -163,7 +163,7 @@ def test_cut_out_thumbnails_look_the_same_made_through_wuffs(tmp_path: Path, mon
     im.save(src)
     spec = ResizeSpec(sizes=(64, 256))
     fast = make_thumbnails(src, tmp_path / "fast", "c", spec)
-    monkeypatch.setattr(png_wuffs, "decoded", lambda _im: None)
+    monkeypatch.setattr(png_wuffs, "decoded", lambda _im, _data=None: None)
     slow = make_thumbnails(src, tmp_path / "slow", "c", spec)
     assert [(o.path, o.width, o.height) for o in fast.outputs] == [(o.path, o.width, o.height) for o in slow.outputs]
     assert {Path(o.path).suffix for o in fast.outputs} == {".png"}

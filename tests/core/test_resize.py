@@ -732,3 +732,43 @@ def test_a_fresh_worker_reads_formats_beyond_the_ones_pillow_preloads(tmp_path: 
         with Image.open(tmp_path / "out" / f"{name}.jpg") as thumb:
             assert thumb.size == (60, 40)
             assert_quadrants(thumb)
+
+
+def _noise(mode: str, size: tuple[int, int]) -> Image.Image:
+    return Image.frombytes(mode, size, os.urandom(size[0] * size[1] * len(mode)))
+
+
+#: name -> the file's bytes: what a download held in memory (core.shared_spool) may be
+FROM_MEMORY = {
+    "JPEG": lambda: _encoded(_noise("RGB", (640, 480)), "JPEG"),
+    "RGBA PNG": lambda: _encoded(_noise("RGBA", (320, 240)), "PNG"),
+    "16-bit PNG": lambda: _encoded(_noise("RGB", (80, 60)).convert("I;16"), "PNG"),
+    "GIF": lambda: _encoded(_noise("RGB", (90, 60)).convert("P"), "GIF"),
+    "an HTML page": lambda: b"<!doctype html><html><head><title>Sign in</title></head></html>",
+    "a truncated JPEG": lambda: _encoded(_noise("RGB", (640, 480)), "JPEG")[:5000],
+    "too many pixels": lambda: _encoded(Image.new("L", (3000, 2000)), "PNG"),
+}
+
+
+def _encoded(im: Image.Image, fmt: str) -> bytes:
+    out = io.BytesIO()
+    im.save(out, fmt)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("kind", list(FROM_MEMORY))
+def test_bytes_in_memory_give_what_the_same_file_gives(tmp_path: Path, kind: str) -> None:
+    data = FROM_MEMORY[kind]()
+    src = tmp_path / "source"
+    src.write_bytes(data)
+    spec = ResizeSpec(sizes=(64, 200), max_pixels=5_000_000)
+    outcomes = []
+    for name, source in (("file", src), ("memory", data)):
+        try:
+            result = make_thumbnails(source, tmp_path / name, "t", spec)
+        except ResizeError as exc:
+            outcomes.append(("error", str(exc)))
+        else:
+            outcomes.append(("made", [(o, (tmp_path / name / o.path).read_bytes()) for o in result.outputs]))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][0] == ("error" if kind in ("an HTML page", "a truncated JPEG", "too many pixels") else "made")

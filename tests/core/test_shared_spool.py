@@ -1,0 +1,197 @@
+"""Downloads handed to the resizers in shared memory: which ones take a slot, that nothing is held after a
+failure, that a resizer process reads the same bytes, and that a batch leaves no shared memory behind."""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import threading
+from collections.abc import Callable, Iterator
+from functools import partial
+from multiprocessing import shared_memory
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from core import shared_spool
+from core.fetch import Fetched, FetchError, FetchLimits, close_sessions, fetch
+from core.models import Entry
+from core.resize import ResizeSpec
+from core.resize_pool import JobOutcome, ResizeJob, ResizePool
+from core.runner import Runner
+from core.settings import Settings
+from core.shared_spool import SharedSpool
+from tests.core.pngs import noise
+from tests.loopback import LoopbackServer, image_bytes
+
+FAST = FetchLimits(timeout=5)
+
+
+def never() -> bool:
+    return False
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sessions() -> Iterator[None]:
+    yield
+    close_sessions()
+
+
+@pytest.fixture
+def shared() -> Iterator[SharedSpool]:
+    spool = SharedSpool.open(slots=2, slot_bytes=256 * 1024)
+    assert spool is not None, "no shared memory on this machine"
+    yield spool
+    spool.close()
+
+
+def _free_slots(spool: SharedSpool) -> int:
+    taken = []
+    while (slot := spool.take(1)) is not None:
+        taken.append(slot)
+    for slot in taken:
+        spool.give_back(slot)
+    return len(taken)
+
+
+def test_a_download_of_known_size_lands_in_a_slot_and_reads_back(
+    http_server: LoopbackServer, tmp_path: Path, shared: SharedSpool
+) -> None:
+    body = image_bytes("photo", "jpg", width=120, height=90)
+    url = http_server.add("/photo.jpg", body, {"Content-Type": "image/jpeg"})
+    got = fetch(url, tmp_path / "spool", FAST, never, shared=shared)
+    assert got.path is None and got.slot is not None
+    assert (got.bytes, got.slot.length) == (len(body), len(body))
+    assert shared_spool.read(got.slot) == body
+    assert not (tmp_path / "spool").exists() or not list((tmp_path / "spool").iterdir())
+    assert _free_slots(shared) == 1
+    shared.give_back(got.slot)
+    assert _free_slots(shared) == 2
+
+
+def _large_png(server: LoopbackServer) -> str:
+    data = io.BytesIO()
+    noise("RGB", (400, 300)).save(data, "PNG")  # about 360 KB of noise: more than a 256 KB slot
+    return server.add("/large.png", data.getvalue(), {"Content-Type": "image/png"})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [lambda s: s.url("/img/a.png?gzip=1"), lambda s: s.url("/img/a.png?nolength=1"), _large_png],
+    ids=["compressed: size unknown", "chunked: size unknown", "larger than a slot"],
+)
+def test_other_downloads_go_to_a_spool_file(
+    http_server: LoopbackServer, tmp_path: Path, shared: SharedSpool, url: Callable[[LoopbackServer], str]
+) -> None:
+    got = fetch(url(http_server), tmp_path / "spool", FAST, never, shared=shared)
+    assert got.slot is None and got.spooled and got.path is not None and got.path.exists()
+    with Image.open(got.path) as im:
+        assert im.format == "PNG"
+    assert _free_slots(shared) == 2
+
+
+def test_when_every_slot_is_taken_downloads_go_to_spool_files(
+    http_server: LoopbackServer, tmp_path: Path, shared: SharedSpool
+) -> None:
+    held = [fetch(http_server.url(f"/img/{i}.jpg"), tmp_path / "s", FAST, never, shared=shared) for i in range(3)]
+    assert [f.slot is not None for f in held] == [True, True, False]
+    assert held[2].path is not None and held[2].path.exists()
+
+
+def test_a_failed_download_gives_its_slot_back(
+    http_server: LoopbackServer, tmp_path: Path, shared: SharedSpool
+) -> None:
+    for path in ("/html/login", "/hangup/a.jpg?w=300&h=200"):  # not an image; cut off half way
+        with pytest.raises(FetchError):
+            fetch(http_server.url(path), tmp_path / "spool", FAST, never, shared=shared)
+    assert _free_slots(shared) == 2
+
+
+def test_a_full_shared_memory_folder_refuses_the_slot_instead_of_crashing(
+    http_server: LoopbackServer, tmp_path: Path, shared: SharedSpool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writing into unreserved pages of a full /dev/shm would kill the process with SIGBUS."""
+
+    def full(fd: int, offset: int, length: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    got = fetch(http_server.url("/img/a.jpg"), tmp_path / "spool", FAST, never, shared=shared)
+    assert got.slot is None and got.path is not None and got.path.exists()
+    monkeypatch.undo()
+    assert _free_slots(shared) == 2  # and usable once there is room again
+
+
+def test_a_resizer_process_makes_the_same_thumbnail_from_a_slot(tmp_path: Path, shared: SharedSpool) -> None:
+    src = tmp_path / "cut-out.png"
+    im = noise("RGBA", (300, 200))
+    im.putalpha(Image.radial_gradient("L").resize(im.size))
+    im.save(src)
+    data = src.read_bytes()
+    spool = SharedSpool.open(slots=1, slot_bytes=len(data))
+    assert spool is not None
+    slot = spool.take(len(data))
+    assert slot is not None
+    view = spool.view(slot)
+    view[: len(data)] = data
+    view.release()
+    held = shared_spool.Slot(slot.name, slot.offset, slot.capacity, len(data))
+    pool = ResizePool(1)
+    outcomes: dict[str, JobOutcome] = {}
+    both = threading.Event()
+
+    def collect(name: str, outcome: JobOutcome) -> None:
+        outcomes[name] = outcome
+        if len(outcomes) == 2:
+            both.set()
+
+    try:
+        for name, source in (("from-slot", held), ("from-file", str(src))):
+            pool.submit(ResizeJob(source, str(tmp_path / name), "a", ResizeSpec(sizes=(64,))), partial(collect, name))
+        assert both.wait(60)
+    finally:
+        pool.shutdown()
+        spool.close()
+    assert all(o.result is not None for o in outcomes.values()), outcomes
+    assert (tmp_path / "from-slot" / "a.png").read_bytes() == (tmp_path / "from-file" / "a.png").read_bytes()
+
+
+def test_closing_frees_the_shared_memory(shared: SharedSpool) -> None:
+    name = shared.name
+    shared_memory.SharedMemory(name=name).close()  # there while open
+    shared.close()
+    with pytest.raises(FileNotFoundError):
+        shared_memory.SharedMemory(name=name)
+
+
+def test_fetched_without_a_shared_spool_always_has_a_path(http_server: LoopbackServer, tmp_path: Path) -> None:
+    got = fetch(http_server.url("/img/a.jpg"), tmp_path / "spool", FAST, never)
+    assert isinstance(got, Fetched) and got.slot is None and got.local_path().exists()
+
+
+def test_a_batch_hands_downloads_over_in_shared_memory_and_frees_it(
+    qtbot, http_server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taken: list[shared_spool.Slot] = []
+    real_take = SharedSpool.take
+
+    def take(self: SharedSpool, length: int) -> shared_spool.Slot | None:
+        slot = real_take(self, length)
+        if slot is not None:
+            taken.append(slot)
+        return slot
+
+    monkeypatch.setattr(SharedSpool, "take", take)
+    urls = [http_server.url(f"/img/p{i}.jpg?w=640&h=480") for i in range(6)] + [http_server.url("/img/c.png?alpha=1")]
+    runner = Runner(Settings(out=tmp_path / "out", processes=2, threads=4), (Entry(u, u) for u in urls))
+    with qtbot.waitSignal(runner.finished, timeout=60_000) as blocker:
+        runner.start()
+    summary = blocker.args[0]
+    assert (summary.done, summary.failed) == (7, 0)
+    assert len(taken) == 7
+    made = sorted(p.suffix for p in (tmp_path / "out").iterdir() if p.is_file())
+    assert made == [".jpg"] * 6 + [".png"]
+    with pytest.raises(FileNotFoundError):
+        shared_memory.SharedMemory(name=taken[0].name)
