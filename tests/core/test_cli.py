@@ -155,3 +155,11 @@ def test_interrupt_saves_the_journal_and_the_same_command_finishes(http_server, 
     assert done.returncode == 1  # the drip now hits the 1 s timeout
     statuses = [i["status"] for i in json.loads((tmp_path / "r.json").read_text())["items"]]
     assert statuses.count("failed") == 1 and len(statuses) == 4
+
+
+def test_version_is_the_installed_one() -> None:
+    import tomllib
+
+    expected = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]["version"]
+    done = thumbnailer("--version")
+    assert (done.returncode, done.stdout) == (0, f"thumbnailer {expected}\n")
