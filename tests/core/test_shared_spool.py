@@ -7,6 +7,7 @@ import errno
 import io
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from functools import partial
 from multiprocessing import shared_memory
@@ -16,12 +17,12 @@ import pytest
 from PIL import Image
 
 from core import shared_spool
-from core.fetch import Fetched, FetchError, FetchLimits, close_sessions, fetch
+from core.fetch import Aborted, Fetched, FetchError, FetchLimits, close_sessions, fetch
 from core.models import Entry
 from core.resize import ResizeSpec
 from core.resize_pool import JobOutcome, ResizeJob, ResizePool
 from core.runner import Runner
-from core.settings import Settings
+from core.settings import Settings, format_bytes
 from core.shared_spool import SharedSpool
 from tests.core.pngs import noise
 from tests.loopback import LoopbackServer, image_bytes
@@ -106,6 +107,73 @@ def test_a_failed_download_gives_its_slot_back(
     for path in ("/html/login", "/hangup/a.jpg?w=300&h=200"):  # not an image; cut off half way
         with pytest.raises(FetchError):
             fetch(http_server.url(path), tmp_path / "spool", FAST, never, shared=shared)
+    assert _free_slots(shared) == 2
+
+
+def test_downloads_into_slots_keep_their_connection_alive(
+    http_server: LoopbackServer, tmp_path: Path, shared: SharedSpool
+) -> None:
+    counted: list[int] = []
+    for i in range(5):
+        got = fetch(http_server.url(f"/img/k{i}.jpg?w=200&h=150"), tmp_path / "spool", FAST, never, counted.append)
+        got = fetch(http_server.url(f"/img/s{i}.jpg?w=200&h=150"), tmp_path / "spool", FAST, never, None, shared)
+        assert got.slot is not None and shared_spool.read(got.slot) == image_bytes(f"s{i}", "jpg", 200, 150)
+        shared.give_back(got.slot)
+    assert http_server.connections_opened == 1
+
+
+def test_a_tls_download_lands_in_a_slot(
+    https_server: LoopbackServer,
+    tls_cert: tuple[Path, Path],
+    tmp_path: Path,
+    shared: SharedSpool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls_cert[0]))
+    got = fetch(https_server.url("/img/secure.jpg?w=300&h=200"), tmp_path / "spool", FAST, never, shared=shared)
+    assert got.slot is not None and shared_spool.read(got.slot) == image_bytes("secure", "jpg", 300, 200)
+
+
+def test_a_hang_up_mid_body_says_the_same_as_with_a_spool_file(
+    http_server: LoopbackServer, tmp_path: Path, shared: SharedSpool
+) -> None:
+    url = http_server.url("/hangup/half.jpg?w=600&h=600")
+    errors = []
+    for spool in (None, shared):
+        with pytest.raises(FetchError) as info:
+            fetch(url, tmp_path / "spool", FAST, never, shared=spool)
+        errors.append((info.value.message, info.value.retryable))
+    size = len(image_bytes("half", "jpg", 600, 600))
+    assert errors == [(f"connection closed after {format_bytes(size // 2)} of {format_bytes(size)}", True)] * 2
+    assert _free_slots(shared) == 2
+
+
+def test_a_slow_drip_into_a_slot_is_cut_by_the_total_timeout(
+    http_server: LoopbackServer, tmp_path: Path, shared: SharedSpool
+) -> None:
+    counted: list[int] = []
+    started = time.monotonic()
+    with pytest.raises(FetchError) as info:
+        fetch(
+            http_server.url("/drip/slow.jpg?bps=40"),
+            tmp_path / "s",
+            FetchLimits(timeout=1.5),
+            never,
+            counted.append,
+            shared,
+        )
+    assert info.value.message.startswith("download took longer than --timeout 1.5 s (got ")
+    assert counted and 1.4 < time.monotonic() - started < 3
+    assert _free_slots(shared) == 2
+
+
+def test_cancelling_a_download_into_a_slot_frees_it(
+    http_server: LoopbackServer, tmp_path: Path, shared: SharedSpool
+) -> None:
+    cancel = threading.Event()
+    with pytest.raises(Aborted):
+        url = http_server.url("/drip/big.png?w=200&h=200&bps=100")
+        fetch(url, tmp_path / "spool", FAST, cancel.is_set, lambda n: cancel.set(), shared)
     assert _free_slots(shared) == 2
 
 
