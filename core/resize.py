@@ -400,9 +400,9 @@ def _normalise_mode(im: Image.Image) -> Image.Image:
             im = im.convert("RGB")  # YCbCr, LAB, HSV, RGBX
         except ValueError:
             raise ResizeError(f"unsupported colour mode {mode}") from None
-    if im.mode in ("RGBA", "RGBa"):
-        im = im.convert("RGB" if _opaque(im) else "RGBa")
-    return im
+    if im.mode in ("RGBA", "RGBa") and _opaque(im):
+        return im.convert("RGB")
+    return im.convert("RGBa") if im.mode == "RGBA" else im
 
 
 def _opaque(im: Image.Image) -> bool:
