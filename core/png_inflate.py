@@ -74,7 +74,7 @@ def _with_stored_data(data: bytes) -> bytes:
         raise _NotHere
     first = last = -1  # offsets of the first IDAT chunk and of the end of the last one
     compressed = []
-    for kind, start, end in _chunks(data):
+    for kind, start, end in chunks(data):
         if kind == b"acTL":  # APNG: frames beyond the first live in fdAT chunks; leave it to Pillow
             raise _NotHere
         if kind == b"IDAT":
@@ -112,8 +112,8 @@ def _stored_zlib_stream(raw: memoryview) -> list[bytes | memoryview]:
     return parts
 
 
-def _chunks(data: bytes) -> Iterator[tuple[bytes, int, int]]:
-    """(type, start, end) of each chunk up to IEND; a file cut short raises _NotHere."""
+def chunks(data: bytes) -> Iterator[tuple[bytes, int, int]]:
+    """(type, start, end) of each chunk of a PNG up to IEND; a file cut short raises _NotHere."""
     pos = len(_SIGNATURE)
     while pos + 12 <= len(data):
         length, kind = struct.unpack_from(">I4s", data, pos)

@@ -1,8 +1,8 @@
 """The resize engine: one source image in, one thumbnail per requested size out.
 
 Plain Pillow, run in worker processes: this module imports no Qt, directly or indirectly (from the project it
-imports only `core.models`, `core.naming`, `core.png_inflate` and `core.png_wuffs`), which
-`tests/core/test_architecture.py` checks.
+imports only `core.models`, `core.naming` and the PNG helpers `core.png_inflate`, `core.png_wuffs` and
+`core.png_deflate`), which `tests/core/test_architecture.py` checks.
 
 One call decodes the source once and writes every size from that decode:
 
@@ -19,7 +19,8 @@ One call decodes the source once and writes every size from that decode:
    premultiplied once when not, which every size's resize needs).
 5. Per size: resize (with an exact centre crop for `cover`), convert to sRGB through the embedded
    ICC profile (CMYK without one: Pillow's plain conversion), flatten alpha onto the background for
-   formats without alpha, pad, and save to a temporary name that is renamed into place.
+   formats without alpha, pad, and save to a temporary name that is renamed into place (PNG's image data
+   compressed by zlib-ng, `core.png_deflate`).
 
 Not thread-safe: a call sets `PIL.Image.MAX_IMAGE_PIXELS` and the warning filters while it runs, which
 is fine in a worker process that handles one image at a time.
@@ -40,7 +41,7 @@ from pathlib import Path
 
 from PIL import Image, ImageCms, ImageColor, UnidentifiedImageError, features
 
-from core import png_inflate, png_wuffs
+from core import png_deflate, png_inflate, png_wuffs
 from core.models import Output
 from core.naming import output_filename, safe_join
 
@@ -81,9 +82,6 @@ _WRITERS = {
     "avif": ("AVIF", "avif", ("RGB", "RGBA")),
 }
 _MAX_JPEG_MARKER = 65533  # bytes of payload one JPEG APPn segment can carry
-#: zlib level 4: thumbnail PNGs within 0-4% of the size of Pillow's default level 6 (cut-outs, photos, text,
-#: fractals measured) in 15-50% less time; levels 1-3 are faster again but up to 18% larger.
-_PNG_COMPRESS_LEVEL = 4
 _WEBP_METHOD = 4
 #: Shrinking more than 1.5x, reduce() by a whole factor first (a box average) so Lanczos works on at most 1.5
 #: times the output size. Against Lanczos all the way: 47-48 dB on photo-like 3000x2000 images and 53+ dB on
@@ -558,7 +556,7 @@ def _write(im: Image.Image, out_dir: Path, name: str, fmt: str, spec: ResizeSpec
     if fmt == "jpeg":
         params = {"quality": spec.quality, "optimize": False, "progressive": False}
     elif fmt == "png":
-        params = {"compress_level": _PNG_COMPRESS_LEVEL}
+        params = {"compress_level": 0}  # rows filtered and stored; png_deflate compresses them
     elif fmt == "webp":
         params = {"quality": spec.quality, "method": _WEBP_METHOD}
     elif fmt == "avif":
@@ -577,7 +575,12 @@ def _write(im: Image.Image, out_dir: Path, name: str, fmt: str, spec: ResizeSpec
     tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
     try:
         try:
-            im.save(tmp, format=pillow_format, **params)
+            if fmt == "png":
+                encoded = io.BytesIO()
+                im.save(encoded, format=pillow_format, **params)
+                tmp.write_bytes(png_deflate.deflated(encoded.getvalue()))
+            else:
+                im.save(tmp, format=pillow_format, **params)
         except OSError as exc:
             if exc.errno is not None:
                 raise  # the file system's (disk full, permissions): not about this image
