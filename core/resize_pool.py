@@ -163,8 +163,8 @@ def _worker_main(conn: Connection, memory_limit: int | None, niceness: int | Non
             job = conn.recv()
         except (EOFError, OSError):
             return
-        if job is None:
-            return
+        if job is None:  # the pool is done: exit at once, nothing to flush (a teardown would delay the batch's end)
+            os._exit(0)
         conn.send(run_job(job, memory_limit))
 
 
