@@ -25,8 +25,8 @@ from urllib.parse import urlsplit
 import core
 from core.fetch import Fetched, FetchError, FetchLimits, fetch
 from core.naming import safe_join
-from core.resize import ResizeSpec
 from core.resize_pool import ResizeJob, run_job
+from core.resize_spec import ResizeSpec
 
 if TYPE_CHECKING:
     from distributed import Client, Future

@@ -1,8 +1,8 @@
 """The resize engine: one source image in, one thumbnail per requested size out.
 
 Plain Pillow, run in worker processes: this module imports no Qt, directly or indirectly (from the project it
-imports only `core.models`, `core.naming` and the PNG helpers `core.png_inflate`, `core.png_wuffs` and
-`core.png_deflate`), which `tests/core/test_architecture.py` checks.
+imports only `core.models`, `core.naming`, `core.resize_spec` and the PNG helpers `core.png_inflate`,
+`core.png_wuffs` and `core.png_deflate`), which `tests/core/test_architecture.py` checks.
 
 One call decodes the source once and writes every size from that decode:
 
@@ -39,15 +39,14 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageCms, ImageColor, UnidentifiedImageError, features
+from PIL import Image, ImageCms, UnidentifiedImageError, features
 
 from core import png_deflate, png_inflate, png_wuffs
 from core.models import Output
 from core.naming import output_filename, safe_join
+from core.resize_spec import ResizeError, ResizeResult, ResizeSpec, background_rgb
 
 # The same values core.settings accepts; repeated, not imported, so this module stays standalone.
-FITS = ("contain", "cover", "pad")
-FORMATS = ("auto", "jpeg", "png", "webp", "avif")
 
 #: Formats we open: every raster format Pillow decodes in this process, so whatever Pillow reads gets a
 #: thumbnail. Refused: EPS (Pillow hands it to Ghostscript, an interpreter we never run on untrusted data),
@@ -90,69 +89,6 @@ _REDUCING_GAP = 1.5
 
 # Errors Pillow raises for broken data while decoding (beyond OSError, which covers truncation).
 _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError, struct.error)
-
-
-class ResizeError(Exception):
-    """Why an image could not be made into thumbnails, in words a user understands, e.g.
-    'not an image (looks like HTML)', 'image is 50000x50000 = 2500 Mpx, over --max-pixels 100 Mpx',
-    'truncated or corrupt JPEG: ...', 'unsupported format (SVG)'."""
-
-
-@dataclass(frozen=True)
-class ResizeSpec:
-    """What to make. Validated on construction (ValueError); sizes are stored sorted and deduplicated.
-
-    Fit modes, for a box of `size` x `size` pixels:
-
-    - `contain`: the whole image, as large as fits in the box, aspect kept.
-    - `cover`: the box filled, aspect kept, the overflow cropped equally from both sides (centre crop).
-      Without `upscale` an image smaller than the box on a side is not enlarged; the output is then
-      min(box, that side) on that side, so a 400x100 image in a 256 box gives 256x100 and a 100x50
-      image stays 100x50.
-    - `pad`: `contain`, then centred on a canvas of exactly the box. Without `upscale` a small image
-      keeps its size in the middle of the full box. The canvas is transparent when the output has
-      alpha (PNG/WebP/AVIF) and the image has transparency, else `background`.
-
-    `upscale=False` (the default) never enlarges. `format="auto"` writes PNG when the image has real
-    transparency (an alpha value below 255, or a transparent palette entry in use) and JPEG
-    otherwise. `keep_metadata=False` writes neither EXIF nor ICC; True keeps the EXIF (orientation
-    reset to 1, since pixels are stored upright; the embedded preview is not copied) and embeds the
-    sRGB profile when the source had a profile (outputs are always sRGB).
-    """
-
-    sizes: tuple[int, ...] = (256,)
-    fit: str = "contain"
-    upscale: bool = False
-    format: str = "auto"
-    quality: int = 85
-    background: str = "white"
-    keep_metadata: bool = False
-    max_pixels: int = 100_000_000
-
-    def __post_init__(self) -> None:
-        sizes = tuple(sorted({int(s) for s in self.sizes}))
-        if not sizes or sizes[0] < 1:
-            raise ValueError(f"sizes must be positive pixel counts, got {self.sizes!r}")
-        object.__setattr__(self, "sizes", sizes)
-        if self.fit not in FITS:
-            raise ValueError(f"fit must be one of {', '.join(FITS)}, got {self.fit!r}")
-        if self.format not in FORMATS:
-            raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {self.format!r}")
-        if not 1 <= self.quality <= 100:
-            raise ValueError(f"quality must be between 1 and 100, got {self.quality}")
-        if self.max_pixels < 1:
-            raise ValueError(f"max_pixels must be positive, got {self.max_pixels}")
-        _background_rgb(self.background)  # raises ValueError for what is not a colour
-
-
-@dataclass
-class ResizeResult:
-    """`source_width`/`source_height`: the full-resolution size as displayed (after EXIF orientation).
-    `outputs`: one per size, smallest first; paths relative to the output folder."""
-
-    source_width: int
-    source_height: int
-    outputs: list[Output]
 
 
 @dataclass
@@ -480,14 +416,6 @@ def _to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
     return im if im.mode == out_mode else im.convert(out_mode)  # CMYK without a profile
 
 
-def _background_rgb(colour: str) -> tuple[int, int, int]:
-    try:
-        rgb = ImageColor.getrgb(colour)
-    except (ValueError, AttributeError):
-        raise ValueError(f"background is not a colour: {colour!r}") from None
-    return (rgb[0], rgb[1], rgb[2])
-
-
 # --------------------------------------------------------------------------------------------------
 # geometry and composition
 
@@ -533,7 +461,7 @@ def _render(source: _Source, size: int, spec: ResizeSpec, fmt: str) -> Image.Ima
             out = Image.new("RGBA", canvas, (0, 0, 0, 0))
             out.paste(thumb, _centre(thumb.size, canvas))
     else:  # alpha flattened onto the background, and/or padded with it
-        bg = _background_rgb(spec.background)
+        bg = background_rgb(spec.background)
         grey = thumb.mode == "L" and bg[0] == bg[1] == bg[2]
         out = Image.new("L" if grey else "RGB", canvas, bg[0] if grey else bg)
         out.paste(thumb, _centre(thumb.size, canvas), thumb if thumb.mode == "RGBA" else None)

@@ -26,9 +26,9 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-from core import png_inflate, png_wuffs, shared_spool
+from core import shared_spool
 from core.priority import BACKGROUND_NICENESS, WINDOW_RESIZER_NICENESS, lower_current_thread, niceness_above_main
-from core.resize import ResizeError, ResizeResult, ResizeSpec, make_thumbnails
+from core.resize_spec import ResizeError, ResizeResult, ResizeSpec
 from core.settings import Settings, format_bytes
 from core.shared_spool import Slot
 
@@ -86,6 +86,8 @@ def _limit_memory(limit: int | None) -> None:
 
 def run_job(job: ResizeJob, memory_limit: int | None = None) -> JobOutcome:
     """One job's outcome, never an exception: run by the local workers and by cluster tasks (core.cluster)."""
+    from core.resize import make_thumbnails  # the decoders: only where jobs run, not where they are handed out
+
     limit = f"a resizer may use {format_bytes(memory_limit)}, set from --max-pixels" if memory_limit else ""
     try:
         src = shared_spool.read(job.src) if isinstance(job.src, Slot) else job.src
@@ -143,6 +145,8 @@ MAX_START_FAILURES = 3
 
 def _settle_in(memory_limit: int | None, niceness: int | None) -> None:
     """A new resizer process's limits, memory habits and priority, before its first job."""
+    from core import png_inflate, resize  # noqa: F401 -- the decoders, loaded before the worker says it is ready
+
     _limit_memory(memory_limit)
     if _keep_freed_memory():
         png_inflate.enable()  # it pays only where the previous image's buffers are reused
@@ -157,6 +161,8 @@ def _worker_main(conn: Connection, memory_limit: int | None, niceness: int | Non
     _settle_in(memory_limit, niceness)
     conn.send(READY)  # imports done: from now on a death is the job's fault, not start-up's
     if not conn.poll(0):
+        from core import png_wuffs
+
         png_wuffs.warm_up()  # idle until the first download arrives: load the PNG decoder's numpy now
     while True:
         try:

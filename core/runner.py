@@ -30,8 +30,8 @@ from core.journal import STATE_DIR, Journal, PendingItem
 from core.models import Entry, ItemUpdate, Output, Progress, Status, Summary
 from core.naming import output_stem
 from core.priority import lower_current_thread
-from core.resize import ResizeSpec
 from core.resize_pool import FATAL_ERRNOS, JobOutcome, ResizeJob, ResizePool, disk_error, start_pool
+from core.resize_spec import ResizeSpec
 from core.settings import Settings
 from core.shared_spool import SLOT_BYTES, SharedSpool
 

@@ -1,0 +1,88 @@
+"""What a resize job asks for and what it gives back, apart from the code that decodes and resizes.
+
+The processes that only hand jobs out and read their results (the command, the engine) import this and not
+`core.resize`, which brings the decoders (Pillow's plugins, ICC, Wuffs, zlib-ng): some 70 ms of every launch
+before its first download. `core.resize` re-exports these names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PIL import ImageColor
+
+from core.models import Output
+
+FITS = ("contain", "cover", "pad")
+FORMATS = ("auto", "jpeg", "png", "webp", "avif")
+
+
+class ResizeError(Exception):
+    """Why an image could not be made into thumbnails, in words a user understands, e.g.
+    'not an image (looks like HTML)', 'image is 50000x50000 = 2500 Mpx, over --max-pixels 100 Mpx',
+    'truncated or corrupt JPEG: ...', 'unsupported format (SVG)'."""
+
+
+@dataclass(frozen=True)
+class ResizeSpec:
+    """What to make. Validated on construction (ValueError); sizes are stored sorted and deduplicated.
+
+    Fit modes, for a box of `size` x `size` pixels:
+
+    - `contain`: the whole image, as large as fits in the box, aspect kept.
+    - `cover`: the box filled, aspect kept, the overflow cropped equally from both sides (centre crop).
+      Without `upscale` an image smaller than the box on a side is not enlarged; the output is then
+      min(box, that side) on that side, so a 400x100 image in a 256 box gives 256x100 and a 100x50
+      image stays 100x50.
+    - `pad`: `contain`, then centred on a canvas of exactly the box. Without `upscale` a small image
+      keeps its size in the middle of the full box. The canvas is transparent when the output has
+      alpha (PNG/WebP/AVIF) and the image has transparency, else `background`.
+
+    `upscale=False` (the default) never enlarges. `format="auto"` writes PNG when the image has real
+    transparency (an alpha value below 255, or a transparent palette entry in use) and JPEG
+    otherwise. `keep_metadata=False` writes neither EXIF nor ICC; True keeps the EXIF (orientation
+    reset to 1, since pixels are stored upright; the embedded preview is not copied) and embeds the
+    sRGB profile when the source had a profile (outputs are always sRGB).
+    """
+
+    sizes: tuple[int, ...] = (256,)
+    fit: str = "contain"
+    upscale: bool = False
+    format: str = "auto"
+    quality: int = 85
+    background: str = "white"
+    keep_metadata: bool = False
+    max_pixels: int = 100_000_000
+
+    def __post_init__(self) -> None:
+        sizes = tuple(sorted({int(s) for s in self.sizes}))
+        if not sizes or sizes[0] < 1:
+            raise ValueError(f"sizes must be positive pixel counts, got {self.sizes!r}")
+        object.__setattr__(self, "sizes", sizes)
+        if self.fit not in FITS:
+            raise ValueError(f"fit must be one of {', '.join(FITS)}, got {self.fit!r}")
+        if self.format not in FORMATS:
+            raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {self.format!r}")
+        if not 1 <= self.quality <= 100:
+            raise ValueError(f"quality must be between 1 and 100, got {self.quality}")
+        if self.max_pixels < 1:
+            raise ValueError(f"max_pixels must be positive, got {self.max_pixels}")
+        background_rgb(self.background)  # raises ValueError for what is not a colour
+
+
+@dataclass
+class ResizeResult:
+    """`source_width`/`source_height`: the full-resolution size as displayed (after EXIF orientation).
+    `outputs`: one per size, smallest first; paths relative to the output folder."""
+
+    source_width: int
+    source_height: int
+    outputs: list[Output]
+
+
+def background_rgb(colour: str) -> tuple[int, int, int]:
+    try:
+        rgb = ImageColor.getrgb(colour)
+    except (ValueError, AttributeError):
+        raise ValueError(f"background is not a colour: {colour!r}") from None
+    return (rgb[0], rgb[1], rgb[2])
