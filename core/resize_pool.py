@@ -157,21 +157,23 @@ def _settle_in(memory_limit: int | None, niceness: int | None) -> None:
 
 
 def _worker_main(conn: Connection, memory_limit: int | None, niceness: int | None) -> None:
-    """Loop of one resizer process: receive a job, send its outcome, until the pipe closes."""
+    """Loop of one resizer process: receive a job, send its outcome, until the pipe closes. When the program
+    that started it is gone (killed), it ends quietly; when the pool is done, at once."""
     _settle_in(memory_limit, niceness)
-    conn.send(READY)  # imports done: from now on a death is the job's fault, not start-up's
-    if not conn.poll(0):
-        from core import png_wuffs
-
-        png_wuffs.warm_up()  # idle until the first download arrives: load the PNG decoder's numpy now
+    message: object = READY  # imports done: from now on a death is the job's fault, not start-up's
     while True:
         try:
+            conn.send(message)
+            if message is READY and not conn.poll(0):
+                from core import png_wuffs
+
+                png_wuffs.warm_up()  # idle until the first download arrives: load the PNG decoder's numpy now
             job = conn.recv()
         except (EOFError, OSError):
             return
-        if job is None:  # the pool is done: exit at once, nothing to flush (a teardown would delay the batch's end)
+        if job is None:  # nothing to flush or close: an interpreter's teardown would only delay the batch's end
             os._exit(0)
-        conn.send(run_job(job, memory_limit))
+        message = run_job(job, memory_limit)
 
 
 class _Worker:

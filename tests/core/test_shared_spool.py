@@ -6,6 +6,8 @@ from __future__ import annotations
 import errno
 import io
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -263,3 +265,30 @@ def test_a_batch_hands_downloads_over_in_shared_memory_and_frees_it(
     assert made == [".jpg"] * 6 + [".png"]
     with pytest.raises(FileNotFoundError):
         shared_memory.SharedMemory(name=taken[0].name)
+
+
+@pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="POSIX shared memory is listed in /dev/shm on Linux only")
+def test_a_killed_command_leaves_no_shared_memory(http_server: LoopbackServer, tmp_path: Path) -> None:
+    def segments() -> set[str]:
+        return {p.name for p in Path("/dev/shm").glob("psm_*")}
+
+    before = segments()
+    listing = tmp_path / "list.txt"
+    listing.write_text("".join(http_server.url(f"/drip/d{i}.jpg?bps=2000") + "\n" for i in range(8)))
+    command = [sys.executable, "-m", "core.cli", str(listing), "--quiet", "--out", str(tmp_path / "out")]
+    proc = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[2], stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_until(lambda: bool(segments() - before) and http_server.in_flight >= 2, 30)
+    finally:
+        proc.kill()
+        _, stderr = proc.communicate(timeout=30)
+    _wait_until(lambda: not segments() - before, 10)  # Python's resource tracker, left behind, frees it
+    assert "Traceback" not in stderr, stderr  # the resizers, finding their program gone, end quietly
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float) -> None:
+    """Poll a condition of another process (no Qt loop to wait on here)."""
+    end = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < end, "condition not met in time"
+        time.sleep(0.02)
