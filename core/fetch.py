@@ -643,7 +643,7 @@ def _read_into(
     plain.length = 0
     plain.close()  # the response, not the connection (as http.client does itself at a body's end)
     resp.raw.release_conn()  # so the connection goes back to urllib3's pool, reusable
-    return total, bytes(view[:HEAD_BYTES])
+    return total, bytes(view[: min(total, HEAD_BYTES)])
 
 
 def _stream(

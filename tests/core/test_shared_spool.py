@@ -124,6 +124,20 @@ def test_downloads_into_slots_keep_their_connection_alive(
     assert http_server.connections_opened == 1
 
 
+def test_a_short_answer_that_is_not_an_image_is_refused_as_with_a_spool_file(
+    http_server: LoopbackServer, tmp_path: Path, shared: SharedSpool
+) -> None:
+    """The sniffers see the body only, not the rest of the slot."""
+    url = http_server.add("/error.jpg", b'{"error": "not found"}\n', {"Content-Type": "image/jpeg"})
+    messages = []
+    for spool in (None, shared):
+        with pytest.raises(FetchError) as info:
+            fetch(url, tmp_path / "spool", FAST, never, shared=spool)
+        messages.append(info.value.message)
+    assert messages[0] == messages[1] and "JSON" in messages[0]
+    assert _free_slots(shared) == 2
+
+
 def test_a_tls_download_lands_in_a_slot(
     https_server: LoopbackServer,
     tls_cert: tuple[Path, Path],
