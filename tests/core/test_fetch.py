@@ -7,7 +7,7 @@ import pickle
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,19 +24,8 @@ from core.fetch import (
     sniff_image,
 )
 from core.settings import Settings, format_bytes
+from tests.core.fetching import FAST, fresh_sessions, never  # noqa: F401 -- fresh_sessions: an autouse fixture
 from tests.loopback import LoopbackServer, image_bytes
-
-FAST = FetchLimits(timeout=5)
-
-
-def never() -> bool:
-    return False
-
-
-@pytest.fixture(autouse=True)
-def _fresh_sessions() -> Iterator[None]:
-    yield
-    close_sessions()  # no kept-alive client socket outlives its test's server
 
 
 @pytest.fixture

@@ -19,27 +19,16 @@ import pytest
 from PIL import Image
 
 from core import shared_spool
-from core.fetch import Aborted, Fetched, FetchError, FetchLimits, close_sessions, fetch
+from core.fetch import Aborted, Fetched, FetchError, FetchLimits, fetch
 from core.models import Entry
 from core.resize import ResizeSpec
 from core.resize_pool import JobOutcome, ResizeJob, ResizePool
 from core.runner import Runner
 from core.settings import Settings, format_bytes
 from core.shared_spool import SharedSpool
+from tests.core.fetching import FAST, fresh_sessions, never  # noqa: F401 -- fresh_sessions: an autouse fixture
 from tests.core.pngs import noise
 from tests.loopback import LoopbackServer, image_bytes
-
-FAST = FetchLimits(timeout=5)
-
-
-def never() -> bool:
-    return False
-
-
-@pytest.fixture(autouse=True)
-def _fresh_sessions() -> Iterator[None]:
-    yield
-    close_sessions()
 
 
 @pytest.fixture
