@@ -46,8 +46,6 @@ from core.models import Output
 from core.naming import output_filename, safe_join
 from core.resize_spec import ResizeError, ResizeResult, ResizeSpec, background_rgb
 
-# The same values core.settings accepts; repeated, not imported, so this module stays standalone.
-
 #: Formats we open: every raster format Pillow decodes in this process, so whatever Pillow reads gets a
 #: thumbnail. Refused: EPS (Pillow hands it to Ghostscript, an interpreter we never run on untrusted data),
 #: IPTC (not an image; its loader re-opens embedded data with any plugin), WMF (vector, needs a platform

@@ -13,6 +13,7 @@ from PIL import ImageColor
 
 from core.models import Output
 
+# The same values core.settings accepts; repeated, not imported: core.resize stays free of the settings (tested).
 FITS = ("contain", "cover", "pad")
 FORMATS = ("auto", "jpeg", "png", "webp", "avif")
 
