@@ -46,17 +46,12 @@ class _NotHere(Exception):
     """The fast path does not apply; Pillow's own path decodes the file."""
 
 
-def repacked(im: Image.Image, data: bytes | None = None) -> Image.Image | None:
-    """`im`, a PNG opened but not loaded (from a file, or from `data`, the file's bytes), reopened from a copy
-    whose image data zlib-ng inflated; None when the fast path is off or does not apply (then decode `im`)."""
+def repacked(im: Image.Image, data: bytes) -> Image.Image | None:
+    """`im`, a PNG opened but not loaded from `data` (the file's bytes), reopened from a copy whose image data
+    zlib-ng inflated; None when the fast path is off or does not apply (then decode `im`)."""
     if not _enabled or im.format != "PNG":
         return None
-    if data is None and (not isinstance(im.filename, str) or not im.filename):
-        return None
     try:
-        if data is None:
-            with open(im.filename, "rb") as f:
-                data = f.read()
         return Image.open(BytesIO(_with_stored_data(data)), formats=["PNG"])
     except (_NotHere, OSError, zlib_ng.error):
         return None

@@ -48,17 +48,13 @@ def warm_up() -> None:
             importlib.import_module("numpy")
 
 
-def decoded(im: Image.Image, data: bytes | None = None) -> Image.Image | None:
-    """The pixels of `im` (a PNG opened, not loaded, from a file or from `data`, the file's bytes) decoded by
-    Wuffs, as an image in mode L, RGB or RGBa (premultiplied) holding what Pillow's path would hold after
-    normalising; None when Wuffs is missing or the file is a kind left to Pillow (see the module's docstring),
-    so the caller decodes `im` itself."""
+def decoded(im: Image.Image, data: bytes) -> Image.Image | None:
+    """The pixels of `im` (a PNG opened, not loaded, from `data`, the file's bytes) decoded by Wuffs, as an
+    image in mode L, RGB or RGBa (premultiplied) holding what Pillow's path would hold after normalising; None
+    when Wuffs is missing or the file is a kind left to Pillow (see the module's docstring), so the caller
+    decodes `im` itself."""
     if pywuffs is None or im.format != "PNG" or any(key in im.info for key in _EXIF_KEYS):
         return None
-    if data is None:
-        data = _file_bytes(im)
-        if data is None:
-            return None
     mode = _mode_for(data, "transparency" in im.info)
     if mode is None:
         return None
@@ -70,16 +66,6 @@ def decoded(im: Image.Image, data: bytes | None = None) -> Image.Image | None:
     except ImportError:  # numpy missing: pywuffs does not declare it
         return None
     return Image.frombuffer(mode, im.size, pixels, "raw", mode, 0, 1)
-
-
-def _file_bytes(im: Image.Image) -> bytes | None:
-    if not isinstance(im.filename, str) or not im.filename:
-        return None
-    try:
-        with open(im.filename, "rb") as f:
-            return f.read()
-    except OSError:
-        return None
 
 
 def _mode_for(data: bytes, transparency: bool) -> str | None:

@@ -212,7 +212,7 @@ def _header_size(src: Source, pixels: int) -> tuple[int, int] | None:
 def _decode(src: Source, spec: ResizeSpec) -> Iterator[_Source]:
     """The decoded source, with the pixel limit in force until the block ends."""
     with _pixel_limit(src, spec.max_pixels), _open(src) as im:
-        yield _load(im, spec, src if isinstance(src, bytes) else None)
+        yield _load(im, spec, src)
 
 
 def _open(src: Source) -> Image.Image:
@@ -247,9 +247,8 @@ def _open(src: Source) -> Image.Image:
     return im
 
 
-def _load(im: Image.Image, spec: ResizeSpec, data: bytes | None) -> _Source:
-    """Decode the first frame of an opened image, shrinking on load when the format allows it. `data`: the
-    file's bytes when it was opened from memory (the PNG fast paths read them rather than the file)."""
+def _load(im: Image.Image, spec: ResizeSpec, src: Source) -> _Source:
+    """Decode the first frame of an opened image (from `src`), shrinking on load when the format allows it."""
     fmt = "JPEG" if im.format in _JPEG_FORMATS else (im.format or "image")
     icc = im.info.get("icc_profile") or None
     try:
@@ -265,8 +264,9 @@ def _load(im: Image.Image, spec: ResizeSpec, data: bytes | None) -> _Source:
             im.draft(im.mode, _upright(target, orientation))  # in stored orientation (a swap is symmetric)
             im.load()
         else:
-            # The same pixels, decoded faster where possible; `_decode` closes the original.
-            im = png_wuffs.decoded(im, data) or png_inflate.repacked(im, data) or im
+            png = _whole(src) if im.format == "PNG" else None  # the PNG fast paths take the file's bytes
+            if png is not None:  # the same pixels, decoded faster where possible; `_decode` closes the original
+                im = png_wuffs.decoded(im, png) or png_inflate.repacked(im, png) or im
             im.load()  # first frame / first page: a freshly opened image is positioned there
             orientation = _orientation(im)
             w, h = _upright(im.size, orientation)
@@ -286,6 +286,17 @@ def _load(im: Image.Image, spec: ResizeSpec, data: bytes | None) -> _Source:
     if icc is not None and not _profile_matches(icc, image.mode):
         icc = None
     return _Source(image, w, h, transparent, icc, exif)
+
+
+def _whole(src: Source) -> bytes | None:
+    """All of the source's bytes (read once, for the PNG fast paths); None when the file cannot be read, and
+    then Pillow, which has it open, decodes it."""
+    if isinstance(src, bytes):
+        return src
+    try:
+        return src.read_bytes()
+    except OSError:
+        return None
 
 
 def _orientation(im: Image.Image) -> int:

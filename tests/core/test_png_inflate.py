@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def fast_path_on(monkeypatch) -> None:
     """On as in a resizer process (off by default in any other), with Wuffs, which goes first, out of the way."""
     monkeypatch.setattr(png_inflate, "_enabled", True)
-    monkeypatch.setattr(png_wuffs, "decoded", lambda _im, _data=None: None)
+    monkeypatch.setattr(png_wuffs, "decoded", lambda _im, _data: None)
 
 
 def _decoded(im: Image.Image) -> tuple[str, tuple[int, int], bytes, dict]:
@@ -32,7 +32,7 @@ def _decoded(im: Image.Image) -> tuple[str, tuple[int, int], bytes, dict]:
 
 def _both(path: Path) -> tuple[tuple, tuple]:
     with Image.open(path) as original:
-        fast = png_inflate.repacked(original)
+        fast = png_inflate.repacked(original, path.read_bytes())
         assert fast is not None, "the fast path declined a plain PNG"
         mine = _decoded(fast)
     with Image.open(path) as im:
@@ -87,7 +87,7 @@ def test_chunks_after_the_image_data_are_kept(tmp_path: Path) -> None:
 
 def _declined(path: Path) -> bool:
     with Image.open(path) as im:
-        return png_inflate.repacked(im) is None
+        return png_inflate.repacked(im, path.read_bytes()) is None
 
 
 def test_animated_png_is_left_to_pillow(tmp_path: Path) -> None:

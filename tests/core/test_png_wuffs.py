@@ -66,7 +66,7 @@ def test_pixels_are_pillows_own(tmp_path: Path, kind: str) -> None:
     path = tmp_path / "a.png"
     write(path)
     with Image.open(path) as im:
-        mine = png_wuffs.decoded(im)
+        mine = png_wuffs.decoded(im, path.read_bytes())
     assert mine is not None, f"Wuffs declined a plain {kind} PNG"
     pillows = _pillows(path, mode)
     assert (mine.mode, mine.size) == (pillows.mode, pillows.size)
@@ -113,7 +113,7 @@ def test_kinds_it_does_not_cover_are_left_to_pillow(tmp_path: Path, kind: str) -
     path = tmp_path / "a.png"
     DECLINED[kind](path)
     with Image.open(path) as im:
-        assert png_wuffs.decoded(im) is None
+        assert png_wuffs.decoded(im, path.read_bytes()) is None
 
 
 def test_exif_orientation_of_a_png_still_turns_the_thumbnail(tmp_path: Path) -> None:
@@ -139,7 +139,7 @@ def test_damaged_data_is_left_to_pillow_which_says_what_is_wrong(tmp_path: Path)
     changed.write_bytes(data[:pixel] + bytes(b ^ 0x5A for b in data[pixel : pixel + 8]) + data[pixel + 8 :])
     for path in (cut, changed):
         with Image.open(path) as im:
-            assert png_wuffs.decoded(im) is None, path.name
+            assert png_wuffs.decoded(im, path.read_bytes()) is None, path.name
         with pytest.raises(ResizeError, match=r"^truncated or corrupt PNG"):
             make_thumbnails(path, tmp_path / "out", path.stem, ResizeSpec())
 
@@ -163,7 +163,7 @@ def test_cut_out_thumbnails_look_the_same_made_through_wuffs(tmp_path: Path, mon
     im.save(src)
     spec = ResizeSpec(sizes=(64, 256))
     fast = make_thumbnails(src, tmp_path / "fast", "c", spec)
-    monkeypatch.setattr(png_wuffs, "decoded", lambda _im, _data=None: None)
+    monkeypatch.setattr(png_wuffs, "decoded", lambda _im, _data: None)
     slow = make_thumbnails(src, tmp_path / "slow", "c", spec)
     assert [(o.path, o.width, o.height) for o in fast.outputs] == [(o.path, o.width, o.height) for o in slow.outputs]
     assert {Path(o.path).suffix for o in fast.outputs} == {".png"}
@@ -187,7 +187,7 @@ def test_threads_decoding_at_once_each_get_their_own_pixels(tmp_path: Path) -> N
 
     def decode(path: Path) -> bytes:
         with Image.open(path) as im:
-            decoded = png_wuffs.decoded(im)
+            decoded = png_wuffs.decoded(im, path.read_bytes())
         assert decoded is not None
         return decoded.tobytes()
 

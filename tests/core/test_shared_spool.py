@@ -28,6 +28,7 @@ from core.settings import Settings, format_bytes
 from core.shared_spool import SharedSpool
 from tests.core.fetching import FAST, fresh_sessions, never  # noqa: F401 -- fresh_sessions: an autouse fixture
 from tests.core.pngs import noise
+from tests.faults.harness import wait_until
 from tests.loopback import LoopbackServer, image_bytes
 
 
@@ -271,7 +272,7 @@ def test_a_batch_hands_downloads_over_in_shared_memory_and_frees_it(
 
 
 @pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="POSIX shared memory is listed in /dev/shm on Linux only")
-def test_a_killed_command_leaves_no_shared_memory(http_server: LoopbackServer, tmp_path: Path) -> None:
+def test_a_killed_command_leaves_no_shared_memory(qapp, http_server: LoopbackServer, tmp_path: Path) -> None:
     def segments() -> set[str]:
         return {p.name for p in Path("/dev/shm").glob("psm_*")}
 
@@ -281,17 +282,11 @@ def test_a_killed_command_leaves_no_shared_memory(http_server: LoopbackServer, t
     command = [sys.executable, "-m", "core.cli", str(listing), "--quiet", "--out", str(tmp_path / "out")]
     proc = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[2], stderr=subprocess.PIPE, text=True)
     try:
-        _wait_until(lambda: bool(segments() - before) and http_server.in_flight >= 2, 30)
+        wait_until(lambda: bool(segments() - before) and http_server.in_flight >= 2, 30, "a batch with shared memory")
     finally:
         proc.kill()
         _, stderr = proc.communicate(timeout=30)
-    _wait_until(lambda: not segments() - before, 10)  # Python's resource tracker, left behind, frees it
+    wait_until(
+        lambda: not segments() - before, 10, "its shared memory freed"
+    )  # Python's resource tracker, left behind, frees it
     assert "Traceback" not in stderr, stderr  # the resizers, finding their program gone, end quietly
-
-
-def _wait_until(condition: Callable[[], bool], timeout: float) -> None:
-    """Poll a condition of another process (no Qt loop to wait on here)."""
-    end = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < end, "condition not met in time"
-        time.sleep(0.02)
