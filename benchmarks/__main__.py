@@ -59,7 +59,7 @@ def header() -> None:
         f"Python {platform.python_version()}, Pillow {PIL.__version__} ({jpeg}),"
         f" {_version(['vipsthumbnail', '--vips-version'])}"
     )
-    from core import png_wuffs
+    from core.imaging import png_wuffs
 
     if png_wuffs.pywuffs is None:
         log("PNG decoding: Pillow with zlib-ng (the fast-png extra, Wuffs, is not installed)")

@@ -41,7 +41,7 @@ def rss_mb(pid: int | str = "self") -> float:
 
 
 def window_and_engine_mb(window: object) -> float:
-    """The window's process plus the batch's engine process (core.runner_process): the app's memory without the
+    """The window's process plus the batch's engine process (core.batch.runner_process): the app's memory without the
     resizers, which start afresh for every batch."""
     runner = window.batch.runner  # type: ignore[attr-defined]
     engine = runner.pid if runner is not None else None
@@ -171,7 +171,7 @@ def engine(urls: Path, out: Path, timeout: float) -> dict[str, object]:
     so the difference between the two is the widgets' alone."""
     from PySide6.QtCore import QCoreApplication
 
-    from core.runner_process import RunnerProcess
+    from core.batch.runner_process import RunnerProcess
     from core.settings import Settings
     from core.sources import iter_entries
     from gui.app import GIL_SWITCH_SECONDS

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.throughput import ROOT, python, thumbnailer_command
+from core.batch.journal import Journal
 from core.cli import build_parser, settings_from_args
-from core.journal import Journal
 from core.models import Entry, ItemUpdate, Output, Status
 
 BUDGET = 5.0  # seconds for 100,000 items, from the issue

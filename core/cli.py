@@ -20,7 +20,7 @@ from core.models import Entry, Progress, Status, Summary
 from core.settings import FITS, FORMATS, Settings, SettingsError, parse_bytes, parse_pixels
 
 if TYPE_CHECKING:
-    from core.resize_pool import ResizePool
+    from core.batch.backends.resize_pool import ResizePool
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130  # usage errors: argparse exits with 2
 
@@ -222,7 +222,7 @@ def run_batch(settings: Settings, entries: Iterable[Entry] | None, mode: str, co
     """Run one batch with a Qt core event loop; Ctrl+C cancels cleanly. Returns the summary and run id."""
     pool = None
     if not settings.cluster:  # first: its processes start while Qt, requests and the runner are imported
-        from core.resize_pool import start_pool
+        from core.batch.backends.resize_pool import start_pool
 
         pool = start_pool(settings)
     try:
@@ -237,7 +237,7 @@ def _run_with_qt(
 ) -> tuple[Summary, int]:
     from PySide6.QtCore import QCoreApplication, QTimer
 
-    from core.runner import Runner
+    from core.batch.runner import Runner
 
     app = QCoreApplication.instance() or QCoreApplication([sys.argv[0]])
     runner = Runner(settings, entries, mode=mode, pool=pool)
@@ -287,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary, run_id = run_batch(settings, entries, mode, console)
     console.summary(summary)
     if args.report and run_id:
-        from core.report import write_report
+        from core.batch.report import write_report
 
         try:
             write_report(settings.out, run_id, args.report)

@@ -1,6 +1,6 @@
 """One batch at a time: owns the runner and routes its signals to the queue, the grid and the status bar.
 
-The runner does all its work in a process of its own (`core.runner_process`) and sends throttled snapshots;
+The runner does all its work in a process of its own (`core.batch.runner_process`) and sends throttled snapshots;
 this object only applies them, so the window stays responsive however long the list.
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Iterable
 
 from PySide6.QtCore import QObject, Signal
 
+from core.batch.runner_process import RunnerProcess
 from core.models import Entry, Progress, Status, Summary
-from core.runner_process import RunnerProcess
 from core.settings import Settings
 from gui.queue_model import QueueModel
 from gui.status_bar import StatusBar, percent

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.journal import unfinished_batch
+from core.batch.journal import unfinished_batch
 from core.models import Status, Summary
 from core.settings import Settings, SettingsError
 from gui.about import app_icon, show_about

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
-from core.report import write_report
+from core.batch.report import write_report
 
 
 class ReportExport(QObject):

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-import core.cluster
-from core.journal import Journal
+import core.batch.backends.cluster
+from core.batch.journal import Journal
+from core.batch.report import write_report
+from core.batch.runner import Runner
 from core.models import Entry, Status, Summary
-from core.report import write_report
-from core.runner import Runner
 from core.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -162,7 +162,7 @@ def test_cancel_cancels_the_tasks_on_the_cluster_and_the_batch_resumes(
 
 
 def test_an_unreachable_scheduler_stops_at_once_with_a_clear_error(qtbot, tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(core.cluster, "CONNECT_TIMEOUT", 2.0)
+    monkeypatch.setattr(core.batch.backends.cluster, "CONNECT_TIMEOUT", 2.0)
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -211,7 +211,9 @@ def test_without_a_cluster_dask_is_never_imported(http_server, tmp_path: Path) -
 def test_workers_with_another_version_of_the_app_are_refused(
     qtbot, http_server, dask_cluster, tmp_path: Path, monkeypatch
 ) -> None:
-    monkeypatch.setattr(core.cluster, "app_version", lambda: "99.0")  # this machine is newer than the workers
+    monkeypatch.setattr(
+        core.batch.backends.cluster, "app_version", lambda: "99.0"
+    )  # this machine is newer than the workers
     url = http_server.url("/img/version.jpg")
     summary = _run(qtbot, Runner(_settings(tmp_path / "out", dask_cluster.address), [Entry(url, url)]))
     assert summary.fatal is not None
@@ -246,13 +248,13 @@ def test_a_scheduler_without_workers_fails_after_a_while_and_cancel_stops_the_wa
 
     cluster = DaskCluster(workers=0, threads=1)
     try:
-        monkeypatch.setattr(core.cluster, "WORKER_WAIT", 1.0)
+        monkeypatch.setattr(core.batch.backends.cluster, "WORKER_WAIT", 1.0)
         summary = _run(qtbot, Runner(_settings(tmp_path / "a", cluster.address), [Entry("x", "http://x/a.jpg")]))
         assert summary.fatal is not None
         assert f"no Dask worker joined the scheduler at {cluster.address}" in summary.fatal
         assert f"dask worker {cluster.address}" in summary.fatal
 
-        monkeypatch.setattr(core.cluster, "WORKER_WAIT", 60.0)
+        monkeypatch.setattr(core.batch.backends.cluster, "WORKER_WAIT", 60.0)
         runner = Runner(_settings(tmp_path / "b", cluster.address), [Entry("x", "http://x/a.jpg")])
         started = time.monotonic()
         with qtbot.waitSignal(runner.finished, timeout=30_000) as blocker:

@@ -1,4 +1,4 @@
-"""What the tests that call `core.fetch` directly share: short limits, a cancel flag never raised, and a
+"""What the tests that call `core.download.fetch` directly share: short limits, a cancel flag never raised, and a
 fixture that closes kept-alive connections so none outlives its test's server."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from core.fetch import FetchLimits, close_sessions
+from core.download.fetch import FetchLimits, close_sessions
 
 FAST = FetchLimits(timeout=5)
 

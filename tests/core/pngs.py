@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from core.resize import ResizeResult, ResizeSpec, make_thumbnails
+from core.imaging.resize import ResizeResult, ResizeSpec, make_thumbnails
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -21,15 +21,19 @@ def _imported_modules(path: Path) -> set[str]:
 
 def test_core_never_imports_gui_or_widgets() -> None:
     offenders = {
-        p.name: sorted(m for m in _imported_modules(p) if "QtGui" in m or "QtWidgets" in m or m.startswith("gui"))
-        for p in CORE.glob("*.py")
+        str(p.relative_to(CORE)): sorted(
+            m for m in _imported_modules(p) if "QtGui" in m or "QtWidgets" in m or m.startswith("gui")
+        )
+        for p in CORE.rglob("*.py")
     }
+    assert len(offenders) > 20  # the whole tree, sub-packages included
     assert not {k: v for k, v in offenders.items() if v}
 
 
 def test_worker_process_modules_import_no_qt_at_all() -> None:
     code = (
-        "import sys, core.resize, core.resize_pool, core.naming, core.fetch, core.sources, core.cluster;"
+        "import sys, core.imaging.resize, core.batch.backends.resize_pool, core.naming, core.download.fetch,"
+        " core.sources, core.batch.backends.cluster;"
         "bad = [m for m in sys.modules if m.startswith(('PySide6', 'shiboken6'))];"
         "assert not bad, bad"
     )
@@ -39,9 +43,9 @@ def test_worker_process_modules_import_no_qt_at_all() -> None:
 def test_the_command_hands_jobs_out_without_loading_the_decoders() -> None:
     """Only resizer processes need Pillow's plugins, ICC, Wuffs and zlib-ng: about 70 ms of every launch."""
     code = (
-        "import sys, core.cli, core.runner, core.resize_pool;"
-        "bad = [m for m in sys.modules if m in ('core.resize', 'core.png_wuffs', 'core.png_inflate', 'pywuffs',"
-        " 'zlib_ng', 'PIL.ImageCms')];"
+        "import sys, core.cli, core.batch.runner, core.batch.backends.resize_pool;"
+        "bad = [m for m in sys.modules if m in ('core.imaging.resize', 'core.imaging.png_wuffs',"
+        " 'core.imaging.png_inflate', 'pywuffs', 'zlib_ng', 'PIL.ImageCms')];"
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=CORE.parent)

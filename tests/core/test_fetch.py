@@ -1,4 +1,4 @@
-"""core.fetch against the real loopback server: what arrives, what is refused, and in how long."""
+"""core.download.fetch against the real loopback server: what arrives, what is refused, and in how long."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, features
 
-from core.fetch import (
+from core.download.fetch import (
     Aborted,
     Fetched,
     FetchError,

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from core.journal import Journal, journal_path, unfinished_batch
+from core.batch.journal import Journal, journal_path, unfinished_batch
 from core.models import Entry, ItemUpdate, Output, Status
 
 FP = "fingerprint-a"

@@ -9,7 +9,7 @@ import zlib
 import pytest
 from PIL import Image, ImageChops, ImageDraw
 
-from core.png_deflate import deflated
+from core.imaging.png_deflate import deflated
 from tests.core.pngs import chunks
 
 

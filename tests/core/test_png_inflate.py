@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from core import png_inflate, png_wuffs
-from core.resize import ResizeError, ResizeSpec, make_thumbnails
+from core.imaging import png_inflate, png_wuffs
+from core.imaging.resize import ResizeError, ResizeSpec, make_thumbnails
 from tests.core.pngs import SIGNATURE, chunk, chunks, interlaced_rgb, noise, same_thumbnails_both_ways
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -141,7 +141,7 @@ def test_thumbnails_are_the_same_bytes_and_made_through_the_fast_path(tmp_path: 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
 def test_resizer_processes_turn_it_on_and_other_processes_leave_it_off() -> None:
     code = (
-        "from core import png_inflate, resize_pool\n"
+        "from core.imaging import png_inflate\nfrom core.batch.backends import resize_pool\n"
         "before = png_inflate._enabled\n"
         "resize_pool._settle_in(None, None)\n"
         "print(before, png_inflate._enabled)\n"

@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from core import png_wuffs
-from core.resize import ResizeError, ResizeSpec, make_thumbnails
+from core.imaging import png_wuffs
+from core.imaging.resize import ResizeError, ResizeSpec, make_thumbnails
 from tests.core.pngs import chunk, interlaced_rgb, noise, same_thumbnails_both_ways
 
 if png_wuffs.pywuffs is None:  # the fast-png extra did not build here; CI needs it, so there this is an error

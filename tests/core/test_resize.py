@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops, ImageCms, ImageStat, features
 
-from core import resize
-from core.resize import ResizeError, ResizeSpec, make_thumbnails
+from core.imaging import resize
+from core.imaging.resize import ResizeError, ResizeSpec, make_thumbnails
 
 ROOT = Path(__file__).resolve().parents[2]
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
@@ -708,7 +708,7 @@ def test_a_failed_write_leaves_nothing_and_keeps_the_old_file(
 
 def test_resize_imports_no_qt() -> None:
     code = (
-        "import sys, core.resize\n"
+        "import sys, core.imaging.resize\n"
         "bad = [m for m in sys.modules if m.startswith(('PySide6', 'shiboken6')) or m == 'core.settings']\n"
         "assert not bad, bad\n"
     )
@@ -723,7 +723,7 @@ def test_a_fresh_worker_reads_formats_beyond_the_ones_pillow_preloads(tmp_path: 
         quadrants(120, 80).save(tmp_path / name)
     code = (
         "import sys\n"
-        "from core.resize import ResizeSpec, make_thumbnails\n"
+        "from core.imaging.resize import ResizeSpec, make_thumbnails\n"
         "for name in sys.argv[2:]:\n"
         "    make_thumbnails(f'{sys.argv[1]}/{name}', f'{sys.argv[1]}/out', name, ResizeSpec(sizes=(60,)))\n"
     )
@@ -738,7 +738,7 @@ def _noise(mode: str, size: tuple[int, int]) -> Image.Image:
     return Image.frombytes(mode, size, os.urandom(size[0] * size[1] * len(mode)))
 
 
-#: name -> the file's bytes: what a download held in memory (core.shared_spool) may be
+#: name -> the file's bytes: what a download held in memory (core.download.shared_spool) may be
 FROM_MEMORY = {
     "JPEG": lambda: _encoded(_noise("RGB", (640, 480)), "JPEG"),
     "RGBA PNG": lambda: _encoded(_noise("RGBA", (320, 240)), "PNG"),

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from core.batch.backends.resize_pool import JobOutcome, ResizeJob, ResizePool
+from core.imaging.resize import ResizeSpec
 from core.priority import BACKGROUND_NICENESS, WINDOW_RESIZER_NICENESS
-from core.resize import ResizeSpec
-from core.resize_pool import JobOutcome, ResizeJob, ResizePool
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,8 +49,8 @@ def test_a_script_without_a_main_guard_gets_an_outcome_not_a_hang(tmp_path: Path
     script.write_text(
         "import sys, threading\n"
         f"sys.path.insert(0, {str(ROOT)!r})\n"
-        "from core.resize import ResizeSpec\n"
-        "from core.resize_pool import ResizeJob, ResizePool\n"
+        "from core.imaging.resize import ResizeSpec\n"
+        "from core.batch.backends.resize_pool import ResizeJob, ResizePool\n"
         "done = threading.Event(); got = []\n"
         "pool = ResizePool(1)\n"
         f"job = ResizeJob('x.png', {str(tmp_path)!r}, 'x', ResizeSpec())\n"

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from core.journal import Journal, unfinished_batch
+from core.batch.backends.resize_pool import start_pool
+from core.batch.journal import Journal, unfinished_batch
+from core.batch.runner import Runner, spool_dir
+from core.batch.runner_process import RunnerProcess
 from core.models import Entry, Progress, Status, Summary
-from core.resize_pool import start_pool
-from core.runner import Runner, spool_dir
-from core.runner_process import RunnerProcess
 from core.settings import Settings
 
 

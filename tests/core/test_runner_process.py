@@ -11,9 +11,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from core.journal import unfinished_batch
+from core.batch.journal import unfinished_batch
+from core.batch.runner_process import CHUNK, RunnerProcess
 from core.models import Entry, Progress, Status, Summary
-from core.runner_process import CHUNK, RunnerProcess
 from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,7 +112,7 @@ def test_engine_process_of_a_killed_window_stops_and_keeps_the_journal(qtbot, ht
         "import sys, time\n"
         "from PySide6.QtCore import QCoreApplication\n"
         "from core.models import Entry\n"
-        "from core.runner_process import RunnerProcess\n"
+        "from core.batch.runner_process import RunnerProcess\n"
         "from core.settings import Settings\n"
         "app = QCoreApplication([])\n"
         "urls = sys.argv[2:]\n"

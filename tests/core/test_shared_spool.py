@@ -18,14 +18,14 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from core import shared_spool
-from core.fetch import Aborted, Fetched, FetchError, FetchLimits, fetch
+from core.batch.backends.resize_pool import JobOutcome, ResizeJob, ResizePool
+from core.batch.runner import Runner
+from core.download import shared_spool
+from core.download.fetch import Aborted, Fetched, FetchError, FetchLimits, fetch
+from core.download.shared_spool import SharedSpool
+from core.imaging.resize import ResizeSpec
 from core.models import Entry
-from core.resize import ResizeSpec
-from core.resize_pool import JobOutcome, ResizeJob, ResizePool
-from core.runner import Runner
 from core.settings import Settings, format_bytes
-from core.shared_spool import SharedSpool
 from tests.core.fetching import FAST, fresh_sessions, never  # noqa: F401 -- fresh_sessions: an autouse fixture
 from tests.core.pngs import noise
 from tests.faults.harness import wait_until

@@ -1,7 +1,7 @@
 """What every fault test needs: run a real batch, read its report, look for stray files.
 
 A batch runs through the real `Runner` (download threads, resizer processes, journal) and is judged by what a
-user sees: the JSON report of the run (`core.report`, the public interface) and the summary. Waiting happens in
+user sees: the JSON report of the run (`core.batch.report`, the public interface) and the summary. Waiting happens in
 a Qt event loop until the batch says it finished, never by sleeping and hoping.
 """
 
@@ -16,10 +16,10 @@ from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
 
-from core.journal import STATE_DIR
+from core.batch.journal import STATE_DIR
+from core.batch.report import write_report
+from core.batch.runner import Runner
 from core.models import Entry, Summary
-from core.report import write_report
-from core.runner import Runner
 from core.settings import Settings
 from core.sources import iter_entries
 

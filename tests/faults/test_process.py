@@ -23,9 +23,9 @@ from urllib.parse import urlsplit
 import pytest
 from PIL import Image
 
-import core.resize_pool
-from core.journal import journal_path, unfinished_batch
-from core.runner import Runner
+import core.batch.backends.resize_pool
+from core.batch.journal import journal_path, unfinished_batch
+from core.batch.runner import Runner
 from tests.faults import images
 from tests.faults.harness import entries_of, list_file, run_batch, settings, stray_files, wait_until
 from tests.loopback import LoopbackServer
@@ -110,7 +110,7 @@ def test_a_resizer_stuck_on_an_image_is_stopped_at_the_job_deadline(
     qapp, heavy_png: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A decoder looping on hostile data looks, from outside, like a process that stops running: SIGSTOP."""
-    monkeypatch.setattr(core.resize_pool, "JOB_TIMEOUT", 1.5)
+    monkeypatch.setattr(core.batch.backends.resize_pool, "JOB_TIMEOUT", 1.5)
     heavy = _heavy(heavy_png, tmp_path / "stuck.png")
     light = _light(tmp_path, 4)
     listing = list_file(tmp_path, [heavy, *light])
@@ -149,8 +149,8 @@ def test_resizers_that_hang_while_starting_end_in_an_error_not_a_hang(tmp_path: 
         "if __name__ == '__mp_main__':\n"
         "    time.sleep(3600)  # what a spawned worker runs first: it never gets ready\n"
         f"sys.path.insert(0, {str(ROOT)!r})\n"
-        "import core.resize_pool as pool_module\n"
-        "from core.resize import ResizeSpec\n"
+        "import core.batch.backends.resize_pool as pool_module\n"
+        "from core.imaging.resize import ResizeSpec\n"
         "pool_module.START_TIMEOUT = 1.0\n"
         "if __name__ == '__main__':\n"
         "    pool = pool_module.ResizePool(1)\n"

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from core.resize import ResizeSpec
-from core.resize_pool import JobOutcome, ResizeJob, ResizePool, memory_limit_for
-from core.runner import Runner
+from core.batch.backends.resize_pool import JobOutcome, ResizeJob, ResizePool, memory_limit_for
+from core.batch.runner import Runner
+from core.imaging.resize import ResizeSpec
 from core.settings import format_bytes
 from tests.faults import images
 from tests.faults.harness import entries_of, list_file, output_files, run_batch, settings, stray_files, wait_until

@@ -10,7 +10,7 @@ from PySide6.QtCore import QSettings
 from PySide6.QtGui import QGuiApplication
 
 import gui.main_window
-from core.journal import unfinished_batch
+from core.batch.journal import unfinished_batch
 from core.models import Status, Summary
 from core.settings import Settings
 from gui.main_window import APP_TITLE, MainWindow

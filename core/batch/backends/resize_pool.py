@@ -26,11 +26,11 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-from core import shared_spool
+from core.download import shared_spool
+from core.download.shared_spool import Slot
+from core.imaging.spec import ResizeError, ResizeResult, ResizeSpec
 from core.priority import BACKGROUND_NICENESS, WINDOW_RESIZER_NICENESS, lower_current_thread, niceness_above_main
-from core.resize_spec import ResizeError, ResizeResult, ResizeSpec
 from core.settings import Settings, format_bytes
-from core.shared_spool import Slot
 
 #: errno values that mean "the output folder cannot take files": the batch stops instead of failing every item.
 #: EFBIG is a file-size limit (RLIMIT_FSIZE, a quota): no thumbnail is large for its own sake.
@@ -85,8 +85,8 @@ def _limit_memory(limit: int | None) -> None:
 
 
 def run_job(job: ResizeJob, memory_limit: int | None = None) -> JobOutcome:
-    """One job's outcome, never an exception: run by the local workers and by cluster tasks (core.cluster)."""
-    from core.resize import make_thumbnails  # the decoders: only where jobs run, not where they are handed out
+    """One job's outcome, never an exception: run by the local workers and by cluster tasks (backends.cluster)."""
+    from core.imaging.resize import make_thumbnails  # the decoders: only where jobs run, not where they are handed out
 
     limit = f"a resizer may use {format_bytes(memory_limit)}, set from --max-pixels" if memory_limit else ""
     try:
@@ -145,7 +145,7 @@ MAX_START_FAILURES = 3
 
 def _settle_in(memory_limit: int | None, niceness: int | None) -> None:
     """A new resizer process's limits, memory habits and priority, before its first job."""
-    from core import png_inflate, resize  # noqa: F401 -- the decoders, loaded before the worker says it is ready
+    from core.imaging import png_inflate, resize  # noqa: F401 -- the decoders, loaded before the worker says it is ready
 
     _limit_memory(memory_limit)
     if _keep_freed_memory():
@@ -165,7 +165,7 @@ def _worker_main(conn: Connection, memory_limit: int | None, niceness: int | Non
         try:
             conn.send(message)
             if message is READY and not conn.poll(0):
-                from core import png_wuffs
+                from core.imaging import png_wuffs
 
                 png_wuffs.warm_up()  # idle until the first download arrives: load the PNG decoder's numpy now
             job = conn.recv()

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from core.journal import Journal
+from core.batch.journal import Journal
 from core.models import ItemUpdate
 
 CSV_FIELDS = (

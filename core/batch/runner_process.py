@@ -22,10 +22,10 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
 
+from core.batch.backends.resize_pool import how_it_ended
+from core.batch.runner import MODES, Runner
 from core.models import Entry, Summary
 from core.priority import lower_current_thread
-from core.resize_pool import how_it_ended
-from core.runner import MODES, Runner
 from core.settings import Settings
 
 #: Entries cross to the child in chunks of this many, so a million-URL queue is never pickled at once.
@@ -35,7 +35,7 @@ POLL = 0.2
 
 
 class RunnerProcess(QObject):
-    """`core.runner.Runner` in a child process. Signals are emitted from a reader thread; connect them normally."""
+    """`Runner` in a child process. Signals are emitted from a reader thread; connect them normally."""
 
     prepared = Signal(int)
     progress = Signal(object)

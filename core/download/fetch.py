@@ -32,9 +32,9 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 
+from core.download.shared_spool import SharedSpool, Slot, SlotWriter
 from core.priority import lower_current_thread
 from core.settings import Settings, format_bytes
-from core.shared_spool import SharedSpool, Slot, SlotWriter
 
 #: Bytes asked for per read: a few trips through urllib3 per image rather than dozens, and under the size at
 #: which glibc would mmap (and page-fault in) every buffer anew. urllib3 decompresses at most this much per read.

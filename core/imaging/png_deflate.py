@@ -13,7 +13,7 @@ import struct
 
 from zlib_ng import zlib_ng
 
-from core.png_inflate import chunks
+from core.imaging.png_inflate import chunks
 
 LEVEL = 6
 

@@ -24,22 +24,29 @@ from urllib.parse import urlsplit
 
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
-from core.cluster import ClusterSession, ClusterUnavailable, RemoteJob, RemoteResult, describe_task_error, write_thumb
-from core.fetch import Aborted, Fetched, FetchError, FetchLimits, close_sessions, fetch
-from core.journal import STATE_DIR, Journal, PendingItem
+from core.batch.backends.cluster import (
+    ClusterSession,
+    ClusterUnavailable,
+    RemoteJob,
+    RemoteResult,
+    describe_task_error,
+    write_thumb,
+)
+from core.batch.backends.resize_pool import FATAL_ERRNOS, JobOutcome, ResizeJob, ResizePool, disk_error, start_pool
+from core.batch.journal import STATE_DIR, Journal, PendingItem
+from core.download.fetch import Aborted, Fetched, FetchError, FetchLimits, close_sessions, fetch
+from core.download.shared_spool import SLOT_BYTES, SharedSpool
+from core.imaging.spec import ResizeSpec
 from core.models import Entry, ItemUpdate, Output, Progress, Status, Summary
 from core.naming import output_stem
 from core.priority import lower_current_thread
-from core.resize_pool import FATAL_ERRNOS, JobOutcome, ResizeJob, ResizePool, disk_error, start_pool
-from core.resize_spec import ResizeSpec
 from core.settings import Settings
-from core.shared_spool import SLOT_BYTES, SharedSpool
 
 MODES = ("normal", "force", "retry_failed")
 TICK = 0.1  # seconds between progress snapshots (and journal flushes)
 PULL_SIZE = 500
 BUFFER_CAP = 4000  # items pulled from the journal but not yet started
-MAX_SHARED_SLOTS = 32  # downloads held in shared memory at once (core.shared_spool); more go to spool files
+MAX_SHARED_SLOTS = 32  # downloads held in shared memory at once (core.download.shared_spool); more go to spool files
 MAX_RETRY_AFTER = 120.0  # a server asking for a longer wait fails the item instead of stalling the batch
 RATE_WINDOW = 5.0
 
@@ -108,7 +115,7 @@ class Runner(QObject):
         parent: QObject | None = None,
     ) -> None:
         """`interactive`: a window shows the batch, so its resizer processes run at the lowest priority.
-        `pool`: resizer processes already starting (`core.resize_pool.start_pool`); the runner uses them and
+        `pool`: resizer processes already starting (`backends.resize_pool.start_pool`); the runner uses them and
         shuts them down."""
         super().__init__(parent)
         if mode not in MODES:
@@ -394,7 +401,7 @@ class _Batch:
         return None
 
     def _host_free(self, host: str) -> bool:
-        """On a cluster the per-host limit is the cluster's semaphore (core.cluster), shared by every worker."""
+        """On a cluster the per-host limit is the cluster's semaphore (backends.cluster), shared by every worker."""
         return not host or self.cluster is not None or self.host_active[host] < self.s.per_host
 
     def _dispatch(self) -> None:

@@ -1,8 +1,8 @@
 """The resize engine: one source image in, one thumbnail per requested size out.
 
 Plain Pillow, run in worker processes: this module imports no Qt, directly or indirectly (from the project it
-imports only `core.models`, `core.naming`, `core.resize_spec` and the PNG helpers `core.png_inflate`,
-`core.png_wuffs` and `core.png_deflate`), which `tests/core/test_architecture.py` checks.
+imports only `core.models`, `core.naming`, `core.imaging.spec` and the PNG helpers `core.imaging.png_inflate`,
+`core.imaging.png_wuffs` and `core.imaging.png_deflate`), which `tests/core/test_architecture.py` checks.
 
 One call decodes the source once and writes every size from that decode:
 
@@ -20,7 +20,7 @@ One call decodes the source once and writes every size from that decode:
 5. Per size: resize (with an exact centre crop for `cover`), convert to sRGB through the embedded
    ICC profile (CMYK without one: Pillow's plain conversion), flatten alpha onto the background for
    formats without alpha, pad, and save to a temporary name that is renamed into place (PNG's image data
-   compressed by zlib-ng, `core.png_deflate`).
+   compressed by zlib-ng, `core.imaging.png_deflate`).
 
 Not thread-safe: a call sets `PIL.Image.MAX_IMAGE_PIXELS` and the warning filters while it runs, which
 is fine in a worker process that handles one image at a time.
@@ -41,10 +41,10 @@ from pathlib import Path
 
 from PIL import Image, ImageCms, UnidentifiedImageError, features
 
-from core import png_deflate, png_inflate, png_wuffs
+from core.imaging import png_deflate, png_inflate, png_wuffs
+from core.imaging.spec import ResizeError, ResizeResult, ResizeSpec, background_rgb
 from core.models import Output
 from core.naming import output_filename, safe_join
-from core.resize_spec import ResizeError, ResizeResult, ResizeSpec, background_rgb
 
 #: Formats we open: every raster format Pillow decodes in this process, so whatever Pillow reads gets a
 #: thumbnail. Refused: EPS (Pillow hands it to Ghostscript, an interpreter we never run on untrusted data),
@@ -138,7 +138,7 @@ def _open_formats() -> tuple[str, ...]:
     return tuple(f for f in _OPEN_FORMATS_WANTED if f in Image.OPEN)
 
 
-#: What is decoded: a file, or a download held in memory (`core.shared_spool`).
+#: What is decoded: a file, or a download held in memory (`core.download.shared_spool`).
 Source = Path | bytes
 
 

@@ -9,7 +9,7 @@ palettes, transparency and metadata then read it, so the pixels are the same, bi
 It applies only where it is safe and pays. Safe: a single-image PNG (not APNG) whose inflated data is at most
 `MAX_RAW` bytes and exactly the size its header implies; anything else, damaged data included, goes through
 Pillow's own path, which says what is wrong. Pays: only in a process that keeps freed memory for the next
-image, as the resizer processes do (`core.resize_pool`), which call `enable()`. Elsewhere (a Dask worker,
+image, as the resizer processes do (`core.batch.backends.resize_pool`), which call `enable()`. Elsewhere (a Dask worker,
 which hands memory back to the kernel at once) the two extra image-sized buffers are fresh pages every time,
 and faulting them in costs more than the faster inflate saves (measured: 55 against 52 ms a 1600x1200 PNG).
 """

@@ -1,15 +1,15 @@
 """Faster PNG decoding: Wuffs decodes the common kinds of PNG about twice as fast as Pillow.
 
-A 1600x1200 RGBA photo takes Pillow about 27 ms (19 with `core.png_inflate`'s zlib-ng inflate), and its
+A 1600x1200 RGBA photo takes Pillow about 27 ms (19 with `core.imaging.png_inflate`'s zlib-ng inflate), and its
 premultiplying for the resize 6 more; Wuffs, a memory-safe decoder library (`pywuffs`), takes about 12.5 ms for
 both, with its Adler-32 check on as Pillow's zlib has it. It gives the pixels in the mode Pillow's own path ends
-in after `core.resize`'s normalising: 8-bit RGB and grey exactly, and palettes (any depth) as RGB exactly.
+in after `core.imaging.resize`'s normalising: 8-bit RGB and grey exactly, and palettes (any depth) as RGB exactly.
 Anything with alpha (RGBA, grey+alpha, a palette with transparency) comes premultiplied, as RGBa: alpha and
 every opaque or fully transparent pixel exactly, the colour of partly transparent ones within one level of
 Pillow's (Wuffs truncates where Pillow rounds; about 4% of a cut-out's values, invisible in a thumbnail). The
 tests compare every kind.
 
-Everything else is left to `core.png_inflate` and Pillow: 16-bit and 1-4-bit grey, a tRNS colour key on RGB or
+Everything else is left to `core.imaging.png_inflate` and Pillow: 16-bit and 1-4-bit grey, a tRNS colour key on RGB or
 grey, APNG, EXIF (the orientation lives there, and Pillow finds it in eXIf or a raw-profile text chunk), chunks
 after the image data, and any file Wuffs finds damaged, so Pillow's error message names the problem.
 

@@ -2,7 +2,7 @@
 
 Only the runner imports this, and Dask itself is imported only when a batch connects to a cluster: without an
 address nothing here loads `dask` or `distributed`. Each item is one task that downloads and resizes on a worker
-with the same code and limits as the local pool (`core.fetch`, `core.resize`) and returns the thumbnails' bytes;
+with the same code and limits as the local pool (`core.download`, `core.imaging`) and returns the thumbnails' bytes;
 the machine that started the batch writes the files and the journal, so the workers need no shared file system
 and resume, reports and the window work as they do locally. Downloads from one host hold a lease of a
 cluster-wide `distributed.Semaphore`, so --per-host holds across every worker and every batch that uses the same
@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import core
-from core.fetch import Fetched, FetchError, FetchLimits, fetch
+from core.batch.backends.resize_pool import ResizeJob, run_job
+from core.download.fetch import Fetched, FetchError, FetchLimits, fetch
+from core.imaging.spec import ResizeSpec
 from core.naming import safe_join
-from core.resize_pool import ResizeJob, run_job
-from core.resize_spec import ResizeSpec
 
 if TYPE_CHECKING:
     from distributed import Client, Future

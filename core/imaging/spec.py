@@ -1,8 +1,8 @@
 """What a resize job asks for and what it gives back, apart from the code that decodes and resizes.
 
 The processes that only hand jobs out and read their results (the command, the engine) import this and not
-`core.resize`, which brings the decoders (Pillow's plugins, ICC, Wuffs, zlib-ng): some 70 ms of every launch
-before its first download. `core.resize` re-exports these names.
+`core.imaging.resize`, which brings the decoders (Pillow's plugins, ICC, Wuffs, zlib-ng): some 70 ms of every launch
+before its first download. `core.imaging.resize` re-exports these names.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from PIL import ImageColor
 
 from core.models import Output
 
-# The same values core.settings accepts; repeated, not imported: core.resize stays free of the settings (tested).
+# The values core.settings accepts; repeated, not imported: core.imaging stays free of the settings (tested).
 FITS = ("contain", "cover", "pad")
 FORMATS = ("auto", "jpeg", "png", "webp", "avif")
 
