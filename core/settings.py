@@ -15,11 +15,12 @@ from typing import Any, Literal
 
 from PIL import ImageColor
 
+from core.download.limits import DEFAULT_USER_AGENT, FetchLimits
+from core.imaging.spec import FITS, FORMATS, ResizeSpec
+
 Fit = Literal["contain", "cover", "pad"]
 Format = Literal["auto", "jpeg", "png", "webp", "avif"]
 
-FITS: tuple[str, ...] = ("contain", "cover", "pad")
-FORMATS: tuple[str, ...] = ("auto", "jpeg", "png", "webp", "avif")
 
 MAX_SIZE = 8192
 _BYTE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
@@ -108,7 +109,7 @@ class Settings:
     max_bytes: int = 50 * 1024**2
     max_pixels: int = 100_000_000
     processes: int = field(default_factory=default_processes)
-    user_agent: str = "BatchThumbnailer/0.1"
+    user_agent: str = DEFAULT_USER_AGENT
     cluster: str = ""  # a Dask scheduler address; empty runs on this computer
 
     def validated(self) -> Settings:
@@ -149,6 +150,23 @@ class Settings:
             raise SettingsError("--user-agent must be one non-empty line")
         cluster = parse_cluster_address(self.cluster)
         return replace(self, size=sizes, out=Path(self.out).expanduser(), cluster=cluster)
+
+    def resize_spec(self) -> ResizeSpec:
+        """What the resizers are asked to make."""
+        return ResizeSpec(
+            sizes=self.size,
+            fit=self.fit,
+            upscale=self.upscale,
+            format=self.format,
+            quality=self.quality,
+            background=self.background,
+            keep_metadata=self.keep_metadata,
+            max_pixels=self.max_pixels,
+        )
+
+    def fetch_limits(self) -> FetchLimits:
+        """The limits of each download attempt."""
+        return FetchLimits(timeout=self.timeout, max_bytes=self.max_bytes, user_agent=self.user_agent)
 
     def output_fingerprint(self) -> str:
         """What changes the thumbnails' bytes: an item done under another fingerprint is redone."""

@@ -34,9 +34,8 @@ from core.batch.backends.cluster import (
 )
 from core.batch.backends.resize_pool import FATAL_ERRNOS, JobOutcome, ResizeJob, ResizePool, disk_error, start_pool
 from core.batch.journal import STATE_DIR, Journal, PendingItem
-from core.download.fetch import Aborted, Fetched, FetchError, FetchLimits, close_sessions, fetch
+from core.download.fetch import Aborted, Fetched, FetchError, close_sessions, fetch
 from core.download.shared_spool import SLOT_BYTES, SharedSpool
-from core.imaging.spec import ResizeSpec
 from core.models import Entry, ItemUpdate, Output, Progress, Status, Summary
 from core.naming import output_stem
 from core.priority import lower_current_thread
@@ -53,19 +52,6 @@ RATE_WINDOW = 5.0
 
 def spool_dir(out_dir: Path) -> Path:
     return Path(out_dir) / STATE_DIR / "spool"
-
-
-def resize_spec(settings: Settings) -> ResizeSpec:
-    return ResizeSpec(
-        sizes=settings.size,
-        fit=settings.fit,
-        upscale=settings.upscale,
-        format=settings.format,
-        quality=settings.quality,
-        background=settings.background,
-        keep_metadata=settings.keep_metadata,
-        max_pixels=settings.max_pixels,
-    )
 
 
 def backoff_delay(attempt: int, retry_after: float | None) -> float:
@@ -204,8 +190,8 @@ class _Batch:
         self.s = runner.settings
         self.out = Path(self.s.out)
         self.fingerprint = self.s.output_fingerprint()
-        self.spec = resize_spec(self.s)
-        self.limits = FetchLimits.from_settings(self.s)
+        self.spec = self.s.resize_spec()
+        self.limits = self.s.fetch_limits()
         self.events: queue.SimpleQueue[tuple[str, str, object]] = queue.SimpleQueue()
         self.buffer: deque[PendingItem] = deque()
         self.deferred: dict[str, deque[PendingItem]] = {}

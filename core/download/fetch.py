@@ -32,9 +32,10 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 
+from core.download.limits import FetchLimits
 from core.download.shared_spool import SharedSpool, Slot, SlotWriter
 from core.priority import lower_current_thread
-from core.settings import Settings, format_bytes
+from core.settings import format_bytes
 
 #: Bytes asked for per read: a few trips through urllib3 per image rather than dozens, and under the size at
 #: which glibc would mmap (and page-fault in) every buffer anew. urllib3 decompresses at most this much per read.
@@ -46,21 +47,6 @@ WEB_SCHEMES = ("http", "https")
 _WATCH_INTERVAL = 0.05
 _ACCEPT = "image/avif,image/webp,image/png,image/jpeg,image/*;q=0.9,*/*;q=0.5"
 _RETRYABLE_4XX = frozenset({408, 425, 429})
-
-
-@dataclass(frozen=True)
-class FetchLimits:
-    """Limits of one attempt. `timeout` is the TOTAL budget (headers, redirects and body): a per-read
-    timeout alone never ends a server that drips one byte a second."""
-
-    timeout: float = 30.0
-    max_bytes: int = 50 * 1024**2
-    user_agent: str = "BatchThumbnailer/0.1"
-    max_redirects: int = 10
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> FetchLimits:
-        return cls(timeout=settings.timeout, max_bytes=settings.max_bytes, user_agent=settings.user_agent)
 
 
 @dataclass

@@ -13,7 +13,7 @@ from PIL import ImageColor
 
 from core.models import Output
 
-# The values core.settings accepts; repeated, not imported: core.imaging stays free of the settings (tested).
+# The values --fit and --format accept (core.settings takes them from here: core.imaging imports no settings).
 FITS = ("contain", "cover", "pad")
 FORMATS = ("auto", "jpeg", "png", "webp", "avif")
 

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from core.download.fetch import FetchLimits, close_sessions
+from core.download.fetch import close_sessions
+from core.download.limits import FetchLimits
 
 FAST = FetchLimits(timeout=5)
 

@@ -17,12 +17,12 @@ from core.download.fetch import (
     Aborted,
     Fetched,
     FetchError,
-    FetchLimits,
     close_sessions,
     describe_non_image,
     fetch,
     sniff_image,
 )
+from core.download.limits import FetchLimits
 from core.settings import Settings, format_bytes
 from tests.core.fetching import FAST, fresh_sessions, never  # noqa: F401 -- fresh_sessions: an autouse fixture
 from tests.loopback import LoopbackServer, image_bytes
@@ -504,7 +504,7 @@ def test_fetch_error_survives_pickling() -> None:
 
 def test_limits_follow_the_settings() -> None:
     settings = Settings(timeout=12.0, max_bytes=3 * 1024**2, user_agent="Tester/1")
-    assert FetchLimits.from_settings(settings) == FetchLimits(12.0, 3 * 1024**2, "Tester/1")
+    assert settings.fetch_limits() == FetchLimits(12.0, 3 * 1024**2, "Tester/1")
 
 
 def test_loopback_server_stops_at_once_with_clients_stuck_on_it() -> None:

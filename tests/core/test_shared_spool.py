@@ -21,7 +21,8 @@ from PIL import Image
 from core.batch.backends.resize_pool import JobOutcome, ResizeJob, ResizePool
 from core.batch.runner import Runner
 from core.download import shared_spool
-from core.download.fetch import Aborted, Fetched, FetchError, FetchLimits, fetch
+from core.download.fetch import Aborted, Fetched, FetchError, fetch
+from core.download.limits import FetchLimits
 from core.download.shared_spool import SharedSpool
 from core.imaging.resize import ResizeSpec
 from core.models import Entry

@@ -24,7 +24,8 @@ from urllib.parse import urlsplit
 
 import core
 from core.batch.backends.resize_pool import ResizeJob, run_job
-from core.download.fetch import Fetched, FetchError, FetchLimits, fetch
+from core.download.fetch import Fetched, FetchError, fetch
+from core.download.limits import FetchLimits
 from core.imaging.spec import ResizeSpec
 from core.naming import safe_join
 
