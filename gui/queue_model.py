@@ -23,10 +23,12 @@ import heapq
 from array import array
 from collections.abc import Iterable
 from enum import IntEnum
+from typing import TypeVar, cast
 
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
+    QModelRoleData,
     QModelRoleDataSpan,
     QObject,
     QPersistentModelIndex,
@@ -55,6 +57,21 @@ ERROR_ROLE = _USER + 5  # the full error text or None
 STATUS_ROLE = _USER + 6  # the row's Status
 
 _Index = QModelIndex | QPersistentModelIndex
+_V = TypeVar("_V")
+
+
+def _put(column: dict[int, _V], row: int, value: _V | None) -> None:
+    """A sparse column: a row without a value has no entry."""
+    if value is None:
+        column.pop(row, None)
+    else:
+        column[row] = value
+
+
+def _only(column: dict[int, _V], rows: set[int]) -> dict[int, _V]:
+    return {row: value for row, value in column.items() if row in rows}
+
+
 _ROOT = QModelIndex()
 NO_LINE = -1
 
@@ -188,7 +205,7 @@ class QueueModel(QAbstractTableModel):
             return _STATUSES[self._status[row]]
         return None
 
-    def multiData(self, index: _Index, roleDataSpan: QModelRoleDataSpan) -> None:
+    def multiData(self, index: _Index, roleDataSpan: QModelRoleDataSpan | QModelRoleData) -> None:
         """Every role a delegate asks for a cell, in one call into Python instead of one per role.
 
         A painted cell takes 7 roles: through the proxy that was 3 calls into Python each (data, and the row and
@@ -196,7 +213,8 @@ class QueueModel(QAbstractTableModel):
         download threads hold often. A delegate reuses the span from cell to cell, so a role this cell does not
         serve is cleared, or the previous cell's icon and alignment would show here.
         """
-        for role_data in roleDataSpan:
+        # Qt always passes a span here; its stubs do not say that a span is iterable.
+        for role_data in cast(Iterable[QModelRoleData], roleDataSpan):
             value = self.data(index, role_data.role())
             if value is None:
                 role_data.clearData()
@@ -377,16 +395,10 @@ class QueueModel(QAbstractTableModel):
         self._counts[_STATUSES[self._status[row]]] -= 1
         self._counts[update.status] += 1
         self._status[row] = _CODE[update.status]
-        for column, value in (
-            (self._bytes, update.bytes),
-            (self._seconds, update.seconds),
-            (self._error, update.error),
-            (self._thumb, _largest_output_path(update)),
-        ):
-            if value is None:
-                column.pop(row, None)
-            else:
-                column[row] = value
+        _put(self._bytes, row, update.bytes)
+        _put(self._seconds, row, update.seconds)
+        _put(self._error, row, update.error)
+        _put(self._thumb, row, _largest_output_path(update))
 
     def clear(self) -> None:
         self.beginResetModel()
@@ -433,10 +445,10 @@ class QueueModel(QAbstractTableModel):
             status[row] = self._status[row]
         self._status = status
         invalid = len(unusable)
-        self._bytes, self._seconds, self._error, self._thumb = (
-            {row: value for row, value in column.items() if row in unusable}
-            for column in (self._bytes, self._seconds, self._error, self._thumb)
-        )
+        self._bytes = _only(self._bytes, unusable)
+        self._seconds = _only(self._seconds, unusable)
+        self._error = _only(self._error, unusable)
+        self._thumb = _only(self._thumb, unusable)
         self._counts = dict.fromkeys(Status, 0)
         self._counts[Status.INVALID] = invalid
         self._counts[Status.PENDING] = len(self._source) - invalid
@@ -466,7 +478,7 @@ class QueueFilterProxy(QSortFilterProxyModel):
         else:
             super().sort(column, order)
 
-    def multiData(self, index: _Index, roleDataSpan: QModelRoleDataSpan) -> None:
+    def multiData(self, index: _Index, roleDataSpan: QModelRoleDataSpan | QModelRoleData) -> None:
         """QSortFilterProxyModel asks the source one role at a time; QueueModel answers a whole cell at once."""
         source = self.sourceModel()
         if source is not None and index.isValid():

@@ -19,6 +19,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from io import BytesIO
+from typing import cast
 
 from PIL import Image
 from zlib_ng import zlib_ng
@@ -42,6 +43,10 @@ def enable() -> None:
     _enabled = True
 
 
+#: zlib-ng's stubs type its error loosely; it is an Exception subclass, as zlib's is.
+_INFLATE_ERROR = cast(type[Exception], zlib_ng.error)
+
+
 class _NotHere(Exception):
     """The fast path does not apply; Pillow's own path decodes the file."""
 
@@ -53,7 +58,7 @@ def repacked(im: Image.Image, data: bytes) -> Image.Image | None:
         return None
     try:
         return Image.open(BytesIO(_with_stored_data(data)), formats=["PNG"])
-    except (_NotHere, OSError, zlib_ng.error):
+    except (_NotHere, OSError, _INFLATE_ERROR):
         return None
 
 
