@@ -27,7 +27,7 @@ test: lint
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache
 
-# The packaged app (README.md, "The packaged app"): a one-folder PyInstaller build in dist/batch-thumbnailer,
+# The packaged app (docs/packaging.md): a one-folder PyInstaller build in dist/batch-thumbnailer,
 # the Linux tar.gz and .deb beside it, then the smoke test of all three as a user would start them.
 PACKAGE_STAMP := $(VENV)/.installed-package
 
