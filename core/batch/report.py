@@ -74,7 +74,7 @@ def write_report(out_dir: Path, run_id: int, dest: Path) -> int:
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     try:
-        with Journal(out_dir) as journal, os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        with Journal(out_dir, lock=False) as journal, os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             if kind == ".csv":
                 count = _write_csv(journal, run_id, Path(out_dir), fh)
             else:
