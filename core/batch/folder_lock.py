@@ -9,17 +9,21 @@ say who is writing there.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
 import sys
 import time
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 LOCK_NAME = "lock"
 _HOLDER_WAIT = 1.0  # seconds a refused batch waits for the holder to finish writing who it is
 _WINDOWS_LOCK_OFFSET = 1 << 30  # the locked byte, far past the holder's text, which stays readable
+# A file system that has no locks (some network shares) runs batches unguarded, as before locks existed.
+_NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS}
 
 
 class OutputFolderError(Exception):
@@ -43,7 +47,7 @@ class FolderBusy(OutputFolderError):
     """Another batch (this process or another, this machine or another sharing the folder) holds the lock."""
 
     def __init__(self, out_dir: Path, holder: Holder | None) -> None:
-        who = holder.describe() if holder else "the process could not be told"
+        who = holder.describe() if holder else "which process is not recorded"
         super().__init__(
             f"another batch is writing to the output folder {out_dir} ({who}); "
             "wait until it ends, or choose another output folder"
@@ -58,20 +62,32 @@ class FolderLock:
         """Take the lock in `state_dir` (which must exist) or raise FolderBusy naming the holder."""
         self.path = Path(state_dir) / LOCK_NAME
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        if not _try_lock(fd):
+        try:
+            locked = _try_lock(fd)
+        except OSError as exc:
+            if exc.errno not in _NO_LOCKS:
+                os.close(fd)
+                raise
+            locked = True
+        if not locked:
             os.close(fd)
             raise FolderBusy(out_dir, _wait_for_holder(self.path))
         self._fd: int | None = fd
         me = Holder(os.getpid(), socket.gethostname(), time.time())
-        os.ftruncate(fd, 0)
-        os.lseek(fd, 0, os.SEEK_SET)
-        os.write(fd, json.dumps(asdict(me)).encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, json.dumps(asdict(me)).encode())
+        except BaseException:
+            self.release()
+            raise
 
     def release(self) -> None:
         """Free the lock (the file stays: deleting it could let two batches lock two different files)."""
         if self._fd is not None:
             fd, self._fd = self._fd, None
-            _unlock(fd)
+            with suppress(OSError):  # a file system without locks; closing frees the lock anyway
+                _unlock(fd)  # Windows frees a closed file's locks only "eventually": unlock first
             os.close(fd)
 
 
