@@ -89,19 +89,22 @@ class JournalTooNew(OutputFolderError):
         self.version = version
 
 
-def migrate(db: sqlite3.Connection, path: Path, migrations: Sequence[Migration] = MIGRATIONS) -> int:
+def migrate(db: sqlite3.Connection, path: Path, migrations: Sequence[Migration] = MIGRATIONS) -> None:
     """Bring the journal open on `db` (autocommit) to version len(migrations) in one transaction: all the
-    steps or none. Raises JournalTooNew, having changed nothing, for a newer journal. Returns the version
-    found."""
-    with _Transaction(db):  # BEGIN IMMEDIATE: two processes opening at once do not both migrate
-        found = int(db.execute("PRAGMA user_version").fetchone()[0])
+    steps or none. Raises JournalTooNew, having changed nothing, for a newer journal."""
+    if _version(db) == len(migrations):
+        return
+    with _Transaction(db):  # BEGIN IMMEDIATE: of two processes opening at once, one migrates
+        found = _version(db)  # again, under the write lock
         if found > len(migrations):
             raise JournalTooNew(path, found, len(migrations))
         for step in migrations[found:]:
             step(db)
-        if found != len(migrations):
-            db.execute(f"PRAGMA user_version = {len(migrations):d}")
-    return found
+        db.execute(f"PRAGMA user_version = {len(migrations):d}")
+
+
+def _version(db: sqlite3.Connection) -> int:
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
 
 
 def journal_path(out_dir: Path) -> Path:
