@@ -5,6 +5,11 @@ keyed by `Entry.key`, so a URL listed twice (or in two runs) is one row. Each ru
 with its id; `done_run` remembers which run produced an item's outcome, so a report can tell `done` (made in
 this run) from `skipped` (made earlier). A connection belongs to one thread: the runner's engine thread
 writes, readers (reports, the window's resume check) open their own.
+
+The schema carries a version (`PRAGMA user_version`); opening a journal brings it up to this code's version
+with the steps in MIGRATIONS, in one transaction, so an output folder made by an older release resumes
+as it was. A journal from a newer release is refused, never rewritten. A batch's journal also holds the
+folder's lock (core/batch/folder_lock.py): one batch writes to an output folder at a time.
 """
 
 from __future__ import annotations
@@ -12,47 +17,94 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
+from core.batch.folder_lock import FolderLock, OutputFolderError
 from core.models import Entry, ItemUpdate, Output, Status
 
 STATE_DIR = ".thumbnailer"
 JOURNAL_NAME = "journal.sqlite3"
 INSERT_BATCH = 5000
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY,
-    started REAL NOT NULL,
-    ended REAL,
-    state TEXT NOT NULL,            -- running | finished | cancelled
-    fingerprint TEXT NOT NULL,
-    mode TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS items (
-    id INTEGER PRIMARY KEY,
-    key TEXT NOT NULL UNIQUE,
-    source TEXT NOT NULL,
-    file TEXT,
-    line INTEGER,
-    url TEXT,
-    status TEXT NOT NULL,           -- pending | done | failed | invalid
-    error TEXT,
-    http_status INTEGER,
-    bytes INTEGER,
-    source_width INTEGER,
-    source_height INTEGER,
-    outputs TEXT,                   -- JSON list of [path, width, height, bytes]
-    seconds REAL,
-    fingerprint TEXT,
-    run INTEGER NOT NULL,
-    done_run INTEGER
-);
-CREATE INDEX IF NOT EXISTS items_run_status ON items (run, status);
-"""
+# Version 1, the schema of the first release, which wrote it with user_version left at 0.
+_SCHEMA_V1 = (
+    """CREATE TABLE IF NOT EXISTS runs (
+        id INTEGER PRIMARY KEY,
+        started REAL NOT NULL,
+        ended REAL,
+        state TEXT NOT NULL,            -- running | finished | cancelled
+        fingerprint TEXT NOT NULL,
+        mode TEXT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS items (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL UNIQUE,
+        source TEXT NOT NULL,
+        file TEXT,
+        line INTEGER,
+        url TEXT,
+        status TEXT NOT NULL,           -- pending | done | failed | invalid
+        error TEXT,
+        http_status INTEGER,
+        bytes INTEGER,
+        source_width INTEGER,
+        source_height INTEGER,
+        outputs TEXT,                   -- JSON list of [path, width, height, bytes]
+        seconds REAL,
+        fingerprint TEXT,
+        run INTEGER NOT NULL,
+        done_run INTEGER
+    )""",
+    "CREATE INDEX IF NOT EXISTS items_run_status ON items (run, status)",
+)
+
+Migration = Callable[[sqlite3.Connection], None]
+"""One step from schema version N to N + 1, run inside the opening transaction (execute, never executescript,
+which would commit half-way)."""
+
+
+def _to_v1(db: sqlite3.Connection) -> None:
+    """Create the tables. A journal of the first release already has them: for it this step only stamps
+    the version."""
+    for statement in _SCHEMA_V1:
+        db.execute(statement)
+
+
+# MIGRATIONS[n] brings a journal from version n to n + 1; append a step for each schema change.
+MIGRATIONS: tuple[Migration, ...] = (_to_v1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class JournalTooNew(OutputFolderError):
+    """The journal was written by a newer release than this one; it is left as it is."""
+
+    def __init__(self, path: Path, version: int, supported: int) -> None:
+        super().__init__(
+            f"the journal {path} was written by a newer release of Batch Thumbnailer (journal version {version},"
+            f" this release reads up to {supported}); use that release, or choose another output folder"
+        )
+        self.version = version
+
+
+def migrate(db: sqlite3.Connection, path: Path, migrations: Sequence[Migration] = MIGRATIONS) -> None:
+    """Bring the journal open on `db` (autocommit) to version len(migrations) in one transaction: all the
+    steps or none. Raises JournalTooNew, having changed nothing, for a newer journal."""
+    if _version(db) == len(migrations):
+        return
+    with _Transaction(db):  # BEGIN IMMEDIATE: of two processes opening at once, one migrates
+        found = _version(db)  # again, under the write lock
+        if found > len(migrations):
+            raise JournalTooNew(path, found, len(migrations))
+        for step in migrations[found:]:
+            step(db)
+        db.execute(f"PRAGMA user_version = {len(migrations):d}")
+
+
+def _version(db: sqlite3.Connection) -> int:
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
 
 
 def journal_path(out_dir: Path) -> Path:
@@ -81,20 +133,42 @@ class RunCounts:
     pending: int
 
 
-class Journal:
-    """Open (creating if needed) the journal of an output folder."""
+def _connect(path: Path) -> sqlite3.Connection:
+    """An autocommit connection to the journal at `path`, brought to SCHEMA_VERSION."""
+    db = sqlite3.connect(path, timeout=30, isolation_level=None)
+    try:
+        migrate(db, path)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+    except BaseException:
+        db.close()
+        raise
+    return db
 
-    def __init__(self, out_dir: Path) -> None:
+
+class Journal:
+    """Open (creating if needed, upgrading if older) the journal of an output folder.
+
+    `lock`: hold the folder's lock while open, as a batch must (FolderBusy if another batch holds it). A
+    reader that may run beside a batch (a report) passes False.
+    """
+
+    def __init__(self, out_dir: Path, *, lock: bool = True) -> None:
         path = journal_path(out_dir)
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._lock = FolderLock(path.parent, Path(out_dir)) if lock else None
+        try:
+            self._db = _connect(path)
+        except BaseException:
+            if self._lock is not None:
+                self._lock.release()
+            raise
 
     def close(self) -> None:
         self._db.close()
+        if self._lock is not None:
+            self._lock.release()
 
     def __enter__(self) -> Journal:
         return self

@@ -1,7 +1,8 @@
 """The report: every input item of a run exactly once, as JSON or CSV (a public interface; see README).
 
 Streamed from the journal, so a million-item report never sits in memory, and written to a temporary
-name then renamed, so a reader never sees half a report.
+name then renamed, so a reader never sees half a report. Its text comes from untrusted lists and servers,
+so the CSV neutralises cells a spreadsheet would run as formulas (`spreadsheet_safe`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,15 @@ CSV_FIELDS = (
     "seconds",
 )
 
+# What makes a spreadsheet read a cell as a formula (OWASP, CSV injection): `=`, `+`, `-`, `@`, tab, CR.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """`cell` with a leading single quote if it starts like a formula, as OWASP advises; a spreadsheet
+    shows the text, quote hidden, and never evaluates it (e.g. a list line `=HYPERLINK("http://…","x")`)."""
+    return f"'{cell}" if cell.startswith(FORMULA_STARTS) else cell
+
 
 def item_record(item: ItemUpdate, out_dir: Path) -> dict[str, Any]:
     """The JSON shape of one item; output paths are the output folder joined with the file's name."""
@@ -62,7 +72,14 @@ def _csv_row(item: ItemUpdate, out_dir: Path) -> list[Any]:
     rec["output_paths"] = ";".join(o["path"] for o in outs)
     rec["output_sizes"] = ";".join(f"{o['width']}x{o['height']}" for o in outs)
     rec["output_bytes"] = ";".join(str(o["bytes"]) for o in outs)
-    return ["" if rec[k] is None else rec[k] for k in CSV_FIELDS]
+    return [_csv_cell(rec[k]) for k in CSV_FIELDS]
+
+
+def _csv_cell(value: object) -> object:
+    """Empty for None, numbers as they are, text made safe for spreadsheets."""
+    if value is None:
+        return ""
+    return spreadsheet_safe(value) if isinstance(value, str) else value
 
 
 def write_report(out_dir: Path, run_id: int, dest: Path) -> int:
@@ -74,7 +91,7 @@ def write_report(out_dir: Path, run_id: int, dest: Path) -> int:
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     try:
-        with Journal(out_dir) as journal, os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        with Journal(out_dir, lock=False) as journal, os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             if kind == ".csv":
                 count = _write_csv(journal, run_id, Path(out_dir), fh)
             else:

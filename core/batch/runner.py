@@ -33,6 +33,7 @@ from core.batch.backends.cluster import (
     write_thumb,
 )
 from core.batch.backends.resize_pool import FATAL_ERRNOS, JobOutcome, ResizeJob, ResizePool, disk_error, start_pool
+from core.batch.folder_lock import OutputFolderError
 from core.batch.journal import STATE_DIR, Journal, PendingItem
 from core.download.fetch import Aborted, Fetched, FetchError, close_sessions, fetch
 from core.download.shared_spool import SLOT_BYTES, SharedSpool
@@ -173,6 +174,8 @@ class Runner(QObject):
 
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, ClusterUnavailable):
+        return str(exc)
+    if isinstance(exc, OutputFolderError):  # another batch writes there, or a newer release's journal
         return str(exc)
     if isinstance(exc, OSError) and exc.strerror:
         where = f" ({exc.filename})" if exc.filename else ""

@@ -1,0 +1,149 @@
+"""Journals written by older releases: upgraded in place and resumed with nothing redone; newer ones refused.
+
+The fixture tests/fixtures/journal-v1/ is an output folder interrupted mid-batch by the first release (see
+tests/fixtures/make_journal_v1.py). Its URLs are on `journal-v1.test`, served here by the loopback server as
+an HTTP proxy, so the batch resumes exactly as it would have.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from core.batch.journal import MIGRATIONS, SCHEMA_VERSION, Journal, JournalTooNew, journal_path, migrate
+from core.batch.runner import Runner
+from core.cli import build_parser, settings_from_args
+from core.models import Status, Summary
+from tests.fixtures.make_journal_v1 import DONE, FAILED, FIXTURE, PENDING, proxy_environment
+from tests.loopback import LoopbackServer
+
+ITEMS = 8
+
+
+def _user_version(path: Path) -> int:
+    db = sqlite3.connect(path)
+    try:
+        return int(db.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        db.close()
+
+
+def _copy_fixture(tmp_path: Path) -> Path:
+    out = tmp_path / "out"
+    shutil.copytree(FIXTURE / "out", out)  # copy2: the made thumbnails keep their times
+    return out
+
+
+def _path(url: str) -> str:
+    return url.split("journal-v1.test", 1)[1].split("?", 1)[0]
+
+
+def test_the_fixture_is_a_journal_of_the_first_release() -> None:
+    assert _user_version(journal_path(FIXTURE / "out")) == 0
+
+
+def test_a_first_release_journal_is_upgraded_to_the_current_version_with_its_rows(tmp_path: Path) -> None:
+    out = _copy_fixture(tmp_path)
+    with Journal(out) as j:
+        items = {i.key: i for i in j.items(1)}
+        counts = j.counts(1)
+    assert _user_version(journal_path(out)) == SCHEMA_VERSION
+    assert len(items) == ITEMS
+    assert (counts.done, counts.failed, counts.invalid, counts.pending) == (3, 1, 1, 3)
+    made = items[DONE[0]]
+    assert made.status == Status.DONE and made.error is None
+    (output,) = made.outputs
+    assert (output.width, output.height, output.bytes) == (256, 192, (out / output.path).stat().st_size)
+    assert items[FAILED].error == "HTTP 404 Not Found"
+    assert items[PENDING[0]].error == "not processed: the batch was interrupted"
+
+
+def test_a_failing_migration_step_leaves_the_journal_as_it_was(tmp_path: Path) -> None:
+    out = _copy_fixture(tmp_path)
+    path = journal_path(out)
+    before = path.read_bytes()
+
+    def broken(db: sqlite3.Connection) -> None:
+        db.execute("ALTER TABLE items ADD COLUMN half_done TEXT")
+        raise sqlite3.OperationalError("disk I/O error")
+
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        with pytest.raises(sqlite3.OperationalError):
+            migrate(db, path, (*MIGRATIONS, broken))
+        assert int(db.execute("PRAGMA user_version").fetchone()[0]) == 0
+        columns = [row[1] for row in db.execute("PRAGMA table_info(items)")]
+        assert "half_done" not in columns
+    finally:
+        db.close()
+    assert path.read_bytes() == before
+
+
+def test_a_journal_from_a_newer_release_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    out = _copy_fixture(tmp_path)
+    path = journal_path(out)
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.commit()
+    db.close()
+    before = path.read_bytes()
+
+    with pytest.raises(JournalTooNew) as refused:
+        Journal(out)
+    assert f"journal version {SCHEMA_VERSION + 1}" in str(refused.value)
+    assert "newer release" in str(refused.value)
+    assert path.read_bytes() == before
+    with Journal(tmp_path / "elsewhere"):  # the refusal released the folder lock and the file
+        pass
+
+
+def test_a_newer_journal_stops_the_batch_with_the_message(qtbot, tmp_path: Path) -> None:
+    out = _copy_fixture(tmp_path)
+    db = sqlite3.connect(journal_path(out))
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.commit()
+    db.close()
+    runner = Runner(settings_from_args(build_parser().parse_args(["--resume", "--out", str(out)])), None)
+    with qtbot.waitSignal(runner.finished, timeout=60_000) as blocker:
+        runner.start()
+    summary: Summary = blocker.args[0]
+    assert summary.fatal is not None and summary.fatal.startswith("the journal ")
+    assert "newer release of Batch Thumbnailer" in summary.fatal
+
+
+def test_a_folder_interrupted_by_the_first_release_resumes_with_nothing_redone(
+    qtbot, http_server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = _copy_fixture(tmp_path)
+    made = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.glob("*.jpg")}
+    assert len(made) == len(DONE)
+    for name in ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", proxy_environment(http_server)["http_proxy"])
+
+    # What `thumbnailer --resume --out OUT` runs, with the command's default output settings.
+    settings = settings_from_args(build_parser().parse_args(["--resume", "--out", str(out)]))
+    runner = Runner(settings, None)
+    with qtbot.waitSignal(runner.finished, timeout=60_000) as blocker:
+        runner.start()
+    summary: Summary = blocker.args[0]
+
+    assert summary.fatal is None
+    # A resume continues run 1, so its report counts the items made before the interruption as done.
+    assert (summary.total, summary.done, summary.skipped, summary.failed, summary.invalid) == (8, 6, 0, 1, 1)
+    assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in made} == made
+    for url in [*DONE, FAILED]:
+        assert http_server.hits(_path(url)) == 0, url
+    for url in PENDING:
+        assert http_server.hits(_path(url)) == 1, url
+    with Journal(out) as j:
+        items = {i.key: i for i in j.items(summary.run_id)}
+    assert summary.run_id == 1
+    for url in PENDING:
+        (output,) = items[url].outputs
+        assert items[url].status == Status.DONE and (output.width, output.height) == (128, 256)
+        assert (out / output.path).stat().st_size == output.bytes
+    assert _user_version(journal_path(out)) == SCHEMA_VERSION
