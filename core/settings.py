@@ -5,7 +5,7 @@ its flag (the field name, underscores become dashes), help text, range or choice
 the parser group, its key in the output fingerprint and the spec it feeds. The command's flags, validation,
 QSettings persistence, the fingerprint and the resize and download specs are all derived from that, and
 the window builds its editors from it. Adding an option is one field here and one row in the window's
-layout (tests/test_settings_contract.py fails until both exist).
+layout (tests/gui/test_settings_contract.py fails until both exist).
 """
 
 from __future__ import annotations
@@ -664,7 +664,14 @@ class Settings:
         return cls(**kwargs).validated()
 
 
-OPTIONS: Mapping[str, Option] = MappingProxyType({f.name: f.metadata["option"] for f in fields(Settings)})
+def _declarations() -> Mapping[str, Option]:
+    undeclared = [f.name for f in fields(Settings) if not isinstance(f.metadata.get("option"), Option)]
+    if undeclared:  # at import: a field without a flag and an editor never gets as far as a test
+        raise TypeError(f"Settings fields need field(metadata=declared(SomeOption(...))): {', '.join(undeclared)}")
+    return MappingProxyType({f.name: f.metadata["option"] for f in fields(Settings)})
+
+
+OPTIONS = _declarations()
 """Every setting's declaration by field name, in field order."""
 
 
