@@ -1,5 +1,9 @@
 """The settings form: every option of `core.settings.Settings`, checked as the user types.
 
+Each editor is made from its setting's declaration (`core.settings.OPTIONS`): the kind of value picks the widget
+(spin box, combo box, check box, line edit), and ranges, choices, parsing and display come from it. This module
+only says where each editor goes and what the window calls it.
+
 Each field is validated on its own through `Settings.validated()`, so the window rejects exactly what the
 command rejects, with the same words; a bad field gets a red border and the message as its tooltip, and
 `validity_changed` lets the window disable Start.
@@ -8,9 +12,11 @@ command rejects, with the same words; a bad field gets a red border and the mess
 from __future__ import annotations
 
 import importlib.util
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, TypeVar
 
 from PIL import ImageColor
 from PySide6.QtCore import Qt, QUrl, Signal
@@ -34,10 +40,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.imaging.spec import Fit
 from core.settings import (
     OPTIONS,
     ChoiceOption,
+    Fit,
     FlagOption,
     FloatOption,
     Format,
@@ -49,6 +55,7 @@ from core.settings import (
 )
 from gui.settings_store import default_settings
 
+_W = TypeVar("_W", bound=QWidget)
 _INVALID_STYLE = "*[invalid='true'] { border: 1px solid #d32f2f; border-radius: 2px; }"
 
 # What the window says about each setting; what it accepts comes from the setting's declaration.
@@ -105,7 +112,7 @@ def dask_installed() -> bool:
     return importlib.util.find_spec("distributed") is not None
 
 
-class _Editor:
+class _Editor(ABC):
     """The widget that edits one setting, made from the setting's declaration. One subclass per kind of editor;
     `value()` may raise SettingsError (text that is not a value), `set_value` shows a valid value."""
 
@@ -115,14 +122,14 @@ class _Editor:
         self.option = option
         self.widget.setToolTip(_TOOLTIPS.get(name, ""))
 
-    def value(self) -> object:
-        raise NotImplementedError
+    @abstractmethod
+    def value(self) -> Any: ...
 
-    def set_value(self, value: object) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def set_value(self, value: Any) -> None: ...
 
-    def on_change(self, slot: Callable[[], None]) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def on_change(self, slot: Callable[[], None]) -> None: ...
 
 
 class _TextEditor(_Editor):
@@ -134,10 +141,10 @@ class _TextEditor(_Editor):
         self.edit.setPlaceholderText(_PLACEHOLDERS.get(name, ""))
         super().__init__(name, option)
 
-    def value(self) -> object:
+    def value(self) -> Any:
         return self.option.parse_text(self.edit.text())
 
-    def set_value(self, value: object) -> None:
+    def set_value(self, value: Any) -> None:
         self.edit.setText(self.option.to_text(value))
 
     def on_change(self, slot: Callable[[], None]) -> None:
@@ -145,7 +152,7 @@ class _TextEditor(_Editor):
 
 
 class _OutEditor(_TextEditor):
-    def value(self) -> object:
+    def value(self) -> Any:
         return parse_out(self.edit.text())
 
 
@@ -158,11 +165,11 @@ class _SpinEditor(_Editor):
         self.spin.setRange(option.lo, option.hi)
         super().__init__(name, option)
 
-    def value(self) -> object:
+    def value(self) -> Any:
         return self.spin.value()
 
-    def set_value(self, value: object) -> None:
-        self.spin.setValue(int(value))  # type: ignore[call-overload]
+    def set_value(self, value: Any) -> None:
+        self.spin.setValue(int(value))
 
     def on_change(self, slot: Callable[[], None]) -> None:
         self.spin.valueChanged.connect(slot)
@@ -180,11 +187,11 @@ class _FloatSpinEditor(_Editor):
             self.spin.setSuffix(f" {option.unit}")
         super().__init__(name, option)
 
-    def value(self) -> object:
+    def value(self) -> Any:
         return self.spin.value()
 
-    def set_value(self, value: object) -> None:
-        self.spin.setValue(float(value))  # type: ignore[arg-type]
+    def set_value(self, value: Any) -> None:
+        self.spin.setValue(float(value))
 
     def on_change(self, slot: Callable[[], None]) -> None:
         self.spin.valueChanged.connect(slot)
@@ -203,10 +210,10 @@ class _ComboEditor(_Editor):
         self.combo.setMinimumContentsLength(12)
         super().__init__(name, option)
 
-    def value(self) -> object:
+    def value(self) -> Any:
         return self.combo.currentData()
 
-    def set_value(self, value: object) -> None:
+    def set_value(self, value: Any) -> None:
         self.combo.setCurrentIndex(max(0, self.combo.findData(str(value))))
 
     def on_change(self, slot: Callable[[], None]) -> None:
@@ -218,10 +225,10 @@ class _CheckEditor(_Editor):
         self.widget = self.check = QCheckBox(_CHECK_TEXTS.get(name, name))
         super().__init__(name, option)
 
-    def value(self) -> object:
+    def value(self) -> Any:
         return self.check.isChecked()
 
-    def set_value(self, value: object) -> None:
+    def set_value(self, value: Any) -> None:
         self.check.setChecked(bool(value))
 
     def on_change(self, slot: Callable[[], None]) -> None:
@@ -256,14 +263,23 @@ class SettingsPanel(QWidget):
         self._errors: dict[str, str] = {}
 
         self._editors = {name: _editor(name, option) for name, option in OPTIONS.items()}
-        e = {name: editor.widget for name, editor in self._editors.items()}
-        self.out_edit, self.size_edit, self.background_edit = e["out"], e["size"], e["background"]
-        self.fit_combo, self.format_combo = e["fit"], e["format"]
-        self.quality_spin, self.threads_spin, self.per_host_spin = e["quality"], e["threads"], e["per_host"]
-        self.retries_spin, self.processes_spin, self.timeout_spin = e["retries"], e["processes"], e["timeout"]
-        self.upscale_check, self.metadata_check = e["upscale"], e["keep_metadata"]
-        self.max_bytes_edit, self.max_pixels_edit = e["max_bytes"], e["max_pixels"]
-        self.user_agent_edit, self.cluster_edit = e["user_agent"], e["cluster"]
+        self.out_edit = self._widget("out", QLineEdit)
+        self.size_edit = self._widget("size", QLineEdit)
+        self.fit_combo = self._widget("fit", QComboBox)
+        self.format_combo = self._widget("format", QComboBox)
+        self.quality_spin = self._widget("quality", QSpinBox)
+        self.background_edit = self._widget("background", QLineEdit)
+        self.upscale_check = self._widget("upscale", QCheckBox)
+        self.metadata_check = self._widget("keep_metadata", QCheckBox)
+        self.threads_spin = self._widget("threads", QSpinBox)
+        self.per_host_spin = self._widget("per_host", QSpinBox)
+        self.timeout_spin = self._widget("timeout", QDoubleSpinBox)
+        self.retries_spin = self._widget("retries", QSpinBox)
+        self.max_bytes_edit = self._widget("max_bytes", QLineEdit)
+        self.max_pixels_edit = self._widget("max_pixels", QLineEdit)
+        self.processes_spin = self._widget("processes", QSpinBox)
+        self.user_agent_edit = self._widget("user_agent", QLineEdit)
+        self.cluster_edit = self._widget("cluster", QLineEdit)
         self.browse_button = QPushButton("Bro&wse…")
         self.open_button = QPushButton("Ope&n folder")
         self.open_button.setToolTip("Show the output folder in the file manager")
@@ -283,7 +299,7 @@ class SettingsPanel(QWidget):
         self.error_label.setStyleSheet("color: #d32f2f;")
         self.error_label.hide()
 
-        self._fields: dict[str, tuple[QWidget, Callable[[], object]]] = {
+        self._fields: dict[str, tuple[QWidget, Callable[[], Any]]] = {
             name: (editor.widget, editor.value) for name, editor in self._editors.items()
         }
         self._fields["cluster"] = (self.cluster_edit, self._cluster_address)  # '' unless Run on is the cluster
@@ -291,6 +307,12 @@ class SettingsPanel(QWidget):
         self._build_layout()
         self._connect()
         self.set_settings(default_settings())
+
+    def _widget(self, name: str, kind: type[_W]) -> _W:
+        """The editor widget of setting `name`, which its declaration made a `kind`."""
+        widget = self._editors[name].widget
+        assert isinstance(widget, kind), (name, widget)
+        return widget
 
     # -- layout -------------------------------------------------------------------------------------------
 
@@ -365,7 +387,7 @@ class SettingsPanel(QWidget):
     def settings(self) -> Settings:
         """The form's settings, validated; raises SettingsError with the first problem."""
         values = {name: getter() for name, (_, getter) in self._fields.items()}
-        return Settings(**values).validated()  # type: ignore[arg-type]
+        return Settings(**values).validated()
 
     def set_settings(self, settings: Settings) -> None:
         for widget, _ in self._fields.values():
