@@ -179,11 +179,13 @@ class Option:
         """A flag's text -> a value (validated later, with the others); SettingsError for words of its own."""
         return text
 
+    def flags(self, name: str) -> list[str]:
+        return [self.short, flag_of(name)] if self.short else [flag_of(name)]
+
     def add_flag(self, container: argparse._ActionsContainer, name: str, default: Any) -> None:
-        flags = [self.short, flag_of(name)] if self.short else [flag_of(name)]
         extra: dict[str, Any] = {"metavar": self.metavar} if self.metavar else {}
         container.add_argument(
-            *flags,
+            *self.flags(name),
             dest=name,
             type=_flag_type(self.flag_type, self.value_name),
             default=default,
@@ -273,13 +275,13 @@ class FlagOption(Option):
 
     def add_flag(self, container: argparse._ActionsContainer, name: str, default: Any) -> None:
         if not self.off_flag:
-            container.add_argument(flag_of(name), dest=name, action="store_true", help=self.help_text(default))
+            container.add_argument(*self.flags(name), dest=name, action="store_true", help=self.help_text(default))
             return
         pair = container.add_mutually_exclusive_group()
         pair.add_argument(
             self.off_flag, dest=name, action="store_false", default=default, help=self._mark(self.off_help, not default)
         )
-        pair.add_argument(flag_of(name), dest=name, action="store_true", help=self._mark(self.help, bool(default)))
+        pair.add_argument(*self.flags(name), dest=name, action="store_true", help=self._mark(self.help, bool(default)))
 
     @staticmethod
     def _mark(text: str, is_default: bool) -> str:
@@ -299,9 +301,8 @@ class ChoiceOption(Option):
     choices: type[StrEnum]
 
     def add_flag(self, container: argparse._ActionsContainer, name: str, default: Any) -> None:
-        flags = [self.short, flag_of(name)] if self.short else [flag_of(name)]
         container.add_argument(
-            *flags,
+            *self.flags(name),
             dest=name,
             choices=[str(c) for c in self.choices],
             default=str(default),
@@ -328,8 +329,7 @@ class SizesOption(Option):
 
     def add_flag(self, container: argparse._ActionsContainer, name: str, default: Any) -> None:
         container.add_argument(
-            self.short,
-            flag_of(name),
+            *self.flags(name),
             dest=name,
             type=int,
             action="append",
