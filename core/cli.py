@@ -11,13 +11,13 @@ import multiprocessing
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import core
 from core.models import Entry, Progress, Status, Summary
-from core.settings import FITS, FORMATS, Settings, SettingsError, parse_bytes, parse_pixels
+from core.settings import Group, Settings, SettingsError, add_flags, settings_from_flags
 
 if TYPE_CHECKING:
     from core.batch.backends.resize_pool import ResizePool
@@ -25,27 +25,21 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130  # usage errors: argparse exits with 2
 
 
-def _checked(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    def convert(text: str) -> Any:
-        try:
-            return parse(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    convert.__name__ = parse.__name__
-    return convert
-
-
 class _VersionAction(argparse.Action):
     """`--version`, looked up only when asked for: finding the installed version costs every launch ~25 ms."""
 
-    def __call__(self, parser, namespace, values, option_string=None) -> None:  # type: ignore[override]
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
         print(f"{parser.prog} {core.__version__}")  # to stdout, as argparse's own version action
         parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
-    d = Settings()
     p = argparse.ArgumentParser(
         prog="thumbnailer",
         description="Turn image URLs, URL lists (.txt, .csv, .html), local images and folders into thumbnails.",
@@ -59,108 +53,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="a URL (http, https, file), a URL list (.txt, .csv, .html), an image, a folder, or - for stdin",
     )
     p.add_argument("--version", action=_VersionAction, nargs=0, help="show the version and exit")
-    out = p.add_argument_group("output")
-    out.add_argument("-o", "--out", type=Path, default=d.out, help="output folder (default: %(default)s)")
-    out.add_argument(
-        "-s",
-        "--size",
-        type=int,
-        action="append",
-        metavar="PX",
-        help=f"bounding box in pixels; repeat for several sizes (default: {d.size[0]})",
-    )
-    out.add_argument("--fit", choices=FITS, default=d.fit, help="contain, cover (crop) or pad (default: %(default)s)")
-    out.add_argument("--upscale", action="store_true", help="enlarge images smaller than the box (default: never)")
-    out.add_argument(
-        "-f",
-        "--format",
-        choices=FORMATS,
-        default=d.format,
-        help="output format; auto = PNG where the image has transparency, else JPEG (default: %(default)s)",
-    )
-    out.add_argument(
-        "-q", "--quality", type=int, default=d.quality, help="JPEG/WebP/AVIF quality (default: %(default)s)"
-    )
-    out.add_argument(
-        "--background",
-        default=d.background,
-        help="colour transparency is flattened onto for JPEG, and --fit pad's fill (default: %(default)s)",
-    )
-    meta = out.add_mutually_exclusive_group()
-    meta.add_argument(
-        "--strip", dest="keep_metadata", action="store_false", default=d.keep_metadata, help="strip metadata (default)"
-    )
-    meta.add_argument(
-        "--keep-metadata", dest="keep_metadata", action="store_true", help="keep EXIF and the colour profile"
-    )
-    lim = p.add_argument_group("limits")
-    lim.add_argument("--threads", type=int, default=d.threads, help="download threads (default: %(default)s)")
-    lim.add_argument(
-        "--per-host", type=int, default=d.per_host, help="downloads per host at once (default: %(default)s)"
-    )
-    lim.add_argument(
-        "--timeout", type=float, default=d.timeout, help="seconds for one whole download (default: %(default)s)"
-    )
-    lim.add_argument(
-        "--retries",
-        type=int,
-        default=d.retries,
-        help="retries on connection errors, 429 and 5xx, with backoff (default: %(default)s)",
-    )
-    lim.add_argument(
-        "--max-bytes",
-        type=_checked(parse_bytes),
-        default=d.max_bytes,
-        metavar="SIZE",
-        help="largest download, with K/M/G suffixes (default: 50M)",
-    )
-    lim.add_argument(
-        "--max-pixels",
-        type=_checked(parse_pixels),
-        default=d.max_pixels,
-        metavar="N",
-        help="largest image in pixels, checked before decoding, e.g. 100M or 10000x10000 (default: 100M)",
-    )
-    lim.add_argument("--processes", type=int, default=d.processes, help="resizer processes (default: number of cores)")
-    lim.add_argument("--user-agent", default=d.user_agent, help="User-Agent header (default: %(default)s)")
-    run = p.add_argument_group("batch")
-    mode = run.add_mutually_exclusive_group()
-    mode.add_argument("--force", action="store_true", help="redo items already done in this output folder")
-    mode.add_argument("--retry-failed", action="store_true", help="also redo items that failed in an earlier run")
-    mode.add_argument(
-        "--resume", action="store_true", help="continue the interrupted batch in the output folder (no SOURCE)"
-    )
-    run.add_argument(
-        "--cluster",
-        metavar="ADDRESS",
-        default=d.cluster,
-        help="run the downloads and resizes on a Dask cluster, e.g. tcp://scheduler:8786 (needs the cluster extra)",
-    )
+    groups = {group: p.add_argument_group(str(group)) for group in Group}
+    run = groups[Group.BATCH]
+    for group, container in groups.items():
+        if group is Group.BATCH:
+            mode = container.add_mutually_exclusive_group()
+            mode.add_argument("--force", action="store_true", help="redo items already done in this output folder")
+            mode.add_argument(
+                "--retry-failed", action="store_true", help="also redo items that failed in an earlier run"
+            )
+            mode.add_argument(
+                "--resume", action="store_true", help="continue the interrupted batch in the output folder (no SOURCE)"
+            )
+        add_flags(container, group)  # every Settings field, as core.settings declares it
     run.add_argument("--report", type=Path, metavar="FILE", help="write a report of every item (.json or .csv)")
     run.add_argument("--quiet", action="store_true", help="no progress line and no summary (errors still print)")
     return p
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    return Settings(
-        out=args.out,
-        size=tuple(args.size) if args.size else Settings().size,
-        fit=args.fit,
-        upscale=args.upscale,
-        format=args.format,
-        quality=args.quality,
-        background=args.background,
-        keep_metadata=args.keep_metadata,
-        threads=args.threads,
-        per_host=args.per_host,
-        timeout=args.timeout,
-        retries=args.retries,
-        max_bytes=args.max_bytes,
-        max_pixels=args.max_pixels,
-        processes=args.processes,
-        user_agent=args.user_agent,
-        cluster=args.cluster,
-    ).validated()
+    """Validated Settings from the parsed flags; raises SettingsError (main turns it into a usage error)."""
+    return settings_from_flags(args)
 
 
 def _duration(seconds: float | None) -> str:

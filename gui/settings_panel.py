@@ -1,5 +1,9 @@
 """The settings form: every option of `core.settings.Settings`, checked as the user types.
 
+Each editor is made from its setting's declaration (`core.settings.OPTIONS`): the kind of value picks the widget
+(spin box, combo box, check box, line edit), and ranges, choices, parsing and display come from it. This module
+only says where each editor goes and what the window calls it.
+
 Each field is validated on its own through `Settings.validated()`, so the window rejects exactly what the
 command rejects, with the same words; a bad field gets a red border and the message as its tooltip, and
 `validity_changed` lets the window disable Start.
@@ -8,10 +12,11 @@ command rejects, with the same words; a bad field gets a red border and the mess
 from __future__ import annotations
 
 import importlib.util
-import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, TypeVar
 
 from PIL import ImageColor
 from PySide6.QtCore import Qt, QUrl, Signal
@@ -35,39 +40,59 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.settings import FITS, FORMATS, Settings, SettingsError, parse_bytes, parse_cluster_address, parse_pixels
+from core.settings import (
+    OPTIONS,
+    ChoiceOption,
+    Fit,
+    FlagOption,
+    FloatOption,
+    Format,
+    IntOption,
+    Option,
+    Settings,
+    SettingsError,
+    parse_cluster_address,
+)
 from gui.settings_store import default_settings
 
+_W = TypeVar("_W", bound=QWidget)
 _INVALID_STYLE = "*[invalid='true'] { border: 1px solid #d32f2f; border-radius: 2px; }"
 
-_FIT_LABELS = {
-    "contain": "Contain (whole image, inside the box)",
-    "cover": "Cover (fill the box, crop the edges)",
-    "pad": "Pad (whole image, box filled with background)",
+# What the window says about each setting; what it accepts comes from the setting's declaration.
+_TOOLTIPS = {
+    "out": "Where thumbnails (and the batch journal) are written",
+    "size": "Longest side of the box in pixels; several sizes make several thumbnails",
+    "quality": "Encoder quality for JPEG, WebP and AVIF",
+    "background": "Fills transparency and padding: a name, #rrggbb or rgb(r, g, b)",
+    "threads": "How many downloads run at the same time",
+    "per_host": "How many of those may go to the same server",
+    "timeout": "Give up on a download after this many seconds",
+    "retries": "Retries after connection errors, 429 and 5xx answers",
+    "max_bytes": "Largest download accepted, e.g. 50M, 512K or 2G",
+    "max_pixels": "Largest image decoded, e.g. 100M or 10000x10000 (guards against bombs)",
+    "processes": "Worker processes that decode and resize images",
+    "user_agent": "User-Agent header sent with every download",
+    "cluster": "The Dask scheduler's address (start one with `dask scheduler`)",
 }
-_FORMAT_LABELS = {
-    "auto": "Auto (like the source)",
-    "jpeg": "JPEG",
-    "png": "PNG",
-    "webp": "WebP",
-    "avif": "AVIF",
+_PLACEHOLDERS = {"size": "256 or 128, 512", "cluster": "tcp://scheduler:8786"}
+_CHECK_TEXTS = {
+    "upscale": "&Upscale images smaller than the box",
+    "keep_metadata": "Keep &metadata (EXIF, colour profile)",
 }
-
-
-def parse_sizes(text: str) -> tuple[int, ...]:
-    """'256' or '128, 512' -> (256,) / (128, 512)."""
-    tokens = [t for t in re.split(r"[,;\s]+", text.strip()) if t]
-    if not tokens:
-        raise SettingsError("at least one size is needed, e.g. 256 or 128, 512")
-    sizes = []
-    for token in tokens:
-        if not token.isdigit():
-            raise SettingsError(f"sizes are whole pixel counts such as 256 or 128, 512; {token!r} is not one")
-        sizes.append(int(token))
-    return tuple(sizes)
+_CHOICE_LABELS: dict[str, str] = {
+    Fit.CONTAIN: "Contain (whole image, inside the box)",
+    Fit.COVER: "Cover (fill the box, crop the edges)",
+    Fit.PAD: "Pad (whole image, box filled with background)",
+    Format.AUTO: "Auto (like the source)",
+    Format.JPEG: "JPEG",
+    Format.PNG: "PNG",
+    Format.WEBP: "WebP",
+    Format.AVIF: "AVIF",
+}
 
 
 def parse_out(text: str) -> Path:
+    """The window's output folder: unlike the command's, it must be absolute (a window has no useful cwd)."""
     if not text.strip():
         raise SettingsError("choose an output folder")
     path = Path(text.strip()).expanduser()
@@ -87,11 +112,142 @@ def dask_installed() -> bool:
     return importlib.util.find_spec("distributed") is not None
 
 
-def _spin(lo: int, hi: int, tip: str) -> QSpinBox:
-    box = QSpinBox()
-    box.setRange(lo, hi)
-    box.setToolTip(tip)
-    return box
+class _Editor(ABC):
+    """The widget that edits one setting, made from the setting's declaration. One subclass per kind of editor;
+    `value()` may raise SettingsError (text that is not a value), `set_value` shows a valid value."""
+
+    widget: QWidget
+
+    def __init__(self, name: str, option: Option) -> None:
+        self.option = option
+        self.widget.setToolTip(_TOOLTIPS.get(name, ""))
+
+    @abstractmethod
+    def value(self) -> Any: ...
+
+    @abstractmethod
+    def set_value(self, value: Any) -> None: ...
+
+    @abstractmethod
+    def on_change(self, slot: Callable[[], None]) -> None: ...
+
+
+class _TextEditor(_Editor):
+    """A line edit: the declaration parses what is typed (sizes, byte and pixel counts, colours...) and writes
+    values as a user would type them (50M, 128, 512)."""
+
+    def __init__(self, name: str, option: Option) -> None:
+        self.widget = self.edit = QLineEdit()
+        self.edit.setPlaceholderText(_PLACEHOLDERS.get(name, ""))
+        super().__init__(name, option)
+
+    def value(self) -> Any:
+        return self.option.parse_text(self.edit.text())
+
+    def set_value(self, value: Any) -> None:
+        self.edit.setText(self.option.to_text(value))
+
+    def on_change(self, slot: Callable[[], None]) -> None:
+        self.edit.textChanged.connect(slot)
+
+
+class _OutEditor(_TextEditor):
+    def value(self) -> Any:
+        return parse_out(self.edit.text())
+
+
+class _SpinEditor(_Editor):
+    """A whole number within the declared range."""
+
+    def __init__(self, name: str, option: Option) -> None:
+        assert isinstance(option, IntOption)
+        self.widget = self.spin = QSpinBox()
+        self.spin.setRange(option.lo, option.hi)
+        super().__init__(name, option)
+
+    def value(self) -> Any:
+        return self.spin.value()
+
+    def set_value(self, value: Any) -> None:
+        self.spin.setValue(int(value))
+
+    def on_change(self, slot: Callable[[], None]) -> None:
+        self.spin.valueChanged.connect(slot)
+
+
+class _FloatSpinEditor(_Editor):
+    """A number within the declared range, with the declared decimals and unit."""
+
+    def __init__(self, name: str, option: Option) -> None:
+        assert isinstance(option, FloatOption)
+        self.widget = self.spin = QDoubleSpinBox()
+        self.spin.setRange(option.lo, option.hi)
+        self.spin.setDecimals(option.decimals)
+        if option.unit:
+            self.spin.setSuffix(f" {option.unit}")
+        super().__init__(name, option)
+
+    def value(self) -> Any:
+        return self.spin.value()
+
+    def set_value(self, value: Any) -> None:
+        self.spin.setValue(float(value))
+
+    def on_change(self, slot: Callable[[], None]) -> None:
+        self.spin.valueChanged.connect(slot)
+
+
+class _ComboEditor(_Editor):
+    """One of the declared choices; items hold the choice's string value."""
+
+    def __init__(self, name: str, option: Option) -> None:
+        assert isinstance(option, ChoiceOption)
+        self.widget = self.combo = QComboBox()
+        for choice in option.choices:
+            self.combo.addItem(_CHOICE_LABELS.get(choice, str(choice)), str(choice))
+        # long item texts must not widen the column
+        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.combo.setMinimumContentsLength(12)
+        super().__init__(name, option)
+
+    def value(self) -> Any:
+        return self.combo.currentData()
+
+    def set_value(self, value: Any) -> None:
+        self.combo.setCurrentIndex(max(0, self.combo.findData(str(value))))
+
+    def on_change(self, slot: Callable[[], None]) -> None:
+        self.combo.currentIndexChanged.connect(slot)
+
+
+class _CheckEditor(_Editor):
+    def __init__(self, name: str, option: Option) -> None:
+        self.widget = self.check = QCheckBox(_CHECK_TEXTS.get(name, name))
+        super().__init__(name, option)
+
+    def value(self) -> Any:
+        return self.check.isChecked()
+
+    def set_value(self, value: Any) -> None:
+        self.check.setChecked(bool(value))
+
+    def on_change(self, slot: Callable[[], None]) -> None:
+        self.check.toggled.connect(slot)
+
+
+# The editor for each kind of setting (the first match in this order); any other kind is typed as text.
+_EDITOR_KINDS: tuple[tuple[type[Option], type[_Editor]], ...] = (
+    (IntOption, _SpinEditor),
+    (FloatOption, _FloatSpinEditor),
+    (ChoiceOption, _ComboEditor),
+    (FlagOption, _CheckEditor),
+)
+_EDITOR_FOR_FIELD: dict[str, type[_Editor]] = {"out": _OutEditor}  # where the window asks more than the command
+
+
+def _editor(name: str, option: Option) -> _Editor:
+    kind = _EDITOR_FOR_FIELD.get(name) or next((e for k, e in _EDITOR_KINDS if isinstance(option, k)), _TextEditor)
+    return kind(name, option)
 
 
 class SettingsPanel(QWidget):
@@ -106,46 +262,30 @@ class SettingsPanel(QWidget):
         self._valid = True
         self._errors: dict[str, str] = {}
 
-        self.out_edit = QLineEdit()
-        self.out_edit.setToolTip("Where thumbnails (and the batch journal) are written")
+        self._editors = {name: _editor(name, option) for name, option in OPTIONS.items()}
+        self.out_edit = self._widget("out", QLineEdit)
+        self.size_edit = self._widget("size", QLineEdit)
+        self.fit_combo = self._widget("fit", QComboBox)
+        self.format_combo = self._widget("format", QComboBox)
+        self.quality_spin = self._widget("quality", QSpinBox)
+        self.background_edit = self._widget("background", QLineEdit)
+        self.upscale_check = self._widget("upscale", QCheckBox)
+        self.metadata_check = self._widget("keep_metadata", QCheckBox)
+        self.threads_spin = self._widget("threads", QSpinBox)
+        self.per_host_spin = self._widget("per_host", QSpinBox)
+        self.timeout_spin = self._widget("timeout", QDoubleSpinBox)
+        self.retries_spin = self._widget("retries", QSpinBox)
+        self.max_bytes_edit = self._widget("max_bytes", QLineEdit)
+        self.max_pixels_edit = self._widget("max_pixels", QLineEdit)
+        self.processes_spin = self._widget("processes", QSpinBox)
+        self.user_agent_edit = self._widget("user_agent", QLineEdit)
+        self.cluster_edit = self._widget("cluster", QLineEdit)
         self.browse_button = QPushButton("Bro&wse…")
         self.open_button = QPushButton("Ope&n folder")
         self.open_button.setToolTip("Show the output folder in the file manager")
-        self.size_edit = QLineEdit()
-        self.size_edit.setPlaceholderText("256 or 128, 512")
-        self.size_edit.setToolTip("Longest side of the box in pixels; several sizes make several thumbnails")
-        self.fit_combo = QComboBox()
-        for fit in FITS:
-            self.fit_combo.addItem(_FIT_LABELS.get(fit, fit), fit)
-        self.format_combo = QComboBox()
-        for fmt in FORMATS:
-            self.format_combo.addItem(_FORMAT_LABELS.get(fmt, fmt), fmt)
-        for combo in (self.fit_combo, self.format_combo):  # long item texts must not widen the column
-            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(12)
-        self.quality_spin = _spin(1, 100, "Encoder quality for JPEG, WebP and AVIF")
-        self.background_edit = QLineEdit()
-        self.background_edit.setToolTip("Fills transparency and padding: a name, #rrggbb or rgb(r, g, b)")
         self.colour_button = QToolButton()
         self.colour_button.setToolTip("Pick the background colour")
         self.colour_button.setAccessibleName("Pick background colour")
-        self.upscale_check = QCheckBox("&Upscale images smaller than the box")
-        self.metadata_check = QCheckBox("Keep &metadata (EXIF, colour profile)")
-        self.threads_spin = _spin(1, 256, "How many downloads run at the same time")
-        self.per_host_spin = _spin(1, 256, "How many of those may go to the same server")
-        self.timeout_spin = QDoubleSpinBox()
-        self.timeout_spin.setRange(1, 3600)
-        self.timeout_spin.setDecimals(0)
-        self.timeout_spin.setSuffix(" s")
-        self.timeout_spin.setToolTip("Give up on a download after this many seconds")
-        self.retries_spin = _spin(0, 20, "Retries after connection errors, 429 and 5xx answers")
-        self.max_bytes_edit = QLineEdit()
-        self.max_bytes_edit.setToolTip("Largest download accepted, e.g. 50M, 512K or 2G")
-        self.max_pixels_edit = QLineEdit()
-        self.max_pixels_edit.setToolTip("Largest image decoded, e.g. 100M or 10000x10000 (guards against bombs)")
-        self.processes_spin = _spin(1, 64, "Worker processes that decode and resize images")
-        self.user_agent_edit = QLineEdit()
-        self.user_agent_edit.setToolTip("User-Agent header sent with every download")
         self.run_on_combo = QComboBox()
         self.run_on_combo.addItem("This computer", LOCAL)
         self.run_on_combo.addItem("Dask cluster at…", CLUSTER)
@@ -153,38 +293,26 @@ class SettingsPanel(QWidget):
         if not dask_installed():
             self.run_on_combo.model().item(1).setEnabled(False)
             self.run_on_combo.setItemData(1, _NO_DASK, Qt.ItemDataRole.ToolTipRole)
-        self.cluster_edit = QLineEdit()
-        self.cluster_edit.setPlaceholderText("tcp://scheduler:8786")
-        self.cluster_edit.setToolTip("The Dask scheduler's address (start one with `dask scheduler`)")
         self.restore_button = QPushButton("Restore def&aults")
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
         self.error_label.setStyleSheet("color: #d32f2f;")
         self.error_label.hide()
 
-        self._fields: dict[str, tuple[QWidget, Callable[[], object]]] = {
-            "out": (self.out_edit, lambda: parse_out(self.out_edit.text())),
-            "size": (self.size_edit, lambda: parse_sizes(self.size_edit.text())),
-            "fit": (self.fit_combo, self.fit_combo.currentData),
-            "format": (self.format_combo, self.format_combo.currentData),
-            "quality": (self.quality_spin, self.quality_spin.value),
-            "background": (self.background_edit, lambda: self.background_edit.text().strip()),
-            "upscale": (self.upscale_check, self.upscale_check.isChecked),
-            "keep_metadata": (self.metadata_check, self.metadata_check.isChecked),
-            "threads": (self.threads_spin, self.threads_spin.value),
-            "per_host": (self.per_host_spin, self.per_host_spin.value),
-            "timeout": (self.timeout_spin, self.timeout_spin.value),
-            "retries": (self.retries_spin, self.retries_spin.value),
-            "max_bytes": (self.max_bytes_edit, lambda: parse_bytes(self.max_bytes_edit.text())),
-            "max_pixels": (self.max_pixels_edit, lambda: parse_pixels(self.max_pixels_edit.text())),
-            "processes": (self.processes_spin, self.processes_spin.value),
-            "user_agent": (self.user_agent_edit, self.user_agent_edit.text),
-            "cluster": (self.cluster_edit, self._cluster_address),
+        self._fields: dict[str, tuple[QWidget, Callable[[], Any]]] = {
+            name: (editor.widget, editor.value) for name, editor in self._editors.items()
         }
+        self._fields["cluster"] = (self.cluster_edit, self._cluster_address)  # '' unless Run on is the cluster
         self._tooltips = {name: widget.toolTip() for name, (widget, _) in self._fields.items()}
         self._build_layout()
         self._connect()
         self.set_settings(default_settings())
+
+    def _widget(self, name: str, kind: type[_W]) -> _W:
+        """The editor widget of setting `name`, which its declaration made a `kind`."""
+        widget = self._editors[name].widget
+        assert isinstance(widget, kind), (name, widget)
+        return widget
 
     # -- layout -------------------------------------------------------------------------------------------
 
@@ -246,15 +374,8 @@ class SettingsPanel(QWidget):
                 label.setBuddy(buddies[label.text()])
 
     def _connect(self) -> None:
-        for widget, _ in self._fields.values():
-            if isinstance(widget, QLineEdit):
-                widget.textChanged.connect(self._on_edit)
-            elif isinstance(widget, QComboBox):
-                widget.currentIndexChanged.connect(self._on_edit)
-            elif isinstance(widget, QCheckBox):
-                widget.toggled.connect(self._on_edit)
-            elif isinstance(widget, QSpinBox | QDoubleSpinBox):
-                widget.valueChanged.connect(self._on_edit)
+        for editor in self._editors.values():
+            editor.on_change(self._on_edit)
         self.browse_button.clicked.connect(self._browse)
         self.open_button.clicked.connect(self._open_folder)
         self.colour_button.clicked.connect(self._pick_colour)
@@ -266,31 +387,18 @@ class SettingsPanel(QWidget):
     def settings(self) -> Settings:
         """The form's settings, validated; raises SettingsError with the first problem."""
         values = {name: getter() for name, (_, getter) in self._fields.items()}
-        return Settings(**values).validated()  # type: ignore[arg-type]
+        return Settings(**values).validated()
 
     def set_settings(self, settings: Settings) -> None:
         for widget, _ in self._fields.values():
             widget.blockSignals(True)
         self.run_on_combo.blockSignals(True)
         try:
-            self.out_edit.setText(str(settings.out))
-            self.size_edit.setText(", ".join(str(s) for s in settings.size))
-            self.fit_combo.setCurrentIndex(max(0, self.fit_combo.findData(settings.fit)))
-            self.format_combo.setCurrentIndex(max(0, self.format_combo.findData(settings.format)))
-            self.quality_spin.setValue(settings.quality)
-            self.background_edit.setText(settings.background)
-            self.upscale_check.setChecked(settings.upscale)
-            self.metadata_check.setChecked(settings.keep_metadata)
-            self.threads_spin.setValue(settings.threads)
-            self.per_host_spin.setValue(settings.per_host)
-            self.timeout_spin.setValue(settings.timeout)
-            self.retries_spin.setValue(settings.retries)
-            self.max_bytes_edit.setText(_bytes_text(settings.max_bytes))
-            self.max_pixels_edit.setText(_pixels_text(settings.max_pixels))
-            self.processes_spin.setValue(settings.processes)
-            self.user_agent_edit.setText(settings.user_agent)
+            for name, editor in self._editors.items():
+                if name != "cluster":
+                    editor.set_value(getattr(settings, name))
             if settings.cluster:  # going back to this computer keeps the address typed for next time
-                self.cluster_edit.setText(settings.cluster)
+                self._editors["cluster"].set_value(settings.cluster)
             self.run_on_combo.setCurrentIndex(1 if settings.cluster else 0)
         finally:
             for widget, _ in self._fields.values():
@@ -414,18 +522,3 @@ class SettingsPanel(QWidget):
         colour = QColorDialog.getColor(current, self, "Background colour")
         if colour.isValid():
             self.background_edit.setText(colour.name())
-
-
-def _bytes_text(n: int) -> str:
-    """50 MiB -> '50M' (what a user would type), else the exact count."""
-    for unit, size in (("G", 1024**3), ("M", 1024**2), ("K", 1024)):
-        if n % size == 0:
-            return f"{n // size}{unit}"
-    return str(n)
-
-
-def _pixels_text(n: int) -> str:
-    for unit, size in (("G", 10**9), ("M", 10**6), ("K", 10**3)):
-        if n % size == 0:
-            return f"{n // size}{unit}"
-    return str(n)

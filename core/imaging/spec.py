@@ -8,14 +8,29 @@ before its first download. `core.imaging.resize` re-exports these names.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from PIL import ImageColor
 
 from core.models import Output
 
-# The values --fit and --format accept (core.settings takes them from here: core.imaging imports no settings).
-FITS = ("contain", "cover", "pad")
-FORMATS = ("auto", "jpeg", "png", "webp", "avif")
+
+class Fit(StrEnum):
+    """How an image meets the box (see ResizeSpec). The values are what --fit, the journal and QSettings hold."""
+
+    CONTAIN = "contain"
+    COVER = "cover"
+    PAD = "pad"
+
+
+class Format(StrEnum):
+    """The output format; AUTO is PNG where the image has transparency, else JPEG. Values as --format takes them."""
+
+    AUTO = "auto"
+    JPEG = "jpeg"
+    PNG = "png"
+    WEBP = "webp"
+    AVIF = "avif"
 
 
 class ResizeError(Exception):
@@ -47,9 +62,9 @@ class ResizeSpec:
     """
 
     sizes: tuple[int, ...] = (256,)
-    fit: str = "contain"
+    fit: Fit = Fit.CONTAIN
     upscale: bool = False
-    format: str = "auto"
+    format: Format = Format.AUTO
     quality: int = 85
     background: str = "white"
     keep_metadata: bool = False
@@ -60,10 +75,14 @@ class ResizeSpec:
         if not sizes or sizes[0] < 1:
             raise ValueError(f"sizes must be positive pixel counts, got {self.sizes!r}")
         object.__setattr__(self, "sizes", sizes)
-        if self.fit not in FITS:
-            raise ValueError(f"fit must be one of {', '.join(FITS)}, got {self.fit!r}")
-        if self.format not in FORMATS:
-            raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {self.format!r}")
+        try:  # plain strings (from a journal, a test, an older caller) become the enum members
+            object.__setattr__(self, "fit", Fit(self.fit))
+        except ValueError:
+            raise ValueError(f"fit must be one of {', '.join(Fit)}, got {self.fit!r}") from None
+        try:
+            object.__setattr__(self, "format", Format(self.format))
+        except ValueError:
+            raise ValueError(f"format must be one of {', '.join(Format)}, got {self.format!r}") from None
         if not 1 <= self.quality <= 100:
             raise ValueError(f"quality must be between 1 and 100, got {self.quality}")
         if self.max_pixels < 1:

@@ -11,7 +11,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from PIL import Image
+
+from core.cli import build_parser, main, settings_from_args
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -163,3 +166,32 @@ def test_version_is_the_installed_one() -> None:
     expected = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]["version"]
     done = thumbnailer("--version")
     assert (done.returncode, done.stdout) == (0, f"thumbnailer {expected}\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--quality", "high"], "argument -q/--quality: invalid int value: 'high'"),
+        (["--timeout", "soon"], "argument --timeout: invalid float value: 'soon'"),
+        (["--max-bytes", "lots"], "argument --max-bytes: not a byte count: 'lots' (use a number with an optional K"),
+        (["--max-pixels", "big"], "argument --max-pixels: not a pixel count: 'big' (e.g. 100M or 10000x10000)"),
+        (["--fit", "fill"], "argument --fit: invalid choice: 'fill' (choose from 'contain', 'cover', 'pad')"),
+        (["--quality", "0"], "--quality must be between 1 and 100, got 0"),
+        (["--size", "0"], "--size must be between 1 and 8192 px, got 0"),
+        (["--strip", "--keep-metadata"], "argument --keep-metadata: not allowed with argument --strip"),
+    ],
+)
+def test_bad_flags_are_usage_errors_in_words(capsys, args: list[str], message: str) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["x.txt", *args])
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_flags_become_settings() -> None:
+    args = build_parser().parse_args(
+        ["-s", "512", "-s", "128", "--fit", "pad", "-f", "png", "--keep-metadata", "--max-bytes", "2M", "-o", "~/t"]
+    )
+    s = settings_from_args(args)
+    assert (s.size, s.fit, s.format, s.keep_metadata, s.max_bytes) == ((128, 512), "pad", "png", True, 2 * 1024**2)
+    assert s.out == Path("~/t").expanduser() and s.quality == 85
