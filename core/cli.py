@@ -7,15 +7,19 @@ Exit codes: 0 all done, 1 some items failed or were invalid (or the batch stoppe
 from __future__ import annotations
 
 import argparse
+import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import sys
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import core
+from core import logs
 from core.models import Entry, Progress, Status, Summary
 from core.settings import Group, Settings, SettingsError, add_flags, settings_from_flags
 
@@ -23,6 +27,8 @@ if TYPE_CHECKING:
     from core.batch.backends.resize_pool import ResizePool
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130  # usage errors: argparse exits with 2
+
+log = logging.getLogger("core.cli")  # not __name__: `python -m core.cli` would log as __main__
 
 
 class _VersionAction(argparse.Action):
@@ -44,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="thumbnailer",
         description="Turn image URLs, URL lists (.txt, .csv, .html), local images and folders into thumbnails.",
         epilog="Exit codes: 0 all done, 1 some items failed or were invalid, 2 usage error, "
-        "130 interrupted (run the same command again to resume).",
+        "130 interrupted (run the same command again to resume). "
+        f"Log file: {logs.shown(logs.log_path())} (each run and its summary; with -v each item's details).",
     )
     p.add_argument(
         "sources",
@@ -68,6 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
         add_flags(container, group)  # every Settings field, as core.settings declares it
     run.add_argument("--report", type=Path, metavar="FILE", help="write a report of every item (.json or .csv)")
     run.add_argument("--quiet", action="store_true", help="no progress line and no summary (errors still print)")
+    run.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="print each item's redirects, retries and timings and keep them in the log file; "
+        "-vv adds the libraries' debug lines",
+    )
     return p
 
 
@@ -83,52 +98,89 @@ def _duration(seconds: float | None) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
-def progress_line(p: Progress) -> str:
-    return (
-        f"{p.finished}/{p.total} done, {p.failed} failed, {p.images_per_second:.1f} img/s, "
-        f"{p.bytes_per_second / 1e6:.1f} MB/s, ETA {_duration(p.eta_seconds)}" + (" (paused)" if p.paused else "")
-    )
+def progress_line(p: Progress, width: int | None = None) -> str:
+    """The live line; within `width` characters it drops MB/s first, then the ETA, then cuts the end."""
+    head = f"{p.finished}/{p.total} done, {p.failed} failed, {p.images_per_second:.1f} img/s"
+    rate = f", {p.bytes_per_second / 1e6:.1f} MB/s"
+    eta = f", ETA {_duration(p.eta_seconds)}"
+    paused = " (paused)" if p.paused else ""
+    for line in (head + rate + eta + paused, head + eta + paused, head + paused):
+        if width is None or len(line) <= width:
+            return line
+    return line[:width]
+
+
+def _columns(stream: TextIO) -> int:
+    """The terminal's width now, read for every line (a resize needs no SIGWINCH handler): $COLUMNS, else the
+    stream's own terminal (stdout may be redirected while stderr shows the line), else shutil's guess."""
+    if "COLUMNS" not in os.environ:
+        try:
+            columns = os.get_terminal_size(stream.fileno()).columns
+            if columns > 0:
+                return columns
+        except (AttributeError, ValueError, OSError):  # not a real file, or not a terminal
+            pass
+    return shutil.get_terminal_size().columns
 
 
 class _Console:
-    """Prints per-item errors and one live progress line (only on a terminal)."""
+    """Prints per-item errors, log lines (-v) and one live progress line (only on a terminal) that never wraps.
+
+    Log lines come from the download threads while progress comes from the event loop: one lock orders them.
+    """
 
     def __init__(self, stream: TextIO, quiet: bool) -> None:
         self.stream = stream
         self.live = stream.isatty() and not quiet
         self.quiet = quiet
         self.width = 0
+        self._lock = threading.RLock()
 
     def progress(self, p: Progress) -> None:
         for u in p.updates:
             if u.status in (Status.FAILED, Status.INVALID) and u.error:
                 where = f" ({u.file}:{u.line})" if u.file and u.line else ""
-                self._print(f"{u.status}: {u.source}{where}: {u.error}")
+                self.message(f"{u.status}: {u.source}{where}: {u.error}")
         if self.live:
-            line = progress_line(p)
-            self.stream.write("\r" + line.ljust(self.width))
-            self.width = len(line)
-            self.stream.flush()
+            room = max(_columns(self.stream) - 1, 1)  # the last column would wrap on some terminals
+            line = progress_line(p, room)
+            with self._lock:
+                self.stream.write("\r" + line.ljust(min(self.width, room)))
+                self.width = len(line)
+                self.stream.flush()
 
-    def _print(self, text: str) -> None:
-        if self.width:
-            self.stream.write("\r" + " " * self.width + "\r")
-            self.width = 0
-        self.stream.write(text + "\n")
-        self.stream.flush()
+    def message(self, text: str) -> None:
+        """One whole line above the live progress line, which the next progress redraws."""
+        with self._lock:
+            if self.width:
+                self.stream.write("\r" + " " * self.width + "\r")
+                self.width = 0
+            self.stream.write(text + "\n")
+            self.stream.flush()
 
     def summary(self, s: Summary) -> None:
         if s.fatal:
-            self._print(f"error: {s.fatal}")
+            self.message(f"error: {s.fatal}")
             if s.run_id:  # the journal holds what is left to do
-                self._print("nothing is lost: fix that, then run the same command again to finish the batch")
+                self.message("nothing is lost: fix that, then run the same command again to finish the batch")
         if s.cancelled:
-            self._print("interrupted: the journal is saved; run the same command again to finish the batch")
+            self.message("interrupted: the journal is saved; run the same command again to finish the batch")
         if not self.quiet:
-            self._print(
+            self.message(
                 f"{s.done} done, {s.skipped} skipped, {s.failed} failed, {s.invalid} invalid "
                 f"of {s.total} in {_duration(s.seconds)}"
             )
+        log.info(
+            "batch ended: %d done, %d skipped, %d failed, %d invalid of %d in %s%s%s",
+            s.done,
+            s.skipped,
+            s.failed,
+            s.invalid,
+            s.total,
+            _duration(s.seconds),
+            ", interrupted" if s.cancelled else "",
+            f", error: {s.fatal}" if s.fatal else "",
+        )
 
 
 def run_batch(settings: Settings, entries: Iterable[Entry] | None, mode: str, console: _Console) -> tuple[Summary, int]:
@@ -197,6 +249,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     entries = None if args.resume else iter_entries(args.sources, stdin=sys.stdin)
     mode = "force" if args.force else "retry_failed" if args.retry_failed else "normal"
     console = _Console(sys.stderr, args.quiet)
+    logs.configure("thumbnailer", args.verbose, console=console.message)
+    log.debug("settings: %s", settings)
     summary, run_id = run_batch(settings, entries, mode, console)
     console.summary(summary)
     if args.report and run_id:

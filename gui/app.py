@@ -1,4 +1,4 @@
-"""`thumbnailer-gui [SOURCES...] [--out DIR] [--start] [--smoke]`: the window people start."""
+"""`thumbnailer-gui [SOURCES...] [--out DIR] [--start] [--smoke] [-v] [--version]`: the window people start."""
 
 from __future__ import annotations
 
@@ -21,10 +21,16 @@ GIL_SWITCH_SECONDS = 0.001
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    import core
+    from core import logs
+
     parser = argparse.ArgumentParser(
         prog="thumbnailer-gui",
         description="Open the Batch Thumbnailer window, optionally with sources queued.",
+        epilog=f"Log file (crash reports beside it): {logs.shown(logs.log_path())}",
     )
+    # The version is read anyway at every launch, for the window's title and About box.
+    parser.add_argument("--version", action="version", version=f"%(prog)s {core.__version__}")
     parser.add_argument("sources", nargs="*", metavar="SOURCES", help="URLs, URL lists, images or folders to queue")
     parser.add_argument("--out", type=Path, metavar="DIR", help="output folder (replaces the saved one)")
     parser.add_argument("--start", action="store_true", help="start the batch once the sources are queued")
@@ -32,6 +38,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--smoke",
         action="store_true",
         help="show the window for a second and quit; with --start, quit when the batch ends (packaging tests)",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="print each item's redirects, retries and timings and keep them in the log file; "
+        "-vv adds the libraries' debug lines",
     )
     return parser.parse_args(argv)
 
@@ -55,12 +69,14 @@ def main(argv: list[str] | None = None) -> int:
     # and must not pay for loading Qt and the window.
     from PySide6.QtCore import QTimer
 
+    from core import logs
     from gui.about import app_icon, app_version
     from gui.crash import CrashHandler
     from gui.file_open import FileOpenForwarder
     from gui.main_window import MainWindow
     from gui.settings_store import SettingsStore
 
+    logs.configure("thumbnailer-gui", args.verbose)
     app = make_application()
     app.setApplicationVersion(app_version())
     app.setDesktopFileName("batch-thumbnailer")

@@ -1,11 +1,15 @@
 """Uncaught exceptions end in a dialog with a copyable report and a log file, not a vanished window.
 
+The report goes to a crash log of its own (one a day, the file the dialog names) in the app's log folder, and
+into the app's log file there, next to what led up to it.
+
 The hook may run on any thread (PySide reports exceptions from slots and runnables through
 `sys.excepthook`); it writes the log right away and hands the report to the GUI thread by a queued signal.
 """
 
 from __future__ import annotations
 
+import logging
 import platform
 import sys
 import threading
@@ -15,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 
 from PySide6 import __version__ as pyside_version
-from PySide6.QtCore import QObject, QStandardPaths, Qt, QUrl, Signal, qVersion
+from PySide6.QtCore import QObject, Qt, QUrl, Signal, qVersion
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import (
     QApplication,
@@ -28,12 +32,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core import logs
 from gui.about import app_version
+
+log = logging.getLogger(__name__)
 
 
 def default_log_dir() -> Path:
-    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)
-    return Path(base) / "logs" if base else Path.home() / ".batch-thumbnailer" / "logs"
+    """The folder of the log file the command and the window write (core/logs.py)."""
+    return logs.log_dir()
 
 
 def format_report(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> str:
@@ -118,8 +125,7 @@ class CrashHandler(QObject):
             sys.__excepthook__(exc_type, exc, tb)
             return
         report = format_report(exc_type, exc, tb)
-        if sys.__stderr__ is not None:
-            sys.__stderr__.write(report)
+        log.error("%s", report.rstrip("\n"))  # to the log file and the terminal (as Python would print it)
         path = self._write_log(report)
         self._reported.emit(report, str(path) if path else "")
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
 
+from core import logs
 from core.batch.backends.resize_pool import how_it_ended
 from core.batch.runner import MODES, Runner
 from core.models import Entry, Summary
@@ -201,6 +202,7 @@ def _child_main(
 ) -> None:
     """The child: run the batch, forward the runner's signals, obey pause, resume and cancel."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in the window's terminal is the window's to handle
+    logs.configure_child("engine")  # the window's log file and -v (a spawned process inherits no handlers)
     send_lock = threading.Lock()
 
     def send(kind: str, payload: object) -> None:

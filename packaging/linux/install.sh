@@ -4,6 +4,9 @@
 #   commands      -> ~/.local/bin/batch-thumbnailer, ~/.local/bin/thumbnailer (symlinks)
 #   menu entry    -> ~/.local/share/applications/batch-thumbnailer.desktop
 #   icons         -> ~/.local/share/icons/hicolor/*/apps/batch-thumbnailer.*
+#   completion    -> ~/.local/share/bash-completion/completions/thumbnailer, .../fish/vendor_completions.d/,
+#                    .../zsh/site-functions/_thumbnailer (zsh: add that folder to fpath in ~/.zshrc)
+#   man page      -> ~/.local/share/man/man1/thumbnailer.1.gz (`man thumbnailer` with ~/.local/bin on PATH)
 # Run it from the unpacked archive. Running it again replaces an earlier install.
 # ~/.local/opt/batch-thumbnailer/uninstall.sh removes all of it again.
 set -eu
@@ -44,6 +47,15 @@ chmod 644 "$DATA/applications/$APP.desktop"
     cp "$SRC/share/icons/$icon" "$DATA/icons/$icon"
 done
 
+# Shell completion and the man page, where bash-completion, fish and man look for a user's own.
+for file in bash-completion/completions/thumbnailer fish/vendor_completions.d/thumbnailer.fish \
+    zsh/vendor-completions/_thumbnailer man/man1/thumbnailer.1.gz; do
+    target="$DATA/$file"
+    case "$file" in zsh/*) target="$DATA/zsh/site-functions/_thumbnailer" ;; esac
+    mkdir -p "$(dirname "$target")"
+    cp "$SRC/share/$file" "$target"
+done
+
 if command -v update-desktop-database >/dev/null 2>&1; then
     update-desktop-database -q "$DATA/applications" || true
 fi
@@ -52,7 +64,9 @@ if command -v gtk-update-icon-cache >/dev/null 2>&1; then
 fi
 
 echo "Batch Thumbnailer is installed in $OPT"
-echo "Start it from the applications menu, or run: $BIN/$APP   (headless: $BIN/thumbnailer --help)"
+echo "Start it from the applications menu, or run: $BIN/$APP   (headless: $BIN/thumbnailer --help, man thumbnailer)"
+echo "Tab completion of thumbnailer works in new bash and fish shells; for zsh add to ~/.zshrc:"
+echo "    fpath+=($DATA/zsh/site-functions)"
 case ":$PATH:" in
     *":$BIN:"*) ;;
     *) echo "Note: $BIN is not on your PATH; add it to run the commands by name." ;;

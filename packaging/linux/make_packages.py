@@ -1,8 +1,9 @@
 """Wrap the one-folder build (dist/batch-thumbnailer) into a tar.gz with install.sh and a .deb.
 
 tar.gz: `batch-thumbnailer-<version>-linux-<machine>/` = the app folder + install.sh, uninstall.sh and
-share/ (desktop entry, hicolor icons); runs in place or installs into ~/.local.
-.deb: /opt/batch-thumbnailer, /usr/bin launchers, /usr/share desktop entry and icons. Its Depends are
+share/ (desktop entry, hicolor icons, shell completions, man page); runs in place or installs into ~/.local.
+.deb: /opt/batch-thumbnailer, /usr/bin launchers, /usr/share desktop entry, icons, the command's bash, zsh and
+fish completions and man page (shell_files.py, generated from its parser). Its Depends are
 computed, not guessed: every library the frozen binaries link against that is not bundled is looked up
 with `dpkg -S`; libraries only the Wayland plugins need become Recommends.
 Usage: python packaging/linux/make_packages.py [--app dist/batch-thumbnailer] [--out dist]
@@ -34,6 +35,7 @@ from app_info import (
     read_version,
 )
 from make_icons import make_icons
+from shell_files import write_shell_files
 
 HERE = Path(__file__).resolve().parent
 DESKTOP_FILE = HERE / f"{APP_ID}.desktop"
@@ -52,8 +54,9 @@ DESCRIPTION = """\
 
 
 def share_tree(dest: Path, icons: Path = ICON_DIR) -> Path:
-    """`dest/share/applications/<id>.desktop` and `dest/share/icons/hicolor/<size>/apps/<id>.{png,svg}`;
-    `icons` holds make_icons.py's PNGs (rendered there first if missing)."""
+    """`dest/share/applications/<id>.desktop`, `dest/share/icons/hicolor/<size>/apps/<id>.{png,svg}` and the
+    command's completions and man page (shell_files.py); `icons` holds make_icons.py's PNGs (rendered there
+    first if missing)."""
     if not (icons / f"{APP_ID}-512.png").exists():
         make_icons(ICON_SVG, icons)
     apps = dest / "share" / "applications"
@@ -66,6 +69,7 @@ def share_tree(dest: Path, icons: Path = ICON_DIR) -> Path:
         shutil.copyfile(icons / f"{APP_ID}-{size}.png", target / f"{APP_ID}.png")
     (hicolor / "scalable" / "apps").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(ICON_SVG, hicolor / "scalable" / "apps" / f"{APP_ID}.svg")
+    write_shell_files(dest / "share", read_version())
     return dest / "share"
 
 

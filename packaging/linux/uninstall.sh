@@ -1,5 +1,6 @@
 #!/bin/sh
-# Remove what install.sh put into ~/.local (the app, its two command links, menu entry and icons).
+# Remove what install.sh put into ~/.local (the app, its two command links, menu entry, icons, shell completion
+# and man page).
 set -eu
 
 APP=batch-thumbnailer
@@ -14,6 +15,8 @@ for exe in "$APP" thumbnailer; do
     fi
 done
 rm -f "$DATA/applications/$APP.desktop"
+rm -f "$DATA/bash-completion/completions/thumbnailer" "$DATA/fish/vendor_completions.d/thumbnailer.fish" \
+    "$DATA/zsh/site-functions/_thumbnailer" "$DATA/man/man1/thumbnailer.1.gz"
 find "$DATA/icons/hicolor" -path "*/apps/$APP.*" -type f -exec rm -f {} + 2>/dev/null || true
 rm -rf "$OPT"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import signal
 import subprocess
@@ -14,7 +15,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from core.cli import build_parser, main, settings_from_args
+from core.cli import _Console, build_parser, main, settings_from_args
+from core.models import Progress
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -195,3 +197,77 @@ def test_flags_become_settings() -> None:
     s = settings_from_args(args)
     assert (s.size, s.fit, s.format, s.keep_metadata, s.max_bytes) == ((128, 512), "pad", "png", True, 2 * 1024**2)
     assert s.out == Path("~/t").expanduser() and s.quality == 85
+
+
+def _log_file(state: Path) -> Path:
+    (path,) = state.rglob("batch-thumbnailer.log")
+    return path
+
+
+def test_verbose_prints_debug_lines_and_keeps_them_in_the_log_file(http_server, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    url = http_server.url("/img/a.jpg?w=64&h=64")
+    quiet = thumbnailer(url, "-o", str(tmp_path / "out1"))
+    assert quiet.returncode == 0 and "DEBUG" not in quiet.stderr
+    text = _log_file(tmp_path / "state").read_text(encoding="utf-8")
+    assert "thumbnailer started:" in text and "batch ended: 1 done" in text and "DEBUG" not in text
+
+    loud = thumbnailer(url, "-o", str(tmp_path / "out2"), "-v")
+    assert loud.returncode == 0, loud.stderr
+    assert "DEBUG core.cli: settings: Settings(" in loud.stderr
+    text = _log_file(tmp_path / "state").read_text(encoding="utf-8")
+    assert text.count("thumbnailer started:") == 2
+    assert "DEBUG MainThread core.cli: settings: Settings(" in text
+
+
+def test_help_names_the_log_file_and_verbose(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("COLUMNS", "400")  # argparse would break the long test path
+    text = thumbnailer("--help").stdout
+    assert "-v, --verbose" in text
+    assert str(tmp_path / "state" / "batch-thumbnailer" / "log" / "batch-thumbnailer.log") in " ".join(text.split())
+
+
+class _Terminal(io.StringIO):
+    """stderr as a terminal of a given width: what a user sees is the text after the last carriage return."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def _progress(**fields: object) -> Progress:
+    base: dict[str, object] = dict(
+        total=120000, done=31000, failed=1200, images_per_second=123.4, bytes_per_second=5.6e6, eta_seconds=3725
+    )
+    return Progress(**(base | fields))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("columns", [200, 80, 70, 60, 40, 12])
+def test_the_progress_line_never_wraps_on_a_narrow_terminal(columns: int, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", str(columns))
+    terminal = _Terminal()
+    console = _Console(terminal, quiet=False)
+    console.progress(_progress())
+    console.progress(_progress(done=31001, paused=True))
+    screen = terminal.getvalue().split("\r")[-1]
+    assert "\n" not in terminal.getvalue()
+    assert len(screen) < columns
+    assert screen.startswith("32201/120000 done"[: columns - 1])
+    if columns > 75:  # the whole line is 75 characters
+        assert screen.rstrip() == "32201/120000 done, 1200 failed, 123.4 img/s, 5.6 MB/s, ETA 1:02:05 (paused)"
+    elif columns > 65:  # the transfer rate goes first
+        assert screen.rstrip() == "32201/120000 done, 1200 failed, 123.4 img/s, ETA 1:02:05 (paused)"
+    elif columns > 52:  # then the ETA
+        assert screen.rstrip() == "32201/120000 done, 1200 failed, 123.4 img/s (paused)"
+
+
+def test_the_progress_line_follows_a_resized_terminal_and_error_lines_clear_it(monkeypatch) -> None:
+    terminal = _Terminal()
+    console = _Console(terminal, quiet=False)
+    monkeypatch.setenv("COLUMNS", "120")
+    console.progress(_progress())
+    monkeypatch.setenv("COLUMNS", "40")  # the window was narrowed: the next line is re-fitted, padding too
+    console.progress(_progress(done=31001))
+    assert all(len(part) < 40 for part in terminal.getvalue().split("\r")[2:])
+    console.message("DEBUG core.download: a debug line")
+    assert terminal.getvalue().endswith("\rDEBUG core.download: a debug line\n")

@@ -107,7 +107,7 @@ def test_local_images_need_no_server(window, qtbot, tmp_path):
     assert window.thumbnail_view.count() == 2
 
 
-def test_crash_hook_shows_a_report_and_writes_a_log(window, qtbot, tmp_path):
+def test_crash_hook_shows_a_report_and_writes_a_log(window, qtbot, tmp_path, caplog):
     handler = CrashHandler(log_dir=tmp_path / "logs").install()
     try:
 
@@ -124,6 +124,7 @@ def test_crash_hook_shows_a_report_and_writes_a_log(window, qtbot, tmp_path):
     (log,) = (tmp_path / "logs").glob("crash-*.log")
     assert "RuntimeError: the widget fell over" in log.read_text()
     assert str(log) in handler.dialog.message.text()
+    assert "RuntimeError: the widget fell over" in caplog.text  # and into the app's log file (core/logs.py)
     handler.dialog.copy_report()
     assert "the widget fell over" in QApplication.clipboard().text()
     window.paste_action.trigger()  # the app keeps working
@@ -236,3 +237,19 @@ def test_files_opened_with_the_app_on_macos_are_queued(window, qtbot, tmp_path):
     finally:
         QApplication.instance().removeEventFilter(forwarder)
     assert window.model.entries()[0].url == picture.as_uri()
+
+
+def test_version_and_a_verbose_window_logging_with_its_engine(tmp_path):
+    import core
+
+    done = run_app(tmp_path, "import sys; from gui.app import main; sys.exit(main())", "--version")
+    assert (done.returncode, done.stdout) == (0, f"thumbnailer-gui {core.__version__}\n")
+    pictures = tmp_path / "pics"
+    pictures.mkdir()
+    image(pictures / "one.jpg")
+    code = "import sys; from gui.app import main; sys.exit(main())"
+    done = run_app(tmp_path, code, str(pictures), "--out", str(tmp_path / "thumbs"), "--start", "--smoke", "-v")
+    assert done.returncode == 0, done.stderr
+    log = tmp_path / "home" / ".local" / "state" / "batch-thumbnailer" / "log" / "batch-thumbnailer.log"
+    text = log.read_text(encoding="utf-8")
+    assert "thumbnailer-gui started:" in text and "thumbnailer-gui-engine started:" in text

@@ -25,6 +25,7 @@ sys.path[:0] = [str(PACKAGING), str(PACKAGING / "linux")]
 import app_info  # noqa: E402
 import make_icons  # noqa: E402
 import make_packages  # noqa: E402
+import shell_files  # noqa: E402
 
 DESKTOP = PACKAGING / "linux" / "batch-thumbnailer.desktop"
 
@@ -87,7 +88,10 @@ def _desktop_entry() -> configparser.SectionProxy:
     return parser["Desktop Entry"]
 
 
-def test_desktop_entry_opens_lists_images_and_folders() -> None:
+def test_desktop_entry_opens_images_and_claims_nothing_else() -> None:
+    """The app is offered in "Open With" for images: claiming folders, plain text, CSV or web pages would make it
+    the default handler for them on a desktop with nothing else registered (URL lists are dropped on the window or
+    opened from it). text/uri-list is no type shared-mime-info gives a file, so it is not claimed either."""
     entry = _desktop_entry()
     assert entry["Type"] == "Application"
     assert entry["Name"] == "Batch Thumbnailer"
@@ -96,8 +100,11 @@ def test_desktop_entry_opens_lists_images_and_folders() -> None:
     assert entry["Terminal"] == "false"
     assert "Graphics" in entry["Categories"].split(";")
     mime = set(entry["MimeType"].rstrip(";").split(";"))
-    assert {"text/plain", "text/csv", "text/html", "text/uri-list", "inode/directory"} <= mime
-    assert {"image/jpeg", "image/png", "image/webp"} <= mime
+    assert {"image/jpeg", "image/png", "image/webp", "image/gif", "image/avif"} <= mime
+    assert all(m.startswith("image/") for m in mime), mime
+    known = Path("/usr/share/mime/types")
+    if known.exists():  # shared-mime-info: every type is one the desktop can tell
+        assert mime <= set(known.read_text(encoding="utf-8").split())
 
 
 @pytest.mark.skipif(not shutil.which("desktop-file-validate"), reason="desktop-file-utils not installed")
@@ -183,11 +190,20 @@ def test_install_sh_installs_into_home_and_uninstall_sh_removes_it(
     assert (hicolor / "48x48" / "apps" / "batch-thumbnailer.png").is_file()
     assert (hicolor / "scalable" / "apps" / "batch-thumbnailer.svg").is_file()
     assert (opt / "uninstall.sh").stat().st_mode & stat.S_IXUSR
+    shell = [
+        local / "share" / "bash-completion" / "completions" / "thumbnailer",
+        local / "share" / "fish" / "vendor_completions.d" / "thumbnailer.fish",
+        local / "share" / "zsh" / "site-functions" / "_thumbnailer",
+        local / "share" / "man" / "man1" / "thumbnailer.1.gz",
+    ]
+    assert all(path.is_file() for path in shell)
+    assert "fpath+=" in done.stdout  # zsh's one step left to the user
 
     done = subprocess.run(["sh", str(opt / "uninstall.sh")], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     left = [p for p in local.rglob("*") if "batch-thumbnailer" in p.name or p.name == "thumbnailer"]
     assert left == []
+    assert not any(path.exists() for path in shell)
 
 
 def test_install_sh_refuses_a_folder_without_the_app(tmp_path: Path) -> None:
@@ -197,3 +213,113 @@ def test_install_sh_refuses_a_folder_without_the_app(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "run install.sh from the unpacked archive" in done.stderr
     assert not (tmp_path / "home").exists()
+
+
+# Shell completion and the man page, generated from the command's parser (shell_files.py).
+
+
+@pytest.fixture(scope="module")
+def shell_share(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    share = tmp_path_factory.mktemp("share")
+    shell_files.write_shell_files(share, "1.2.3")
+    return share
+
+
+def _every_flag() -> list[str]:
+    from core.cli import build_parser
+
+    return [flag for action in build_parser()._actions for flag in action.option_strings]
+
+
+def test_every_flag_of_the_parser_is_known_here() -> None:
+    assert {"--max-bytes", "--out", "-o", "--verbose", "-v", "--resume", "--version"} <= set(_every_flag())
+
+
+def test_the_deb_and_the_tar_gz_get_completions_and_the_man_page_where_the_shells_look() -> None:
+    assert shell_files.COMPLETIONS == {
+        "bash": "bash-completion/completions/thumbnailer",
+        "zsh": "zsh/vendor-completions/_thumbnailer",
+        "fish": "fish/vendor_completions.d/thumbnailer.fish",
+    }
+    assert shell_files.MAN_PAGE == "man/man1/thumbnailer.1.gz"  # under /usr/share in the .deb
+    source = (PACKAGING / "linux" / "make_packages.py").read_text(encoding="utf-8")
+    assert 'write_shell_files(dest / "share"' in source  # share_tree: the tar.gz's share/ and the .deb's
+
+
+BASH_COMPLETE = """
+source "$1"; shift
+function=$(complete -p thumbnailer | sed 's/.* -F \\([^ ]*\\) .*/\\1/')
+COMP_WORDS=(thumbnailer "$@"); COMP_CWORD=$#; COMP_LINE="thumbnailer $*"; COMP_POINT=${#COMP_LINE}
+"$function" thumbnailer "${@: -1}" "${COMP_WORDS[COMP_CWORD-1]}"
+printf '%s\\n' "${COMPREPLY[@]}"
+"""
+
+
+def _bash_completes(share: Path, *words: str) -> list[str]:
+    script = share / "bash-completion" / "completions" / "thumbnailer"
+    done = subprocess.run(
+        ["bash", "-c", BASH_COMPLETE, "bash", str(script), *words], capture_output=True, text=True, check=True
+    )
+    return done.stdout.split()
+
+
+@pytest.mark.skipif(not shutil.which("bash"), reason="no bash")
+def test_bash_completes_every_flag_their_choices_and_paths(shell_share: Path, tmp_path: Path) -> None:
+    assert _bash_completes(shell_share, "-") == _every_flag()
+    assert _bash_completes(shell_share, "--max") == ["--max-bytes", "--max-pixels"]
+    assert _bash_completes(shell_share, "--fit", "") == ["contain", "cover", "pad"]
+    (tmp_path / "urls.txt").write_text("", encoding="utf-8")
+    assert _bash_completes(shell_share, str(tmp_path / "ur")) == [str(tmp_path / "urls.txt")]
+
+
+def test_fish_completion_has_a_line_per_flag(shell_share: Path) -> None:
+    text = (shell_share / "fish" / "vendor_completions.d" / "thumbnailer.fish").read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if line.startswith("complete -c thumbnailer -n ")]
+    for flag in _every_flag():
+        option = f"-l {flag[2:]}" if flag.startswith("--") else f"-s {flag[1:]}"
+        assert sum(f" {option} " in line + " " for line in lines) == 1, flag
+    (fit,) = [line for line in lines if " -l fit " in line]
+    assert '"contain cover pad"' in fit
+
+
+@pytest.mark.skipif(not shutil.which("fish"), reason="fish not installed")
+def test_fish_completes_flags_and_choices(shell_share: Path) -> None:
+    script = shell_share / "fish" / "vendor_completions.d" / "thumbnailer.fish"
+    line = "complete -C 'thumbnailer --max'; complete -C 'thumbnailer --fit '"
+    done = subprocess.run(["fish", "-c", f"source {script}; {line}"], capture_output=True, text=True, check=True)
+    offered = [row.split("\t")[0] for row in done.stdout.splitlines()]
+    assert offered == ["--max-bytes", "--max-pixels", "contain", "cover", "pad"]
+
+
+def test_zsh_completion_names_every_flag(shell_share: Path) -> None:
+    text = (shell_share / "zsh" / "vendor-completions" / "_thumbnailer").read_text(encoding="utf-8")
+    assert text.startswith("#compdef thumbnailer")
+    for flag in _every_flag():
+        assert f'"{flag}' in text or f"{flag}[" in text or f"{{{flag}," in text or f",{flag}}}" in text, flag
+    if shutil.which("zsh"):
+        assert subprocess.run(["zsh", "-n", "-c", text], capture_output=True).returncode == 0
+
+
+def test_the_man_page_lists_every_flag_and_renders(shell_share: Path) -> None:
+    import gzip
+
+    with gzip.open(shell_share / "man" / "man1" / "thumbnailer.1.gz", "rt", encoding="utf-8") as f:
+        roff = f.read()
+    assert roff.startswith('.TH THUMBNAILER "1" ') and '"thumbnailer 1.2.3" "Batch Thumbnailer"' in roff
+    if shutil.which("man"):
+        env = {**os.environ, "MANWIDTH": "200", "LC_ALL": "C.UTF-8"}
+        done = subprocess.run(
+            ["man", "--warnings", "-l", str(shell_share / "man" / "man1" / "thumbnailer.1.gz")],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert done.returncode == 0 and done.stderr == "", done.stderr
+        text = done.stdout
+    else:  # the roff itself: flags are written with escaped dashes
+        text = roff.replace("\\-", "-").replace("\\fB", "").replace("\\fR", "").replace("\\fI", "")
+    assert "thumbnailer - turn image URLs" in text
+    for flag in _every_flag():
+        if flag not in ("-h", "--help"):  # argparse-manpage leaves out argparse's own help flag
+            assert flag in text, flag
+    assert "~/.local/state/batch-thumbnailer/log/batch-thumbnailer.log" in " ".join(text.split())
