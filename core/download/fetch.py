@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote_to_bytes, urljoin, urlsplit
 from urllib.request import getproxies, url2pathname
 
 import requests
@@ -879,36 +879,47 @@ def _body_error(
 
 def _fetch_file(url: str, limits: FetchLimits) -> Fetched:
     path = _file_path(url)
+    shown = _shown(path)
     try:
         info = path.stat()
     except FileNotFoundError:
-        raise FetchError(f"file not found: {path}") from None
+        raise FetchError(f"file not found: {shown}") from None
     except OSError as exc:
-        raise FetchError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise FetchError(f"cannot read {shown}: {exc.strerror or exc}") from None
     if stat.S_ISDIR(info.st_mode):
-        raise FetchError(f"is a folder, not a file: {path}")
+        raise FetchError(f"is a folder, not a file: {shown}")
     if not stat.S_ISREG(info.st_mode):
-        raise FetchError(f"not a regular file: {path}")
+        raise FetchError(f"not a regular file: {shown}")
     if info.st_size > limits.max_bytes:
         raise FetchError(
-            f"file over --max-bytes {format_bytes(limits.max_bytes)} (it is {format_bytes(info.st_size)}): {path}"
+            f"file over --max-bytes {format_bytes(limits.max_bytes)} (it is {format_bytes(info.st_size)}): {shown}"
         )
     if info.st_size == 0:
-        raise FetchError(f"file is empty: {path}")
+        raise FetchError(f"file is empty: {shown}")
     try:
         with path.open("rb") as f:
             head = f.read(HEAD_BYTES)
     except OSError as exc:
-        raise FetchError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise FetchError(f"cannot read {shown}: {exc.strerror or exc}") from None
     if _clearly_not_an_image(head):
-        raise FetchError(f"{_not_an_image('file is', head)}: {path}")
+        raise FetchError(f"{_not_an_image('file is', head)}: {shown}")
     return Fetched(path=path, final_url=url, http_status=None, bytes=info.st_size, spooled=False)
 
 
 def _file_path(url: str) -> Path:
+    """The file a file: URL names. On POSIX its path is the name's bytes, percent-escaped (as `Path.as_uri` writes
+    it), so a name that is not valid UTF-8 is found too."""
     parts = urlsplit(url)
     if parts.netloc in ("", "localhost"):
-        return Path(url2pathname(parts.path))
+        if os.name == "nt":
+            return Path(url2pathname(parts.path))
+        return Path(os.fsdecode(unquote_to_bytes(parts.path)))
     if os.name == "nt":  # file://server/share/x.jpg is a UNC path on Windows
         return Path(url2pathname(f"//{parts.netloc}{parts.path}"))
     raise FetchError(f"file URL with a host ({parts.netloc}) cannot be read here; use file:///path")
+
+
+def _shown(path: Path) -> str:
+    """A path for a message: a name that is not valid UTF-8 gets U+FFFD for each stray byte (a message is stored
+    in the journal, which takes UTF-8 only)."""
+    return os.fsencode(path).decode("utf-8", "replace")

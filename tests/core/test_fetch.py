@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import pickle
 import re
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -462,6 +464,21 @@ def test_local_file_is_used_in_place(tmp_path: Path, spool: Path, downloader: Do
     got = downloader.fetch(photo.as_uri(), spool, FAST, never)
     assert got == Fetched(photo, photo.as_uri(), None, photo.stat().st_size, False)
     assert leftovers(spool) == []
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a file name that is not UTF-8 (macOS and Windows refuse one)")
+def test_a_local_file_whose_name_is_not_utf8_is_read_and_named_in_words(
+    tmp_path: Path, spool: Path, downloader: Downloader
+) -> None:
+    photo = Path(os.fsdecode(bytes(tmp_path) + b"/caf\xe9.png"))  # Latin-1, as an old disk has it
+    photo.write_bytes(image_bytes("cafe", "png"))
+    assert photo.as_uri().endswith("/caf%E9.png")
+    got = downloader.fetch(photo.as_uri(), spool, FAST, never)
+    assert got.local_path() == photo and got.bytes == photo.stat().st_size
+    photo.write_bytes(b"")
+    err = fails(downloader, photo.as_uri(), spool)
+    assert err.message == f"file is empty: {tmp_path}/caf\ufffd.png"
+    err.message.encode("utf-8")  # what the journal stores
 
 
 @pytest.mark.parametrize(
