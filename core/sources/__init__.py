@@ -660,6 +660,9 @@ def _local_path(uri: str) -> Path | None:
     return Path(os.fsdecode(unquote_to_bytes(parts.path)))  # the name's bytes, UTF-8 or not
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _in_words(entry: Entry) -> Entry:
     """`entry` with text a journal, a report and a window can store and show.
 
@@ -672,9 +675,6 @@ def _in_words(entry: Entry) -> Entry:
     source, url, file, error = (None if text is None else _replace_surrogates(text) for text in fields)
     assert source is not None
     return Entry(source, url, file, entry.line, error)
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _replace_surrogates(text: str) -> str:
