@@ -35,7 +35,7 @@ from core.batch.backends.cluster import (
 from core.batch.backends.resize_pool import FATAL_ERRNOS, JobOutcome, ResizeJob, ResizePool, disk_error, start_pool
 from core.batch.folder_lock import OutputFolderError
 from core.batch.journal import STATE_DIR, Journal, PendingItem
-from core.download.fetch import Aborted, Fetched, FetchError, close_sessions, fetch
+from core.download.fetch import Aborted, Downloader, Fetched, FetchError
 from core.download.shared_spool import SLOT_BYTES, SharedSpool
 from core.models import Entry, ItemUpdate, Output, Progress, Status, Summary
 from core.naming import output_stem
@@ -195,6 +195,7 @@ class _Batch:
         self.fingerprint = self.s.output_fingerprint()
         self.spec = self.s.resize_spec()
         self.limits = self.s.fetch_limits()
+        self.downloader = Downloader()  # holds nothing until the first web download: no close needed before run
         self.events: queue.SimpleQueue[tuple[str, str, object]] = queue.SimpleQueue()
         self.buffer: deque[PendingItem] = deque()
         self.deferred: dict[str, deque[PendingItem]] = {}
@@ -346,7 +347,7 @@ class _Batch:
         finally:
             self.threads.waitForDone()
             del self.threads  # destroyed here, on the thread that made it
-            close_sessions()
+            self.downloader.close()
             if self.pool is not None:
                 self.pool.shutdown()
             self._drain_events()
@@ -443,7 +444,9 @@ class _Batch:
         data = None
         if not act.host:
             try:
-                data = fetch(url, self.spool, self.limits, self.r._abort.is_set).local_path().read_bytes()
+                data = (
+                    self.downloader.fetch(url, self.spool, self.limits, self.r._abort.is_set).local_path().read_bytes()
+                )
             except FetchError as exc:
                 self.events.put(("fetch_failed", key, exc))
                 return
@@ -460,7 +463,9 @@ class _Batch:
         """Runs on a download thread: one attempt, reported back as an event."""
         lower_current_thread()  # idempotent: in effect once per pool thread
         try:
-            fetched = fetch(url, self.spool, self.limits, self.r._abort.is_set, self._count_bytes, self.shared)
+            fetched = self.downloader.fetch(
+                url, self.spool, self.limits, self.r._abort.is_set, self._count_bytes, self.shared
+            )
         except Aborted:
             self.events.put(("aborted", key, None))
         except FetchError as exc:

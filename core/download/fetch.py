@@ -1,7 +1,9 @@
 """Download one URL (or check one local file) into a spool file, within the limits the user set.
 
-Called from download threads; plain requests, no Qt. One call is one attempt: the runner schedules retries
-with backoff itself, from `FetchError.retryable` and `FetchError.retry_after`.
+Called from download threads; plain requests, no Qt. A `Downloader` per batch owns the sessions and the
+watchdog thread; nothing here is process-global. One `Downloader.fetch` call is one attempt: the runner schedules
+retries with backoff itself, from `FetchError.retryable` and `FetchError.retry_after`. Each attempt's redirects,
+outcome and time are logged at debug level (logger `core.download.fetch`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import codecs
 import email.utils
 import http
 import http.client
+import logging
 import os
 import re
 import socket
@@ -23,14 +26,16 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
-from urllib.parse import urljoin, urlsplit
+from typing import IO, Any
+from urllib.parse import unquote_to_bytes, urljoin, urlsplit
 from urllib.request import getproxies, url2pathname
 
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool
+from urllib3.response import HTTPResponse
 
 from core.download.limits import FetchLimits
 from core.download.shared_spool import SharedSpool, Slot, SlotWriter
@@ -47,6 +52,8 @@ WEB_SCHEMES = ("http", "https")
 _WATCH_INTERVAL = 0.05
 _ACCEPT = "image/avif,image/webp,image/png,image/jpeg,image/*;q=0.9,*/*;q=0.5"
 _RETRYABLE_4XX = frozenset({408, 425, 429})
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -87,11 +94,15 @@ class FetchError(Exception):
     def __str__(self) -> str:
         return self.message
 
-    def __reduce__(self):  # keep the fields when queued or pickled across processes
+    def __reduce__(
+        self,
+    ) -> tuple[
+        Callable[..., FetchError], tuple[object, ...]
+    ]:  # keep the fields when queued or pickled across processes
         return _rebuild_error, (self.message, self.http_status, self.retryable, self.retry_after)
 
 
-def _rebuild_error(message: str, http_status: int | None, retryable: bool, retry_after: float | None):
+def _rebuild_error(message: str, http_status: int | None, retryable: bool, retry_after: float | None) -> FetchError:
     return FetchError(message, http_status=http_status, retryable=retryable, retry_after=retry_after)
 
 
@@ -226,7 +237,7 @@ def _not_an_image(source: str, head: bytes) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# The watchdog: one thread that enforces every attempt's total deadline and the batch's cancel flag.
+# The watchdog: one thread per Downloader that enforces every attempt's total deadline and its cancel flag.
 
 
 class _Attempt:
@@ -245,20 +256,23 @@ class _Watchdog:
     """Shuts a download's socket down at its deadline, or as soon as its batch is cancelled.
 
     A socket timeout bounds each read, not the sum of them, and a thread blocked in recv() cannot look at a
-    cancel flag. Shutting the socket down from this one shared thread makes the blocked read return at once,
-    whether it waits for headers or for the body.
+    cancel flag. Shutting the socket down from this one thread (per Downloader) makes the blocked read return at
+    once, whether it waits for headers or for the body. The thread starts with the first web download, so a batch
+    of local files never starts one, and ends at `close`.
     """
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._attempts: set[_Attempt] = set()
         self._thread: threading.Thread | None = None
-        self._stop_when_idle = False
-        self._local = threading.local()
+        self._closing = False
+        self._local = threading.local()  # the attempt the calling download thread is making, if any
 
     @contextmanager
     def watching(self, attempt: _Attempt) -> Iterator[None]:
         with self._cond:
+            if self._closing:
+                raise RuntimeError("this Downloader is closed")
             self._attempts.add(attempt)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="fetch-watchdog", daemon=True)
@@ -271,6 +285,7 @@ class _Watchdog:
             self._local.attempt = None
             with self._cond:
                 self._attempts.discard(attempt)
+                self._cond.notify()
 
     def attach(self, sock: socket.socket) -> None:
         """Called by a connection about to wait for a response: this socket carries the current attempt."""
@@ -282,25 +297,22 @@ class _Watchdog:
             if attempt.reason is not None:
                 _cut(sock)
 
-    def stop_when_idle(self) -> None:
-        """Let the thread end once no attempt is watched (the next attempt starts a new one): a finished
-        batch leaves no thread behind."""
+    def close(self) -> None:
+        """Refuse new attempts and end the thread once the attempts still watched are over (each is bounded by its
+        deadline, which the thread keeps enforcing); returns when the thread is gone. Idempotent."""
         with self._cond:
-            if self._thread is not None:
-                self._stop_when_idle = True
-                self._cond.notify()
-        thread = self._thread
+            self._closing = True
+            self._cond.notify()
+            thread = self._thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join(1.0)
+            thread.join()
 
     def _run(self) -> None:
         lower_current_thread()  # a window's GUI thread wins a contended core
         while True:
             with self._cond:
                 while not self._attempts:
-                    if self._stop_when_idle:
-                        self._stop_when_idle = False
-                        self._thread = None
+                    if self._closing:
                         return
                     self._cond.wait()
                 attempts = list(self._attempts)
@@ -333,57 +345,57 @@ def _cut(sock: socket.socket) -> None:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
-_WATCHDOG = _Watchdog()
-
-
 class _WatchedHTTPConnection(HTTPConnection):
-    def getresponse(self):  # type: ignore[override]
-        _WATCHDOG.attach(self.sock)
+    """A connection that hands its socket to its Downloader's watchdog before waiting for a response."""
+
+    def __init__(self, *args: Any, watchdog: _Watchdog, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._watchdog = watchdog
+
+    def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3's own: its HTTPResponse
+        self._watchdog.attach(self.sock)
         return super().getresponse()
 
 
 class _WatchedHTTPSConnection(HTTPSConnection):
-    def getresponse(self):  # type: ignore[override]
-        _WATCHDOG.attach(self.sock)
+    """`_WatchedHTTPConnection` for TLS."""
+
+    def __init__(self, *args: Any, watchdog: _Watchdog, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._watchdog = watchdog
+
+    def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3's own: its HTTPResponse
+        self._watchdog.attach(self.sock)
         return super().getresponse()
 
 
-_WATCHED = {HTTPConnection: _WatchedHTTPConnection, HTTPSConnection: _WatchedHTTPSConnection}
+_WATCHED: dict[object, type[HTTPConnection]] = {
+    HTTPConnection: _WatchedHTTPConnection,
+    HTTPSConnection: _WatchedHTTPSConnection,
+}
 
 
 class _WatchedAdapter(HTTPAdapter):
-    """Pools whose connections hand their socket to the watchdog. Other pools (SOCKS proxies) are left
-    alone and fall back to the per-read timeout."""
+    """Pools whose connections hand their socket to `watchdog`. Other pools (SOCKS proxies) are left alone and
+    fall back to the per-read timeout."""
 
-    def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):
+    def __init__(self, watchdog: _Watchdog) -> None:
+        super().__init__()
+        self._watchdog = watchdog
+
+    def get_connection_with_tls_context(
+        self,
+        request: requests.PreparedRequest,
+        verify: bool | str,
+        proxies: dict[str, str] | None = None,
+        cert: tuple[str, str] | str | None = None,
+    ) -> HTTPConnectionPool:
         pool = super().get_connection_with_tls_context(request, verify, proxies=proxies, cert=cert)
         watched = _WATCHED.get(pool.ConnectionCls)
-        if watched is not None:
+        if watched is not None:  # a fresh pool (connections are made lazily), or one already set up here
             pool.ConnectionCls = watched
+            pool.conn_kw["watchdog"] = self._watchdog
         return pool
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Sessions: one per download thread, for keep-alive.
-
-_sessions: dict[int, requests.Session] = {}
-_sessions_lock = threading.Lock()
-
-
-def _session() -> requests.Session:
-    """The calling thread's session, keyed by OS thread id rather than threading.local: a QThreadPool
-    thread gets a fresh Python thread state per runnable, which would drop a threading.local (and its
-    kept-alive connections) after every download."""
-    ident = threading.get_ident()
-    with _sessions_lock:
-        session = _sessions.get(ident)
-        if session is None:
-            session = requests.Session()
-            _read_environment(session)
-            session.mount("http://", _WatchedAdapter())
-            session.mount("https://", _WatchedAdapter())
-            _sessions[ident] = session
-    return session
 
 
 def _read_environment(session: requests.Session) -> None:
@@ -401,56 +413,100 @@ def _read_environment(session: requests.Session) -> None:
     session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
 
 
-def close_sessions() -> None:
-    """Close every thread's session and kept-alive connections. Call when no download runs (end of a
-    batch, shutdown); later fetches open new ones."""
-    with _sessions_lock:
-        sessions = list(_sessions.values())
-        _sessions.clear()
-    for session in sessions:
-        session.close()
-    _WATCHDOG.stop_when_idle()
-
-
 # ---------------------------------------------------------------------------------------------------------
 # fetch
 
 
-def fetch(
-    url: str,
-    spool_dir: Path,
-    limits: FetchLimits,
-    should_abort: Callable[[], bool],
-    on_bytes: Callable[[int], None] | None = None,
-    shared: SharedSpool | None = None,
-) -> Fetched:
-    """Make ONE attempt to get `url` as an image file.
+class Downloader:
+    """The downloads of one batch (or one worker process): it owns their kept-alive sessions and the watchdog
+    thread that enforces their deadlines and cancel flags, and `close` ends both. Nothing is shared with another
+    Downloader, so two batches in one process (a window and a test, two Dask tasks) never close each other's
+    connections.
 
-    http/https: streamed into a slot of `shared` when the size is known and a slot is free, else to
-    `spool_dir/<random>.part` (the folder is created if missing), redirects
-    followed by hand so every hop's scheme is checked, the body cut at `limits.max_bytes` (decoded size)
-    and at the total `limits.timeout`. `on_bytes(n)` is called after each chunk. `should_abort` is checked
-    between chunks and also polled (about 20 times a second) from a watchdog thread, so it must be
-    thread-safe (e.g. `threading.Event.is_set`); once it returns True, `Aborted` is raised.
-    file: the local file is checked and used in place (`spooled=False`).
-    Raises FetchError (with `retryable`/`retry_after`) or Aborted; no spool file or slot is held either way.
-    OSError from writing the spool file (disk full) propagates unchanged: it is not the item's fault.
+    Thread-safe: download threads call `fetch` at once, each on its own session (for keep-alive). Sessions are
+    keyed by OS thread id rather than kept in a threading.local: a QThreadPool thread gets a fresh Python thread
+    state per runnable, which would drop a threading.local (and its kept-alive connections) after every download.
     """
-    if should_abort():
-        raise Aborted("download cancelled")
-    scheme = urlsplit(url).scheme.lower()
-    if scheme == "file":
-        return _fetch_file(url, limits)
-    if scheme not in WEB_SCHEMES:
-        shown = f"{scheme}:" if scheme else "(none)"
-        raise FetchError(f"unsupported URL scheme {shown} (only http, https and file URLs can be fetched)")
-    spool_dir.mkdir(parents=True, exist_ok=True)
-    attempt = _Attempt(time.monotonic() + limits.timeout, should_abort)
-    with _WATCHDOG.watching(attempt):
-        return _fetch_http(url, spool_dir, limits, attempt, on_bytes, shared)
+
+    def __init__(self) -> None:
+        self._watchdog = _Watchdog()
+        self._sessions: dict[int, requests.Session] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def __enter__(self) -> Downloader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def fetch(
+        self,
+        url: str,
+        spool_dir: Path,
+        limits: FetchLimits,
+        should_abort: Callable[[], bool],
+        on_bytes: Callable[[int], None] | None = None,
+        shared: SharedSpool | None = None,
+    ) -> Fetched:
+        """Make ONE attempt to get `url` as an image file.
+
+        http/https: streamed into a slot of `shared` when the size is known and a slot is free, else to
+        `spool_dir/<random>.part` (the folder is created if missing), redirects
+        followed by hand so every hop's scheme is checked, the body cut at `limits.max_bytes` (decoded size)
+        and at the total `limits.timeout`. `on_bytes(n)` is called after each chunk. `should_abort` is checked
+        between chunks and also polled (about 20 times a second) from the watchdog thread, so it must be
+        thread-safe (e.g. `threading.Event.is_set`); once it returns True, `Aborted` is raised.
+        file: the local file is checked and used in place (`spooled=False`).
+        Raises FetchError (with `retryable`/`retry_after`) or Aborted; no spool file or slot is held either way.
+        OSError from writing the spool file (disk full) propagates unchanged: it is not the item's fault.
+        RuntimeError once the Downloader is closed.
+        """
+        if self._closed:
+            raise RuntimeError("this Downloader is closed")
+        if should_abort():
+            raise Aborted("download cancelled")
+        scheme = urlsplit(url).scheme.lower()
+        if scheme == "file":
+            return _fetch_file(url, limits)
+        if scheme not in WEB_SCHEMES:
+            shown = f"{scheme}:" if scheme else "(none)"
+            raise FetchError(f"unsupported URL scheme {shown} (only http, https and file URLs can be fetched)")
+        spool_dir.mkdir(parents=True, exist_ok=True)
+        attempt = _Attempt(time.monotonic() + limits.timeout, should_abort)
+        with self._watchdog.watching(attempt):
+            return _fetch_http(self._session(), url, spool_dir, limits, attempt, on_bytes, shared)
+
+    def close(self) -> None:
+        """Close every session this Downloader made (and their kept-alive connections) and end its watchdog
+        thread; later fetches raise RuntimeError. Call when none of its downloads runs (a download still running
+        keeps its deadline and ends by it). Idempotent."""
+        with self._lock:
+            self._closed = True
+            sessions = list(self._sessions.values())
+            self._sessions.clear()
+        for session in sessions:
+            session.close()
+        self._watchdog.close()
+
+    def _session(self) -> requests.Session:
+        """The calling thread's session."""
+        ident = threading.get_ident()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this Downloader is closed")
+            session = self._sessions.get(ident)
+            if session is None:
+                session = requests.Session()
+                _read_environment(session)
+                session.mount("http://", _WatchedAdapter(self._watchdog))
+                session.mount("https://", _WatchedAdapter(self._watchdog))
+                self._sessions[ident] = session
+        return session
 
 
 def _fetch_http(
+    session: requests.Session,
     url: str,
     spool_dir: Path,
     limits: FetchLimits,
@@ -458,28 +514,38 @@ def _fetch_http(
     on_bytes: Callable[[int], None] | None,
     shared: SharedSpool | None,
 ) -> Fetched:
-    session = _session()
+    started = time.monotonic()
+    first = url
     seen = {url}
     hops = 0
-    while True:
-        if attempt.should_abort():
-            raise Aborted("download cancelled")
-        resp = _request(session, url, limits, attempt)
-        try:
-            location = session.get_redirect_target(resp)
-            if location is None:
-                if not 200 <= resp.status_code < 300:
-                    _discard_body(resp)
-                    raise _status_error(resp)
-                return _download(resp, url, spool_dir, limits, attempt, on_bytes, shared)
-            target = _redirect_target(url, location, resp.status_code)
-            _check_redirect(target, seen, hops, limits, resp.status_code)
-            _discard_body(resp)
-        finally:
-            resp.close()
-        seen.add(target)
-        url = target
-        hops += 1
+    try:
+        while True:
+            if attempt.should_abort():
+                raise Aborted("download cancelled")
+            resp = _request(session, url, limits, attempt)
+            try:
+                location = session.get_redirect_target(resp)
+                if location is None:
+                    if not 200 <= resp.status_code < 300:
+                        _discard_body(resp)
+                        raise _status_error(resp)
+                    got = _download(resp, url, spool_dir, limits, attempt, on_bytes, shared)
+                    _log.debug(
+                        "%s: HTTP %d, %d bytes in %.3f s", first, got.http_status, got.bytes, time.monotonic() - started
+                    )
+                    return got
+                target = _redirect_target(url, location, resp.status_code)
+                _log.debug("redirect %s -> %s (HTTP %d)", url, target, resp.status_code)
+                _check_redirect(target, seen, hops, limits, resp.status_code)
+                _discard_body(resp)
+            finally:
+                resp.close()
+            seen.add(target)
+            url = target
+            hops += 1
+    except (FetchError, Aborted) as exc:
+        _log.debug("%s: failed after %.3f s: %s", first, time.monotonic() - started, exc)
+        raise
 
 
 def _request(session: requests.Session, url: str, limits: FetchLimits, attempt: _Attempt) -> requests.Response:
@@ -813,36 +879,47 @@ def _body_error(
 
 def _fetch_file(url: str, limits: FetchLimits) -> Fetched:
     path = _file_path(url)
+    shown = _shown(path)
     try:
         info = path.stat()
     except FileNotFoundError:
-        raise FetchError(f"file not found: {path}") from None
+        raise FetchError(f"file not found: {shown}") from None
     except OSError as exc:
-        raise FetchError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise FetchError(f"cannot read {shown}: {exc.strerror or exc}") from None
     if stat.S_ISDIR(info.st_mode):
-        raise FetchError(f"is a folder, not a file: {path}")
+        raise FetchError(f"is a folder, not a file: {shown}")
     if not stat.S_ISREG(info.st_mode):
-        raise FetchError(f"not a regular file: {path}")
+        raise FetchError(f"not a regular file: {shown}")
     if info.st_size > limits.max_bytes:
         raise FetchError(
-            f"file over --max-bytes {format_bytes(limits.max_bytes)} (it is {format_bytes(info.st_size)}): {path}"
+            f"file over --max-bytes {format_bytes(limits.max_bytes)} (it is {format_bytes(info.st_size)}): {shown}"
         )
     if info.st_size == 0:
-        raise FetchError(f"file is empty: {path}")
+        raise FetchError(f"file is empty: {shown}")
     try:
         with path.open("rb") as f:
             head = f.read(HEAD_BYTES)
     except OSError as exc:
-        raise FetchError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise FetchError(f"cannot read {shown}: {exc.strerror or exc}") from None
     if _clearly_not_an_image(head):
-        raise FetchError(f"{_not_an_image('file is', head)}: {path}")
+        raise FetchError(f"{_not_an_image('file is', head)}: {shown}")
     return Fetched(path=path, final_url=url, http_status=None, bytes=info.st_size, spooled=False)
 
 
 def _file_path(url: str) -> Path:
+    """The file a file: URL names. On POSIX its path is the name's bytes, percent-escaped (as `Path.as_uri` writes
+    it), so a name that is not valid UTF-8 is found too."""
     parts = urlsplit(url)
     if parts.netloc in ("", "localhost"):
-        return Path(url2pathname(parts.path))
+        if os.name == "nt":
+            return Path(url2pathname(parts.path))
+        return Path(os.fsdecode(unquote_to_bytes(parts.path)))
     if os.name == "nt":  # file://server/share/x.jpg is a UNC path on Windows
         return Path(url2pathname(f"//{parts.netloc}{parts.path}"))
     raise FetchError(f"file URL with a host ({parts.netloc}) cannot be read here; use file:///path")
+
+
+def _shown(path: Path) -> str:
+    """A path for a message: a name that is not valid UTF-8 gets U+FFFD for each stray byte (a message is stored
+    in the journal, which takes UTF-8 only)."""
+    return os.fsencode(path).decode("utf-8", "replace")

@@ -8,9 +8,9 @@ One call decodes the source once and writes every size from that decode:
 
 1. Identify the file (lazy: header only) against an allow-list of raster formats. Empty files, HTML,
    SVG, PDF and the like are refused with a message that says what they look like.
-2. Refuse more than `max_pixels` before any pixel is decoded: Pillow's own decompression-bomb check
-   is set to that limit with its warning made an error, so it refuses from the header and also
-   guards what it checks later (GIF frames, TIFF tiles, ICO entries).
+2. Refuse more than `max_pixels` before any pixel is decoded: Pillow's decompression-bomb check, which
+   it runs on the header's size and again on what it allocates later (GIF frames, TIFF tiles, ICO
+   entries), reads the calling thread's limit (see `_checked_size`) and refuses over it, never warns.
 3. JPEG shrink-on-load: `draft()` to the aspect-fitted size of the largest output, so libjpeg decodes
    at the smallest of 1/2, 1/4 or 1/8 scale that still covers it (its scaled IDCT filters as it shrinks;
    libvips' shrink-on-load does the same); a Lanczos resize finishes the job.
@@ -22,8 +22,8 @@ One call decodes the source once and writes every size from that decode:
    formats without alpha, pad, and save to a temporary name that is renamed into place (PNG's image data
    compressed by zlib-ng, `core.imaging.png_deflate`).
 
-Not thread-safe: a call sets `PIL.Image.MAX_IMAGE_PIXELS` and the warning filters while it runs, which
-is fine in a worker process that handles one image at a time.
+Thread-safe: the pixel limit is the calling thread's (a Dask worker decodes several images at once);
+`PIL.Image.MAX_IMAGE_PIXELS` and the warning filters are never touched.
 """
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ from __future__ import annotations
 import functools
 import io
 import os
-import re
 import struct
-import warnings
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,36 +176,68 @@ def _too_large(pixels: int, limit: int, size: tuple[int, int] | None = None) -> 
 
 
 #: Formats whose Pillow plugin reads only the header when opened, so their size can be read safely with
-#: the decompression-bomb check off (ICO, for one, decodes its largest entry while opening).
+#: no pixel limit (ICO, for one, decodes its largest entry while opening).
 _LAZY_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "WEBP", "BMP", "TIFF")
+
+#: The calling thread's pixel limit while it decodes: None outside `make_thumbnails`, where Pillow's own check
+#: (at `Image.MAX_IMAGE_PIXELS`) applies unchanged.
+_max_pixels: ContextVar[int | None] = ContextVar("max_pixels", default=None)
+_ANY_SIZE = sys.maxsize  # for `_header_size`, which reads a size from a header and decodes nothing
+
+
+class _OverLimit(Image.DecompressionBombError):
+    """Raised by Pillow's size checks, wherever Pillow runs them, when an image is over the thread's limit; a
+    DecompressionBombError, so that Pillow's code lets it through as it does its own."""
+
+    def __init__(self, size: tuple[int, int], pixels: int) -> None:
+        super().__init__(f"image size {size[0]}x{size[1]} ({pixels} pixels) is over the limit")
+        self.pixels = pixels
+
+
+def _checked_size(size: tuple[int, int], *, error_only: bool = False) -> None:
+    """Stands in for `PIL.Image._decompression_bomb_check`, which Pillow calls on every size it is about to
+    allocate: on opening, and inside its plugins (GIF frames, TIFF tiles, an ICO's entries, a WebP canvas).
+    Inside `make_thumbnails` it refuses anything over that call's limit (never a warning); elsewhere it is
+    Pillow's own check."""
+    limit = _max_pixels.get()
+    if limit is None:
+        _pillow_check(size, error_only=error_only)
+        return
+    pixels = max(1, size[0]) * max(1, size[1])
+    if pixels > limit:
+        raise _OverLimit(size, pixels)
+
+
+# Pillow's check reads one process-wide number (`Image.MAX_IMAGE_PIXELS`), which a call setting it to its own
+# limit would change under every other thread's decode (a Dask worker runs several at once). The limit is kept
+# per thread in `_max_pixels` instead, and Pillow's check is replaced, once, by one that reads it.
+_pillow_check = Image._decompression_bomb_check
+Image._decompression_bomb_check = _checked_size
 
 
 @contextmanager
 def _pixel_limit(src: Source, limit: int) -> Iterator[None]:
-    """Run with Pillow's decompression-bomb check at `limit` pixels, its warning (over 1x) as an error
-    like its error (over 2x), and either turned into a ResizeError that names --max-pixels."""
-    saved = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = limit
+    """Run with `limit` as this thread's pixel limit, wherever Pillow checks a size, and a refusal turned into a
+    ResizeError that names --max-pixels. Other threads keep their own limits."""
+    token = _max_pixels.set(limit)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            yield
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        m = re.search(r"\((\d+) pixels\)", str(exc))
-        pixels = int(m.group(1)) if m else limit + 1
-        raise _too_large(pixels, limit, _header_size(src, pixels)) from None
+        yield
+    except _OverLimit as exc:
+        raise _too_large(exc.pixels, limit, _header_size(src, exc.pixels)) from None
     finally:
-        Image.MAX_IMAGE_PIXELS = saved
+        _max_pixels.reset(token)
 
 
 def _header_size(src: Source, pixels: int) -> tuple[int, int] | None:
     """The size in the header, for a refusal message; None when it cannot be read without decoding."""
-    Image.MAX_IMAGE_PIXELS = None
+    token = _max_pixels.set(_ANY_SIZE)
     try:
         with Image.open(_readable(src), formats=[f for f in _open_formats() if f in _LAZY_FORMATS]) as im:
             return im.size if im.size[0] * im.size[1] == pixels else None
     except Exception:  # only decorates a message that is raised anyway
         return None
+    finally:
+        _max_pixels.reset(token)
 
 
 @contextmanager
@@ -219,15 +251,15 @@ def _open(src: Source) -> Image.Image:
     """Identify `src` from its header; call inside `_pixel_limit`, which refuses too many pixels.
 
     Nothing is decoded (except by plugins that do so while opening, like ICO, which Pillow's check,
-    set to the same limit by `_pixel_limit`, then guards)."""
-    try:
-        if isinstance(src, bytes):
-            head = src[:512]
-        else:
+    reading the limit `_pixel_limit` set, then guards)."""
+    if isinstance(src, bytes):
+        head = src[:512]
+    else:
+        try:
             with open(src, "rb") as f:
                 head = f.read(512)
-    except OSError as exc:
-        raise ResizeError(f"cannot read {src.name}: {exc.strerror or exc}") from None
+        except OSError as exc:
+            raise ResizeError(f"cannot read {src.name}: {exc.strerror or exc}") from None
     if not head:
         raise ResizeError("empty file (0 bytes)")
     try:
@@ -240,7 +272,7 @@ def _open(src: Source) -> Image.Image:
         name = _magic_name(head)
         what = f"truncated or corrupt {name}" if name else "corrupt image header"
         raise ResizeError(f"{what}: {_in_words(exc)}") from None
-    w, h = im.size  # within max_pixels: Image.open ran Pillow's check, which _pixel_limit set to it
+    w, h = im.size  # within max_pixels: Image.open ran Pillow's check, which reads this thread's limit
     if w < 1 or h < 1:
         im.close()
         raise ResizeError(f"image has no pixels ({w}x{h})")
@@ -361,16 +393,23 @@ def _opaque(im: Image.Image) -> bool:
 def _gray_to_8bit(im: Image.Image) -> Image.Image:
     """16-bit, 32-bit and float greyscale to L, scaled rather than clipped."""
     if im.mode == "F":
-        _, high = im.getextrema()
+        high = _highest(im)
         scale = 255.0 if high <= 1.0 else (255.0 / high if high > 255 else 1.0)
     else:
         im = im.convert("I")
-        _, high = im.getextrema()
+        high = _highest(im)
         # 16-bit data (the usual case: PNG, TIFF) maps 65535 to 255; wider data by its own maximum.
         scale = 1.0 if high <= 255 else (1 / 257 if high <= 65535 else 255.0 / high)
     if scale != 1.0:
         im = im.point(lambda v: v * scale)
     return im.convert("L")
+
+
+def _highest(im: Image.Image) -> float:
+    """The largest value of a one-band image."""
+    high = im.getextrema()[1]
+    assert not isinstance(high, tuple), "one band has one (low, high) pair"
+    return high
 
 
 # --------------------------------------------------------------------------------------------------
@@ -421,7 +460,9 @@ def _to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
     out_mode = "RGBA" if im.mode == "RGBA" else "RGB"
     transform = _transform(icc, im.mode, out_mode) if icc else None
     if transform is not None:
-        return ImageCms.applyTransform(im, transform)
+        converted = ImageCms.applyTransform(im, transform)
+        assert converted is not None, "None only when converting in place"
+        return converted
     return im if im.mode == out_mode else im.convert(out_mode)  # CMYK without a profile
 
 

@@ -28,7 +28,7 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import TextIO
 from urllib.parse import quote as _quote
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote_to_bytes, urljoin, urlsplit
 from urllib.request import url2pathname
 
 from core.models import Entry
@@ -631,6 +631,10 @@ def entries_from_uri_list(text: str) -> Iterator[Entry]:
     A file: URI of a local folder or file is read the way a command-line argument is (a folder is walked,
     a list file is read), so dropping things on the window does what naming them on the command line does.
     """
+    return map(_in_words, _uri_list_entries(text))
+
+
+def _uri_list_entries(text: str) -> Iterator[Entry]:
     lines = _Lines(io.StringIO(text))
     for raw in lines:
         text_line = raw.strip()
@@ -651,7 +655,33 @@ def _local_path(uri: str) -> Path | None:
     parts = urlsplit(url)
     if parts.scheme != "file" or parts.netloc:
         return None
-    return Path(url2pathname(parts.path))
+    if os.name == "nt":
+        return Path(url2pathname(parts.path))
+    return Path(os.fsdecode(unquote_to_bytes(parts.path)))  # the name's bytes, UTF-8 or not
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _in_words(entry: Entry) -> Entry:
+    """`entry` with text a journal, a report and a window can store and show.
+
+    A file name that is not valid UTF-8 (old disks, unpacked archives) comes from the file system as a str with
+    lone surrogates, which no UTF-8 writer accepts; its shown text gets U+FFFD for each stray byte instead. The
+    file: URL keeps the exact bytes (percent-escaped by `Path.as_uri`), so the file is still found and read."""
+    fields = (entry.source, entry.url, entry.file, entry.error)
+    if not any(text is not None and _SURROGATE.search(text) for text in fields):
+        return entry
+    source, url, file, error = (None if text is None else _replace_surrogates(text) for text in fields)
+    assert source is not None
+    return Entry(source, url, file, entry.line, error)
+
+
+def _replace_surrogates(text: str) -> str:
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a surrogate that stands for no byte (not from the file system): a "?"
+        return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def iter_entries(args: Iterable[str], stdin: TextIO | None = None) -> Iterator[Entry]:
@@ -661,6 +691,10 @@ def iter_entries(args: Iterable[str], stdin: TextIO | None = None) -> Iterator[E
     (walked for image files, recognised by content), or a list: .txt/.lst/.urls, .csv/.tsv or
     .html/.htm, other names sniffed. Anything else gives one invalid entry saying why.
     """
+    return map(_in_words, _arg_entries(args, stdin))
+
+
+def _arg_entries(args: Iterable[str], stdin: TextIO | None) -> Iterator[Entry]:
     for arg in args:
         if arg == "-":
             yield from _stdin_entries(stdin if stdin is not None else sys.stdin)

@@ -1,5 +1,5 @@
 """What the tests that call `core.download.fetch` directly share: short limits, a cancel flag never raised, and a
-fixture that closes kept-alive connections so none outlives its test's server."""
+Downloader per test, closed at its end so no kept-alive connection outlives its test's server."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from core.download.fetch import close_sessions
+from core.download.fetch import Downloader
 from core.download.limits import FetchLimits
 
 FAST = FetchLimits(timeout=5)
@@ -17,7 +17,7 @@ def never() -> bool:
     return False
 
 
-@pytest.fixture(autouse=True)
-def fresh_sessions() -> Iterator[None]:
-    yield
-    close_sessions()
+@pytest.fixture(name="downloader")
+def downloader_fixture() -> Iterator[Downloader]:
+    with Downloader() as made:
+        yield made

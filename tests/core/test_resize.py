@@ -8,6 +8,7 @@ import pickle
 import struct
 import subprocess
 import sys
+import threading
 import time
 import warnings
 import zlib
@@ -609,6 +610,59 @@ def test_pillows_own_check_guards_what_opening_decodes(tmp_path: Path, out: Path
         with pytest.raises(ResizeError) as caught:
             run(src, out, max_pixels=limit)
     assert str(caught.value) == f"image is 40000 px, over --max-pixels {limit} px"
+
+
+def test_threads_decoding_at_once_each_keep_their_own_pixel_limit(tmp_path: Path) -> None:
+    """What a Dask worker with several threads does: while other threads decode normal images under a limit above
+    the bomb's size, a bomb under the default limit is refused from its header, every time, in words."""
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_header_only(12000, 12000))  # 144 Mpx claimed, a few dozen bytes
+    normal = make(tmp_path / "photo.jpg", quadrants(1600, 1200), quality=90)
+    rounds = 40
+    start = threading.Barrier(4)
+    refusals: list[str] = []
+    made: list[resize.ResizeResult] = []
+    failures: list[BaseException] = []
+
+    def decode_bombs(n: int) -> None:
+        start.wait()
+        for i in range(rounds):
+            try:
+                run(bomb, tmp_path / f"bomb-{n}", f"b{i}", max_pixels=100_000_000)
+            except ResizeError as exc:
+                refusals.append(str(exc))
+            except BaseException as exc:  # reported below, in the test thread
+                failures.append(exc)
+
+    def decode_photos(n: int) -> None:
+        start.wait()
+        for i in range(rounds):
+            try:
+                made.append(run(normal, tmp_path / f"photos-{n}", f"p{i}", sizes=(64,), max_pixels=200_000_000))
+            except BaseException as exc:  # reported below, in the test thread
+                failures.append(exc)
+
+    threads = [threading.Thread(target=f, args=(n,)) for n in range(2) for f in (decode_bombs, decode_photos)]
+    saved = Image.MAX_IMAGE_PIXELS
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert failures == []
+    assert refusals == ["image is 12000x12000 = 144 Mpx, over --max-pixels 100 Mpx"] * (2 * rounds)
+    assert len(made) == 2 * rounds and all(r.source_width == 1600 for r in made)
+    assert not (tmp_path / "bomb-0").exists() and not (tmp_path / "bomb-1").exists()
+    assert saved == Image.MAX_IMAGE_PIXELS  # Pillow's setting, for the rest of the process, is left alone
+
+
+def test_the_limit_is_the_callers_not_pillows(tmp_path: Path, out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An image within --max-pixels is made even over Pillow's own limit (no DecompressionBombWarning, which the
+    tests make an error), and the rest of the process keeps Pillow's check as set."""
+    src = make(tmp_path / "s.png", Image.new("RGB", (100, 80)))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    assert run(src, out, max_pixels=8000).outputs
+    with pytest.raises(Image.DecompressionBombError), Image.open(src):
+        pass
 
 
 def test_truncated_jpeg(tmp_path: Path, out: Path) -> None:

@@ -21,13 +21,13 @@ from PIL import Image
 from core.batch.backends.resize_pool import JobOutcome, ResizeJob, ResizePool
 from core.batch.runner import Runner
 from core.download import shared_spool
-from core.download.fetch import Aborted, Fetched, FetchError, fetch
+from core.download.fetch import Aborted, Downloader, Fetched, FetchError
 from core.download.limits import FetchLimits
 from core.download.shared_spool import SharedSpool
 from core.imaging.resize import ResizeSpec
 from core.models import Entry
 from core.settings import Settings, format_bytes
-from tests.core.fetching import FAST, fresh_sessions, never  # noqa: F401 -- fresh_sessions: an autouse fixture
+from tests.core.fetching import FAST, downloader_fixture, never  # noqa: F401 -- the `downloader` fixture
 from tests.core.pngs import noise
 from tests.faults.harness import wait_until
 from tests.loopback import LoopbackServer, image_bytes
@@ -51,11 +51,11 @@ def _free_slots(spool: SharedSpool) -> int:
 
 
 def test_a_download_of_known_size_lands_in_a_slot_and_reads_back(
-    http_server: LoopbackServer, tmp_path: Path, shared: SharedSpool
+    http_server: LoopbackServer, tmp_path: Path, shared: SharedSpool, downloader: Downloader
 ) -> None:
     body = image_bytes("photo", "jpg", width=120, height=90)
     url = http_server.add("/photo.jpg", body, {"Content-Type": "image/jpeg"})
-    got = fetch(url, tmp_path / "spool", FAST, never, shared=shared)
+    got = downloader.fetch(url, tmp_path / "spool", FAST, never, shared=shared)
     assert got.path is None and got.slot is not None
     assert (got.bytes, got.slot.length) == (len(body), len(body))
     assert shared_spool.read(got.slot) == body
@@ -77,9 +77,13 @@ def _large_png(server: LoopbackServer) -> str:
     ids=["compressed: size unknown", "chunked: size unknown", "larger than a slot"],
 )
 def test_other_downloads_go_to_a_spool_file(
-    http_server: LoopbackServer, tmp_path: Path, shared: SharedSpool, url: Callable[[LoopbackServer], str]
+    http_server: LoopbackServer,
+    tmp_path: Path,
+    shared: SharedSpool,
+    url: Callable[[LoopbackServer], str],
+    downloader: Downloader,
 ) -> None:
-    got = fetch(url(http_server), tmp_path / "spool", FAST, never, shared=shared)
+    got = downloader.fetch(url(http_server), tmp_path / "spool", FAST, never, shared=shared)
     assert got.slot is None and got.spooled and got.path is not None and got.path.exists()
     with Image.open(got.path) as im:
         assert im.format == "PNG"
@@ -87,43 +91,49 @@ def test_other_downloads_go_to_a_spool_file(
 
 
 def test_when_every_slot_is_taken_downloads_go_to_spool_files(
-    http_server: LoopbackServer, tmp_path: Path, shared: SharedSpool
+    http_server: LoopbackServer, tmp_path: Path, shared: SharedSpool, downloader: Downloader
 ) -> None:
-    held = [fetch(http_server.url(f"/img/{i}.jpg"), tmp_path / "s", FAST, never, shared=shared) for i in range(3)]
+    held = [
+        downloader.fetch(http_server.url(f"/img/{i}.jpg"), tmp_path / "s", FAST, never, shared=shared) for i in range(3)
+    ]
     assert [f.slot is not None for f in held] == [True, True, False]
     assert held[2].path is not None and held[2].path.exists()
 
 
 def test_a_failed_download_gives_its_slot_back(
-    http_server: LoopbackServer, tmp_path: Path, shared: SharedSpool
+    http_server: LoopbackServer, tmp_path: Path, shared: SharedSpool, downloader: Downloader
 ) -> None:
     for path in ("/html/login", "/hangup/a.jpg?w=300&h=200"):  # not an image; cut off half way
         with pytest.raises(FetchError):
-            fetch(http_server.url(path), tmp_path / "spool", FAST, never, shared=shared)
+            downloader.fetch(http_server.url(path), tmp_path / "spool", FAST, never, shared=shared)
     assert _free_slots(shared) == 2
 
 
 def test_downloads_into_slots_keep_their_connection_alive(
-    http_server: LoopbackServer, tmp_path: Path, shared: SharedSpool
+    http_server: LoopbackServer, tmp_path: Path, shared: SharedSpool, downloader: Downloader
 ) -> None:
     counted: list[int] = []
     for i in range(5):
-        got = fetch(http_server.url(f"/img/k{i}.jpg?w=200&h=150"), tmp_path / "spool", FAST, never, counted.append)
-        got = fetch(http_server.url(f"/img/s{i}.jpg?w=200&h=150"), tmp_path / "spool", FAST, never, None, shared)
+        got = downloader.fetch(
+            http_server.url(f"/img/k{i}.jpg?w=200&h=150"), tmp_path / "spool", FAST, never, counted.append
+        )
+        got = downloader.fetch(
+            http_server.url(f"/img/s{i}.jpg?w=200&h=150"), tmp_path / "spool", FAST, never, None, shared
+        )
         assert got.slot is not None and shared_spool.read(got.slot) == image_bytes(f"s{i}", "jpg", 200, 150)
         shared.give_back(got.slot)
     assert http_server.connections_opened == 1
 
 
 def test_a_short_answer_that_is_not_an_image_is_refused_as_with_a_spool_file(
-    http_server: LoopbackServer, tmp_path: Path, shared: SharedSpool
+    http_server: LoopbackServer, tmp_path: Path, shared: SharedSpool, downloader: Downloader
 ) -> None:
     """The sniffers see the body only, not the rest of the slot."""
     url = http_server.add("/error.jpg", b'{"error": "not found"}\n', {"Content-Type": "image/jpeg"})
     messages = []
     for spool in (None, shared):
         with pytest.raises(FetchError) as info:
-            fetch(url, tmp_path / "spool", FAST, never, shared=spool)
+            downloader.fetch(url, tmp_path / "spool", FAST, never, shared=spool)
         messages.append(info.value.message)
     assert messages[0] == messages[1] and "JSON" in messages[0]
     assert _free_slots(shared) == 2
@@ -135,20 +145,23 @@ def test_a_tls_download_lands_in_a_slot(
     tmp_path: Path,
     shared: SharedSpool,
     monkeypatch: pytest.MonkeyPatch,
+    downloader: Downloader,
 ) -> None:
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls_cert[0]))
-    got = fetch(https_server.url("/img/secure.jpg?w=300&h=200"), tmp_path / "spool", FAST, never, shared=shared)
+    got = downloader.fetch(
+        https_server.url("/img/secure.jpg?w=300&h=200"), tmp_path / "spool", FAST, never, shared=shared
+    )
     assert got.slot is not None and shared_spool.read(got.slot) == image_bytes("secure", "jpg", 300, 200)
 
 
 def test_a_hang_up_mid_body_says_the_same_as_with_a_spool_file(
-    http_server: LoopbackServer, tmp_path: Path, shared: SharedSpool
+    http_server: LoopbackServer, tmp_path: Path, shared: SharedSpool, downloader: Downloader
 ) -> None:
     url = http_server.url("/hangup/half.jpg?w=600&h=600")
     errors = []
     for spool in (None, shared):
         with pytest.raises(FetchError) as info:
-            fetch(url, tmp_path / "spool", FAST, never, shared=spool)
+            downloader.fetch(url, tmp_path / "spool", FAST, never, shared=spool)
         errors.append((info.value.message, info.value.retryable))
     size = len(image_bytes("half", "jpg", 600, 600))
     assert errors == [(f"connection closed after {format_bytes(size // 2)} of {format_bytes(size)}", True)] * 2
@@ -156,12 +169,12 @@ def test_a_hang_up_mid_body_says_the_same_as_with_a_spool_file(
 
 
 def test_a_slow_drip_into_a_slot_is_cut_by_the_total_timeout(
-    http_server: LoopbackServer, tmp_path: Path, shared: SharedSpool
+    http_server: LoopbackServer, tmp_path: Path, shared: SharedSpool, downloader: Downloader
 ) -> None:
     counted: list[int] = []
     started = time.monotonic()
     with pytest.raises(FetchError) as info:
-        fetch(
+        downloader.fetch(
             http_server.url("/drip/slow.jpg?bps=40"),
             tmp_path / "s",
             FetchLimits(timeout=1.5),
@@ -175,17 +188,21 @@ def test_a_slow_drip_into_a_slot_is_cut_by_the_total_timeout(
 
 
 def test_cancelling_a_download_into_a_slot_frees_it(
-    http_server: LoopbackServer, tmp_path: Path, shared: SharedSpool
+    http_server: LoopbackServer, tmp_path: Path, shared: SharedSpool, downloader: Downloader
 ) -> None:
     cancel = threading.Event()
     with pytest.raises(Aborted):
         url = http_server.url("/drip/big.png?w=200&h=200&bps=100")
-        fetch(url, tmp_path / "spool", FAST, cancel.is_set, lambda n: cancel.set(), shared)
+        downloader.fetch(url, tmp_path / "spool", FAST, cancel.is_set, lambda n: cancel.set(), shared)
     assert _free_slots(shared) == 2
 
 
 def test_a_full_shared_memory_folder_refuses_the_slot_instead_of_crashing(
-    http_server: LoopbackServer, tmp_path: Path, shared: SharedSpool, monkeypatch: pytest.MonkeyPatch
+    http_server: LoopbackServer,
+    tmp_path: Path,
+    shared: SharedSpool,
+    monkeypatch: pytest.MonkeyPatch,
+    downloader: Downloader,
 ) -> None:
     """Writing into unreserved pages of a full /dev/shm would kill the process with SIGBUS."""
 
@@ -193,7 +210,7 @@ def test_a_full_shared_memory_folder_refuses_the_slot_instead_of_crashing(
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(os, "posix_fallocate", full)
-    got = fetch(http_server.url("/img/a.jpg"), tmp_path / "spool", FAST, never, shared=shared)
+    got = downloader.fetch(http_server.url("/img/a.jpg"), tmp_path / "spool", FAST, never, shared=shared)
     assert got.slot is None and got.path is not None and got.path.exists()
     monkeypatch.undo()
     assert _free_slots(shared) == 2  # and usable once there is room again
@@ -241,8 +258,10 @@ def test_closing_frees_the_shared_memory(shared: SharedSpool) -> None:
         shared_memory.SharedMemory(name=name)
 
 
-def test_fetched_without_a_shared_spool_always_has_a_path(http_server: LoopbackServer, tmp_path: Path) -> None:
-    got = fetch(http_server.url("/img/a.jpg"), tmp_path / "spool", FAST, never)
+def test_fetched_without_a_shared_spool_always_has_a_path(
+    http_server: LoopbackServer, tmp_path: Path, downloader: Downloader
+) -> None:
+    got = downloader.fetch(http_server.url("/img/a.jpg"), tmp_path / "spool", FAST, never)
     assert isinstance(got, Fetched) and got.slot is None and got.local_path().exists()
 
 

@@ -1,14 +1,18 @@
 """Input parsing: what a user hands the thumbnailer becomes the entries they expect, in order.
 
 Everything runs on real files in tmp_path; images are made with Pillow. Host names use the reserved
-`.test` domain and never leave the machine (nothing here fetches).
+`.test` domain and never leave the machine (nothing here fetches, except the command run on a folder whose file
+names are not UTF-8, at the end).
 """
 
 from __future__ import annotations
 
 import gc
 import io
+import json
 import os
+import subprocess
+import sys
 import time
 import tracemalloc
 from pathlib import Path
@@ -759,3 +763,55 @@ def test_a_long_list_held_in_memory_stores_each_url_once(tmp_path: Path) -> None
     per_entry = size / len(held)
     # The Entry, its line number and a list slot take ~115 bytes more; a second copy of the URL, ~90.
     assert per_entry < one_string + 130, f"{per_entry:.0f} bytes per entry"
+
+
+# --- file names that are not UTF-8 ----------------------------------------------------------------------
+
+NOT_UTF8 = pytest.mark.skipif(sys.platform != "linux", reason="names that are not UTF-8 (macOS, Windows refuse them)")
+
+
+def _named(folder: Path, name: bytes) -> Path:
+    return Path(os.fsdecode(bytes(folder) + b"/" + name))
+
+
+@NOT_UTF8
+def test_names_that_are_not_utf8_become_items_shown_with_a_replacement_character(tmp_path: Path) -> None:
+    """Such a name (Latin-1 from an old disk, CP437 from an unpacked archive) reaches us with lone surrogates, which
+    no journal or report can store: its shown text gets U+FFFD, its file: URL the exact bytes."""
+    make_image(_named(tmp_path, b"old \xe9t\xe9/caf\xe9.png"))
+    make_image(tmp_path / "plain.png")
+    found = entries(tmp_path)
+    assert [e.source for e in found] == [f"{tmp_path}/plain.png", f"{tmp_path}/old \ufffdt\ufffd/caf\ufffd.png"]
+    assert found[1].url == f"file://{tmp_path}/old%20%E9t%E9/caf%E9.png"
+    dropped = f"file://{tmp_path}/old%20%E9t%E9"  # a file manager's drop: the exact bytes, percent-escaped
+    found_there = list(entries_from_uri_list(dropped + "\r\n"))
+    assert [(e.source, e.url) for e in found_there] == [(f"{dropped}/caf\ufffd.png", found[1].url)]
+    named = entries(_named(tmp_path, b"old \xe9t\xe9/caf\xe9.png"), _named(tmp_path, b"gone\xff.png"))
+    assert [(e.source, e.url, e.error) for e in named] == [
+        (f"{tmp_path}/old \ufffdt\ufffd/caf\ufffd.png", found[1].url, None),
+        (f"{tmp_path}/gone\ufffd.png", None, f"no such file: {tmp_path}/gone\ufffd.png"),
+    ]
+
+
+@NOT_UTF8
+def test_a_folder_with_names_that_are_not_utf8_makes_every_thumbnail(tmp_path: Path) -> None:
+    """The whole command, as a user runs it: each such file is an item of its own (made, or failed in words), the
+    report is written, and the batch ends as usual."""
+    folder = tmp_path / "in"
+    make_image(_named(folder, b"caf\xe9.jpg"), "JPEG")
+    make_image(folder / "plain.jpg", "JPEG")
+    _named(folder, b"broken \x93quoted\x94.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    out, report = tmp_path / "out", tmp_path / "report.json"
+    command = [sys.executable, "-m", "core.cli", str(folder), "-o", str(out), "--report", str(report)]
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr  # one item failed; nothing else went wrong
+    assert "UnicodeEncodeError" not in result.stderr
+    items = {row["source"]: row for row in json.loads(report.read_text(encoding="utf-8"))["items"]}
+    broken = items.pop(f"{folder}/broken \ufffdquoted\ufffd.png")
+    assert broken["status"] == "failed" and broken["error"].startswith("truncated or corrupt PNG")
+    assert sorted(items) == [f"{folder}/caf\ufffd.jpg", f"{folder}/plain.jpg"]
+    assert all(row["status"] == "done" for row in items.values())
+    made = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    assert made == sorted(Path(row["outputs"][0]["path"]).name for row in items.values())
+    assert all(name.isascii() for name in made)  # output names are sanitised

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import core
 from core.batch.backends.resize_pool import ResizeJob, run_job
-from core.download.fetch import Fetched, FetchError, fetch
+from core.download.fetch import Downloader, Fetched, FetchError
 from core.download.limits import FetchLimits
 from core.imaging.spec import ResizeSpec
 from core.naming import safe_join
@@ -109,7 +109,7 @@ def run_remote(job: RemoteJob) -> RemoteResult:
         else:
             try:
                 with _host_lease(job.url, job.per_host):
-                    got = fetch(job.url, work / "spool", job.limits, _never)
+                    got = _worker_downloader().fetch(job.url, work / "spool", job.limits, _never)
             except FetchError as exc:
                 result.fetch_error = exc
                 return result
@@ -138,6 +138,25 @@ def _scratch_root() -> str | None:
         return get_worker().local_directory
     except (ImportError, ValueError):  # not inside a worker (tests call the task directly)
         return None
+
+
+_downloaders: dict[int, Downloader] = {}
+_downloaders_lock = threading.Lock()
+
+
+def _worker_downloader() -> Downloader:
+    """This worker process's Downloader, shared by its tasks and never closed (its watchdog is a daemon thread).
+
+    One per process rather than one per task: a task is one image, and a Downloader per task would open a new
+    connection (and TLS handshake) for every image and start a watchdog thread for each, where today's worker
+    keeps connections alive across the tasks each of its threads runs. Keyed by process id so a process forked
+    from a worker never shares its parent's sockets."""
+    pid = os.getpid()
+    with _downloaders_lock:
+        downloader = _downloaders.get(pid)
+        if downloader is None:
+            downloader = _downloaders[pid] = Downloader()
+        return downloader
 
 
 _semaphores: dict[tuple[str, int], Any] = {}
