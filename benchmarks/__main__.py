@@ -59,12 +59,7 @@ def header() -> None:
         f"Python {platform.python_version()}, Pillow {PIL.__version__} ({jpeg}),"
         f" {_version(['vipsthumbnail', '--vips-version'])}"
     )
-    from core.imaging import png_wuffs
-
-    if png_wuffs.pywuffs is None:
-        log("PNG decoding: Pillow with zlib-ng (the fast-png extra, Wuffs, is not installed)")
-    else:
-        log("PNG decoding: Wuffs (the fast-png extra) for the common kinds")
+    log("PNG decoding: Pillow, its image data inflated by zlib-ng (core/imaging/png_inflate.py)")
     if load[0] > 0.5 * (os.cpu_count() or 1):
         log("WARNING: the machine is already busy; wall-clock figures will be low and spread wide")
 

@@ -1,8 +1,8 @@
 """The resize engine: one source image in, one thumbnail per requested size out.
 
 Plain Pillow, run in worker processes: this module imports no Qt, directly or indirectly (from the project it
-imports only `core.models`, `core.naming`, `core.imaging.spec` and the PNG helpers `core.imaging.png_inflate`,
-`core.imaging.png_wuffs` and `core.imaging.png_deflate`), which `tests/core/test_architecture.py` checks.
+imports only `core.models`, `core.naming`, `core.imaging.spec` and the PNG helpers `core.imaging.png_inflate`
+and `core.imaging.png_deflate`), which `tests/core/test_architecture.py` checks.
 
 One call decodes the source once and writes every size from that decode:
 
@@ -41,7 +41,7 @@ from pathlib import Path
 
 from PIL import Image, ImageCms, UnidentifiedImageError, features
 
-from core.imaging import png_deflate, png_inflate, png_wuffs
+from core.imaging import png_deflate, png_inflate
 from core.imaging.spec import ResizeError, ResizeResult, ResizeSpec, background_rgb
 from core.models import Output
 from core.naming import output_filename, safe_join
@@ -296,9 +296,9 @@ def _load(im: Image.Image, spec: ResizeSpec, src: Source) -> _Source:
             im.draft(im.mode, _upright(target, orientation))  # in stored orientation (a swap is symmetric)
             im.load()
         else:
-            png = _whole(src) if im.format == "PNG" else None  # the PNG fast paths take the file's bytes
+            png = _whole(src) if im.format == "PNG" else None  # the PNG fast path takes the file's bytes
             if png is not None:  # the same pixels, decoded faster where possible; `_decode` closes the original
-                im = png_wuffs.decoded(im, png) or png_inflate.repacked(im, png) or im
+                im = png_inflate.repacked(im, png) or im
             im.load()  # first frame / first page: a freshly opened image is positioned there
             orientation = _orientation(im)
             w, h = _upright(im.size, orientation)
@@ -321,7 +321,7 @@ def _load(im: Image.Image, spec: ResizeSpec, src: Source) -> _Source:
 
 
 def _whole(src: Source) -> bytes | None:
-    """All of the source's bytes (read once, for the PNG fast paths); None when the file cannot be read, and
+    """All of the source's bytes (read once, for the PNG fast path); None when the file cannot be read, and
     then Pillow, which has it open, decodes it."""
     if isinstance(src, bytes):
         return src
@@ -360,7 +360,7 @@ def _normalise_mode(im: Image.Image) -> Image.Image:
 
     Premultiplied once here rather than by Pillow in every size's resize (which converts RGBA to RGBa and
     back each time): resampling RGBa keeps the colour of transparent pixels from bleeding into the edges.
-    RGBa comes in already premultiplied (from `png_wuffs`, or a TIFF with associated alpha) and stays so."""
+    RGBa comes in already premultiplied (a TIFF with associated alpha) and stays so."""
     mode = im.mode
     if "transparency" in im.info and mode in ("1", "L", "P", "RGB"):
         im = im.convert("RGBA")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from core.imaging import png_inflate, png_wuffs
+from core.imaging import png_inflate
 from core.imaging.resize import ResizeError, ResizeSpec, make_thumbnails
 from tests.core.pngs import SIGNATURE, chunk, chunks, interlaced_rgb, noise, same_thumbnails_both_ways
 
@@ -20,9 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(autouse=True)
 def fast_path_on(monkeypatch) -> None:
-    """On as in a resizer process (off by default in any other), with Wuffs, which goes first, out of the way."""
+    """On as in a resizer process (off by default in any other)."""
     monkeypatch.setattr(png_inflate, "_enabled", True)
-    monkeypatch.setattr(png_wuffs, "decoded", lambda _im, _data: None)
 
 
 def _decoded(im: Image.Image) -> tuple[str, tuple[int, int], bytes, dict]:

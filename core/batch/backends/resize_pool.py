@@ -164,10 +164,6 @@ def _worker_main(conn: Connection, memory_limit: int | None, niceness: int | Non
     while True:
         try:
             conn.send(message)
-            if message is READY and not conn.poll(0):
-                from core.imaging import png_wuffs
-
-                png_wuffs.warm_up()  # idle until the first download arrives: load the PNG decoder's numpy now
             job = conn.recv()
         except (EOFError, OSError):
             return
