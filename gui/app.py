@@ -6,7 +6,7 @@ import argparse
 import multiprocessing
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QApplication
@@ -55,7 +55,8 @@ def make_application() -> QApplication:
     from PySide6.QtWidgets import QApplication
 
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    # The window's process only ever makes a QApplication (pytest-qt's is one too).
+    app = cast(QApplication, QApplication.instance() or QApplication(sys.argv[:1]))
     app.setOrganizationName(ORGANISATION)
     app.setApplicationName(APP_NAME)
     return app

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from PIL import ImageColor
 from PySide6.QtCore import Qt, QUrl, Signal
-from PySide6.QtGui import QColor, QDesktopServices, QIcon, QPixmap
+from PySide6.QtGui import QColor, QDesktopServices, QIcon, QPixmap, QStandardItemModel
 from PySide6.QtWidgets import (
     QCheckBox,
     QColorDialog,
@@ -291,7 +291,9 @@ class SettingsPanel(QWidget):
         self.run_on_combo.addItem("Dask cluster at…", CLUSTER)
         self.run_on_combo.setToolTip("Where images are downloaded and resized; thumbnails are always written here")
         if not dask_installed():
-            self.run_on_combo.model().item(1).setEnabled(False)
+            model = self.run_on_combo.model()
+            assert isinstance(model, QStandardItemModel)  # a QComboBox's own model
+            model.item(1).setEnabled(False)
             self.run_on_combo.setItemData(1, _NO_DASK, Qt.ItemDataRole.ToolTipRole)
         self.restore_button = QPushButton("Restore def&aults")
         self.error_label = QLabel()

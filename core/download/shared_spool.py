@@ -83,6 +83,7 @@ class SharedSpool:
 
     def view(self, slot: Slot) -> memoryview:
         """The slot's memory, to write a download into."""
+        assert self._block.buf is not None  # None only once the block is closed
         return self._block.buf[slot.offset : slot.offset + slot.capacity]
 
     def give_back(self, slot: Slot) -> None:
@@ -128,4 +129,5 @@ def read(slot: Slot) -> bytes:
                 old.close()
         _attached.clear()
         block = _attached[slot.name] = shared_memory.SharedMemory(name=slot.name)
+    assert block.buf is not None  # None only once the block is closed
     return bytes(block.buf[slot.offset : slot.offset + slot.length])

@@ -185,6 +185,7 @@ def run_app(tmp_path: Path, code: str, *args: str) -> subprocess.CompletedProces
         "HOME": str(tmp_path / "home"),
         "XDG_CONFIG_HOME": str(tmp_path / "config"),
         "XDG_DATA_HOME": str(tmp_path / "data"),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
     }
     return subprocess.run(
         [sys.executable, "-c", code, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
@@ -250,6 +251,6 @@ def test_version_and_a_verbose_window_logging_with_its_engine(tmp_path):
     code = "import sys; from gui.app import main; sys.exit(main())"
     done = run_app(tmp_path, code, str(pictures), "--out", str(tmp_path / "thumbs"), "--start", "--smoke", "-v")
     assert done.returncode == 0, done.stderr
-    log = tmp_path / "home" / ".local" / "state" / "batch-thumbnailer" / "log" / "batch-thumbnailer.log"
+    log = tmp_path / "state" / "batch-thumbnailer" / "log" / "batch-thumbnailer.log"
     text = log.read_text(encoding="utf-8")
     assert "thumbnailer-gui started:" in text and "thumbnailer-gui-engine started:" in text
