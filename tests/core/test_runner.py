@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from core.batch.backends.resize_pool import start_pool
+from core.batch.control import BatchMode
 from core.batch.journal import Journal, unfinished_batch
 from core.batch.runner import Runner, spool_dir
 from core.batch.runner_process import RunnerProcess
@@ -239,3 +240,47 @@ def _alive(pid: int) -> bool:
             return f.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def _counting_shutdowns(pool) -> list[int]:
+    """Record each call of the pool's shutdown (which still runs)."""
+    calls: list[int] = []
+    shutdown = pool.shutdown
+
+    def counted() -> None:
+        calls.append(1)
+        shutdown()
+
+    pool.shutdown = counted
+    return calls
+
+
+def test_resizer_processes_handed_to_a_runner_that_never_starts_are_stopped_once(qtbot, tmp_path: Path) -> None:
+    settings = _settings(tmp_path / "out")
+    pool = start_pool(settings)
+    shutdowns = _counting_shutdowns(pool)
+    qtbot.waitUntil(lambda: len(pool.worker_pids()) == 2, timeout=30_000)
+    pids = pool.worker_pids()
+    runner = Runner(settings, [_entry("http://127.0.0.1:9/x.jpg")], pool=pool)
+    runner.close()
+    runner.close()
+    assert shutdowns == [1]
+    qtbot.waitUntil(lambda: not any(_alive(pid) for pid in pids), timeout=10_000)
+
+
+def test_resizer_processes_handed_to_a_runner_are_stopped_once_when_the_batch_ends(qtbot, tmp_path: Path) -> None:
+    src = tmp_path / "photo.png"
+    Image.new("RGB", (40, 40), "red").save(src)
+    settings = _settings(tmp_path / "out")
+    pool = start_pool(settings)
+    shutdowns = _counting_shutdowns(pool)
+    runner = Runner(settings, [Entry(str(src), src.as_uri())], pool=pool)
+    summary, _ = _run(qtbot, runner)
+    runner.close()  # what the command does after every batch: nothing left to release
+    assert summary.done == 1 and shutdowns == [1]
+
+
+def test_an_unknown_mode_is_refused_and_modes_are_the_journal_strings() -> None:
+    assert [m.value for m in BatchMode] == ["normal", "force", "retry_failed"]
+    with pytest.raises(ValueError, match="unknown mode"):
+        Runner(Settings(), [], mode="sometimes")
