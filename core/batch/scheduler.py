@@ -225,7 +225,7 @@ class Scheduler:
         except OSError as exc:
             raise OSError(exc.errno, f"cannot create the output folder: {exc.strerror}", str(self.out)) from None
         ctx = Context(self.spool, self.control, self.events.put, self.meter.count_bytes)
-        if not self.backend.start(ctx):  # before the journal: an unreachable cluster costs nothing and loses nothing
+        if not self.backend.start(ctx):  # before the journal: a backend that cannot start loses nothing
             return Summary(0, 0, 0, 0, 0, time.monotonic() - self.meter.started, cancelled=True)
         with Journal(self.out) as journal:
             self.journal = journal

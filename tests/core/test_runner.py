@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from core.batch.backends import BACKENDS
+from core.batch.backends.base import Context, Failed, FetchFailed, Made
 from core.batch.backends.resize_pool import start_pool
 from core.batch.control import BatchMode
 from core.batch.journal import Journal, unfinished_batch
 from core.batch.runner import Runner, spool_dir
 from core.batch.runner_process import RunnerProcess
+from core.download.fetch import FetchError, fetch
+from core.imaging.jobs import ResizeJob, run_job
 from core.models import Entry, Progress, Status, Summary
+from core.naming import output_stem
 from core.settings import Settings
 
 
@@ -284,3 +290,59 @@ def test_an_unknown_mode_is_refused_and_modes_are_the_journal_strings() -> None:
     assert [m.value for m in BatchMode] == ["normal", "force", "retry_failed"]
     with pytest.raises(ValueError, match="unknown mode"):
         Runner(Settings(), [], mode="sometimes")
+
+
+class _InlineBackend:
+    """A third backend in a few lines: each item downloads and resizes on a thread of its own, in this process."""
+
+    host_limit = None
+
+    def __init__(self, settings: Settings, *, interactive: bool = False, pool: object = None) -> None:
+        self.settings = settings
+        self.threads: list[threading.Thread] = []
+
+    def start(self, ctx: Context) -> bool:
+        self.ctx = ctx
+        return True
+
+    def has_room(self) -> bool:
+        return len([t for t in self.threads if t.is_alive()]) < 2
+
+    def submit(self, item) -> None:
+        self.threads.append(threading.Thread(target=self._run, args=(item.key, item.url)))
+        self.threads[-1].start()
+
+    def _run(self, key: str, url: str) -> None:
+        s = self.settings
+        try:
+            fetched = fetch(url, self.ctx.spool, s.fetch_limits(), self.ctx.control.should_abort)
+        except FetchError as exc:
+            self.ctx.report(FetchFailed(key, exc))
+            return
+        outcome = run_job(ResizeJob(str(fetched.path), str(s.out), output_stem(url), s.resize_spec()))
+        if outcome.result is None:
+            self.ctx.report(Failed(key, outcome.error or "", fetched))
+        else:
+            r = outcome.result
+            self.ctx.report(Made(key, fetched, r.source_width, r.source_height, tuple(r.outputs)))
+
+    def cancel_queued(self) -> None: ...
+
+    def tick(self) -> None: ...
+
+    def close(self) -> None:
+        for t in self.threads:
+            t.join()
+
+
+def test_a_new_backend_is_one_class_and_one_registration(qtbot, tmp_path: Path, monkeypatch) -> None:
+    good = tmp_path / "good.png"
+    Image.new("RGB", (400, 100), "blue").save(good)
+    missing = tmp_path / "missing.png"
+    monkeypatch.setitem(BACKENDS, "local", lambda: _InlineBackend)
+    entries = [Entry(str(p), p.as_uri()) for p in (good, missing)]
+    summary, progress = _run(qtbot, Runner(_settings(tmp_path / "out"), entries))
+    assert (summary.done, summary.failed) == (1, 1)
+    last = _updates(progress)
+    assert [(o.width, o.height) for o in last[good.as_uri()].outputs] == [(256, 64)]
+    assert "file not found" in last[missing.as_uri()].error
