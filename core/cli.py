@@ -1,7 +1,7 @@
 """`thumbnailer`: the headless command. Same settings and runner as the window.
 
 Exit codes: 0 all done, 1 some items failed or were invalid (or the batch stopped on an error),
-2 usage error, 130 interrupted (journal saved; run the same command again to resume).
+2 usage error, 130 interrupted, 143 terminated (journal saved; run the same command again to resume).
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ from core.models import Entry, Progress, Status, Summary
 from core.settings import Group, Settings, SettingsError, add_flags, settings_from_flags
 
 if TYPE_CHECKING:
-    from core.batch.backends.resize_pool import ResizePool
+    from core.batch.runner import Runner
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130  # usage errors: argparse exits with 2
+EXIT_TERMINATED = 143  # SIGTERM (timeout, systemd, a logout): cancelled like Ctrl+C, by the shell's convention
 
 log = logging.getLogger("core.cli")  # not __name__: `python -m core.cli` would log as __main__
 
@@ -183,38 +184,43 @@ class _Console:
         )
 
 
-def run_batch(settings: Settings, entries: Iterable[Entry] | None, mode: str, console: _Console) -> tuple[Summary, int]:
-    """Run one batch with a Qt core event loop; Ctrl+C cancels cleanly. Returns the summary and run id."""
+def run_batch(
+    settings: Settings, entries: Iterable[Entry] | None, mode: str, console: _Console
+) -> tuple[Summary, int, int | None]:
+    """Run one batch with a Qt core event loop; Ctrl+C and SIGTERM cancel it cleanly. Returns the summary, the run
+    id and the signal that cancelled it (None when none did)."""
     pool = None
     if not settings.cluster:  # first: its processes start while Qt, requests and the runner are imported
         from core.batch.backends.resize_pool import start_pool
 
         pool = start_pool(settings)
-    try:
-        return _run_with_qt(settings, entries, mode, console, pool)
-    finally:
-        if pool is not None:  # the runner shuts it down; this covers a runner that never started
-            pool.shutdown()
-
-
-def _run_with_qt(
-    settings: Settings, entries: Iterable[Entry] | None, mode: str, console: _Console, pool: ResizePool | None
-) -> tuple[Summary, int]:
-    from PySide6.QtCore import QCoreApplication, QTimer
-
     from core.batch.runner import Runner
 
+    runner = Runner(settings, entries, mode=mode, pool=pool)  # the runner owns the pool from here
+    try:
+        return _run_with_qt(runner, console)
+    finally:
+        runner.close()  # a runner that never started must still stop the resizers; after a batch, nothing to do
+
+
+def _run_with_qt(runner: Runner, console: _Console) -> tuple[Summary, int, int | None]:
+    from PySide6.QtCore import QCoreApplication, QTimer
+
     app = QCoreApplication.instance() or QCoreApplication([sys.argv[0]])
-    runner = Runner(settings, entries, mode=mode, pool=pool)
     result: list[Summary] = []
+    received: list[int] = []
 
     def on_finished(summary: Summary) -> None:
         result.append(summary)
         app.quit()
 
+    def on_signal(signum: int, _frame: object) -> None:
+        received.append(signum)
+        runner.cancel()
+
     runner.progress.connect(console.progress)
     runner.finished.connect(on_finished)
-    previous = signal.signal(signal.SIGINT, lambda *_: runner.cancel())
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     wake = QTimer()  # lets Python run its signal handler while Qt's loop waits
     wake.timeout.connect(lambda: None)
     wake.start(200)
@@ -225,8 +231,9 @@ def _run_with_qt(
         runner.wait()
     finally:
         wake.stop()
-        signal.signal(signal.SIGINT, previous)
-    return result[0], runner.run_id
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return result[0], runner.run_id, received[0] if received else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -251,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = _Console(sys.stderr, args.quiet)
     logs.configure("thumbnailer", args.verbose, console=console.message)
     log.debug("settings: %s", settings)
-    summary, run_id = run_batch(settings, entries, mode, console)
+    summary, run_id, stopped_by = run_batch(settings, entries, mode, console)
     console.summary(summary)
     if args.report and run_id:
         from core.batch.report import write_report
@@ -262,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: cannot write the report {args.report}: {exc.strerror}", file=sys.stderr)
             return EXIT_FAILED
     if summary.cancelled:
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if stopped_by == signal.SIGTERM else EXIT_INTERRUPTED
     if summary.fatal or summary.failed or summary.invalid:
         return EXIT_FAILED
     if summary.total == 0 and not args.quiet:

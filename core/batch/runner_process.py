@@ -24,7 +24,8 @@ from PySide6.QtCore import QObject, Qt, Signal
 
 from core import logs
 from core.batch.backends.resize_pool import how_it_ended
-from core.batch.runner import MODES, Runner
+from core.batch.control import BatchMode
+from core.batch.runner import Runner
 from core.models import Entry, Summary
 from core.priority import lower_current_thread
 from core.settings import Settings
@@ -47,15 +48,16 @@ class RunnerProcess(QObject):
         settings: Settings,
         entries: Iterable[Entry] | None,
         *,
-        mode: str = "normal",
+        mode: str = BatchMode.NORMAL,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
-        if mode not in MODES:  # here, not only in the child, where it would surface as a dead engine
-            raise ValueError(f"unknown mode {mode!r}")
+        try:  # here, not only in the child, where it would surface as a dead engine
+            self._mode = BatchMode(mode)
+        except ValueError:
+            raise ValueError(f"unknown mode {mode!r}") from None
         self._settings = settings.validated()
         self._entries = entries
-        self._mode = mode
         self._paused = False
         self._ended = threading.Event()
         self._reader: threading.Thread | None = None
@@ -197,7 +199,7 @@ def _child_main(
     events: Connection,
     feed: Connection | None,
     settings: Settings,
-    mode: str,
+    mode: BatchMode,
     before_start: list[str],
 ) -> None:
     """The child: run the batch, forward the runner's signals, obey pause, resume and cancel."""

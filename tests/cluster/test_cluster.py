@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-import core.batch.backends.cluster
+import core.batch.backends.dask
 from core.batch.journal import Journal
 from core.batch.report import write_report
 from core.batch.runner import Runner
@@ -162,7 +162,7 @@ def test_cancel_cancels_the_tasks_on_the_cluster_and_the_batch_resumes(
 
 
 def test_an_unreachable_scheduler_stops_at_once_with_a_clear_error(qtbot, tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(core.batch.backends.cluster, "CONNECT_TIMEOUT", 2.0)
+    monkeypatch.setattr(core.batch.backends.dask, "CONNECT_TIMEOUT", 2.0)
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -212,7 +212,7 @@ def test_workers_with_another_version_of_the_app_are_refused(
     qtbot, http_server, dask_cluster, tmp_path: Path, monkeypatch
 ) -> None:
     monkeypatch.setattr(
-        core.batch.backends.cluster, "app_version", lambda: "99.0"
+        core.batch.backends.dask, "app_version", lambda: "99.0"
     )  # this machine is newer than the workers
     url = http_server.url("/img/version.jpg")
     summary = _run(qtbot, Runner(_settings(tmp_path / "out", dask_cluster.address), [Entry(url, url)]))
@@ -248,13 +248,13 @@ def test_a_scheduler_without_workers_fails_after_a_while_and_cancel_stops_the_wa
 
     cluster = DaskCluster(workers=0, threads=1)
     try:
-        monkeypatch.setattr(core.batch.backends.cluster, "WORKER_WAIT", 1.0)
+        monkeypatch.setattr(core.batch.backends.dask, "WORKER_WAIT", 1.0)
         summary = _run(qtbot, Runner(_settings(tmp_path / "a", cluster.address), [Entry("x", "http://x/a.jpg")]))
         assert summary.fatal is not None
         assert f"no Dask worker joined the scheduler at {cluster.address}" in summary.fatal
         assert f"dask worker {cluster.address}" in summary.fatal
 
-        monkeypatch.setattr(core.batch.backends.cluster, "WORKER_WAIT", 60.0)
+        monkeypatch.setattr(core.batch.backends.dask, "WORKER_WAIT", 60.0)
         runner = Runner(_settings(tmp_path / "b", cluster.address), [Entry("x", "http://x/a.jpg")])
         started = time.monotonic()
         with qtbot.waitSignal(runner.finished, timeout=30_000) as blocker:

@@ -46,9 +46,9 @@ def test_an_unreachable_scheduler_is_said_in_the_window_and_the_queue_is_kept(
 ) -> None:
     import socket
 
-    import core.batch.backends.cluster
+    import core.batch.backends.dask
 
-    monkeypatch.setattr(core.batch.backends.cluster, "CONNECT_TIMEOUT", 1.0)
+    monkeypatch.setattr(core.batch.backends.dask, "CONNECT_TIMEOUT", 1.0)
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         address = f"tcp://127.0.0.1:{s.getsockname()[1]}"

@@ -30,10 +30,27 @@ def test_core_never_imports_gui_or_widgets() -> None:
     assert not {k: v for k, v in offenders.items() if v}
 
 
+def test_imaging_runs_in_worker_processes_so_it_imports_no_settings_and_no_qt() -> None:
+    """core.imaging is what resizer processes and Dask tasks run: plain data in, files out."""
+    modules = {str(p.relative_to(CORE)): _imported_modules(p) for p in (CORE / "imaging").rglob("*.py")}
+    assert "imaging/jobs.py" in modules
+    offenders = {
+        name: sorted(m for m in imported if m.startswith(("core.settings", "PySide6", "shiboken6", "gui")))
+        for name, imported in modules.items()
+    }
+    assert not {k: v for k, v in offenders.items() if v}
+    code = (
+        "import sys, core.imaging.jobs, core.imaging.resize, core.imaging.png_inflate, core.imaging.png_deflate;"
+        "bad = [m for m in sys.modules if m.startswith(('PySide6', 'shiboken6')) or m == 'core.settings'];"
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=CORE.parent)
+
+
 def test_worker_process_modules_import_no_qt_at_all() -> None:
     code = (
-        "import sys, core.imaging.resize, core.batch.backends.resize_pool, core.naming, core.download.fetch,"
-        " core.sources, core.batch.backends.cluster;"
+        "import sys, core.imaging.resize, core.imaging.jobs, core.batch.backends.resize_pool, core.naming,"
+        " core.download.fetch, core.sources, core.batch.backends.dask;"
         "bad = [m for m in sys.modules if m.startswith(('PySide6', 'shiboken6'))];"
         "assert not bad, bad"
     )
@@ -41,11 +58,11 @@ def test_worker_process_modules_import_no_qt_at_all() -> None:
 
 
 def test_the_command_hands_jobs_out_without_loading_the_decoders() -> None:
-    """Only resizer processes need Pillow's plugins, ICC, Wuffs and zlib-ng: about 70 ms of every launch."""
+    """Only resizer processes need Pillow's plugins, ICC and zlib-ng: about 70 ms of every launch."""
     code = (
-        "import sys, core.cli, core.batch.runner, core.batch.backends.resize_pool;"
-        "bad = [m for m in sys.modules if m in ('core.imaging.resize', 'core.imaging.png_wuffs',"
-        " 'core.imaging.png_inflate', 'pywuffs', 'zlib_ng', 'PIL.ImageCms')];"
+        "import sys, core.cli, core.batch.runner, core.batch.backends.resize_pool, core.imaging.jobs;"
+        "bad = [m for m in sys.modules if m in ('core.imaging.resize', 'core.imaging.png_inflate',"
+        " 'core.imaging.png_deflate', 'zlib_ng', 'PIL.ImageCms')];"
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=CORE.parent)

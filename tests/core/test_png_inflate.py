@@ -140,9 +140,9 @@ def test_thumbnails_are_the_same_bytes_and_made_through_the_fast_path(tmp_path: 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
 def test_resizer_processes_turn_it_on_and_other_processes_leave_it_off() -> None:
     code = (
-        "from core.imaging import png_inflate\nfrom core.batch.backends import resize_pool\n"
+        "from core.imaging import jobs, png_inflate\n"
         "before = png_inflate._enabled\n"
-        "resize_pool._settle_in(None, None)\n"
+        "jobs.settle_in(None, None)\n"
         "print(before, png_inflate._enabled)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)

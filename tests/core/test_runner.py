@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from core.batch.backends import BACKENDS
+from core.batch.backends.base import Context, Failed, FetchFailed, Made
 from core.batch.backends.resize_pool import start_pool
+from core.batch.control import BatchMode
 from core.batch.journal import Journal, unfinished_batch
 from core.batch.runner import Runner, spool_dir
 from core.batch.runner_process import RunnerProcess
+from core.download.fetch import Downloader, FetchError
+from core.imaging.jobs import ResizeJob, run_job
 from core.models import Entry, Progress, Status, Summary
+from core.naming import output_stem
 from core.settings import Settings
 
 
@@ -239,3 +246,104 @@ def _alive(pid: int) -> bool:
             return f.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def _counting_shutdowns(pool) -> list[int]:
+    """Record each call of the pool's shutdown (which still runs)."""
+    calls: list[int] = []
+    shutdown = pool.shutdown
+
+    def counted() -> None:
+        calls.append(1)
+        shutdown()
+
+    pool.shutdown = counted
+    return calls
+
+
+def test_resizer_processes_handed_to_a_runner_that_never_starts_are_stopped_once(qtbot, tmp_path: Path) -> None:
+    settings = _settings(tmp_path / "out")
+    pool = start_pool(settings)
+    shutdowns = _counting_shutdowns(pool)
+    qtbot.waitUntil(lambda: len(pool.worker_pids()) == 2, timeout=30_000)
+    pids = pool.worker_pids()
+    runner = Runner(settings, [_entry("http://127.0.0.1:9/x.jpg")], pool=pool)
+    runner.close()
+    runner.close()
+    assert shutdowns == [1]
+    qtbot.waitUntil(lambda: not any(_alive(pid) for pid in pids), timeout=10_000)
+
+
+def test_resizer_processes_handed_to_a_runner_are_stopped_once_when_the_batch_ends(qtbot, tmp_path: Path) -> None:
+    src = tmp_path / "photo.png"
+    Image.new("RGB", (40, 40), "red").save(src)
+    settings = _settings(tmp_path / "out")
+    pool = start_pool(settings)
+    shutdowns = _counting_shutdowns(pool)
+    runner = Runner(settings, [Entry(str(src), src.as_uri())], pool=pool)
+    summary, _ = _run(qtbot, runner)
+    runner.close()  # what the command does after every batch: nothing left to release
+    assert summary.done == 1 and shutdowns == [1]
+
+
+def test_an_unknown_mode_is_refused_and_modes_are_the_journal_strings() -> None:
+    assert [m.value for m in BatchMode] == ["normal", "force", "retry_failed"]
+    with pytest.raises(ValueError, match="unknown mode"):
+        Runner(Settings(), [], mode="sometimes")
+
+
+class _InlineBackend:
+    """A third backend in a few lines: each item downloads and resizes on a thread of its own, in this process."""
+
+    host_limit = None
+
+    def __init__(self, settings: Settings, *, interactive: bool = False, pool: object = None) -> None:
+        self.settings = settings
+        self.threads: list[threading.Thread] = []
+
+    def start(self, ctx: Context) -> bool:
+        self.ctx = ctx
+        return True
+
+    def has_room(self) -> bool:
+        return len([t for t in self.threads if t.is_alive()]) < 2
+
+    def submit(self, item) -> None:
+        self.threads.append(threading.Thread(target=self._run, args=(item.key, item.url)))
+        self.threads[-1].start()
+
+    def _run(self, key: str, url: str) -> None:
+        s = self.settings
+        try:
+            with Downloader() as downloader:
+                fetched = downloader.fetch(url, self.ctx.spool, s.fetch_limits(), self.ctx.control.should_abort)
+        except FetchError as exc:
+            self.ctx.report(FetchFailed(key, exc))
+            return
+        outcome = run_job(ResizeJob(str(fetched.path), str(s.out), output_stem(url), s.resize_spec()))
+        if outcome.result is None:
+            self.ctx.report(Failed(key, outcome.error or "", fetched))
+        else:
+            r = outcome.result
+            self.ctx.report(Made(key, fetched, r.source_width, r.source_height, tuple(r.outputs)))
+
+    def cancel_queued(self) -> None: ...
+
+    def tick(self) -> None: ...
+
+    def close(self) -> None:
+        for t in self.threads:
+            t.join()
+
+
+def test_a_new_backend_is_one_class_and_one_registration(qtbot, tmp_path: Path, monkeypatch) -> None:
+    good = tmp_path / "good.png"
+    Image.new("RGB", (400, 100), "blue").save(good)
+    missing = tmp_path / "missing.png"
+    monkeypatch.setitem(BACKENDS, "local", lambda: _InlineBackend)
+    entries = [Entry(str(p), p.as_uri()) for p in (good, missing)]
+    summary, progress = _run(qtbot, Runner(_settings(tmp_path / "out"), entries))
+    assert (summary.done, summary.failed) == (1, 1)
+    last = _updates(progress)
+    assert [(o.width, o.height) for o in last[good.as_uri()].outputs] == [(256, 64)]
+    assert "file not found" in last[missing.as_uri()].error

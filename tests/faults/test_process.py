@@ -274,6 +274,64 @@ def test_the_app_killed_mid_batch_resumes_without_redoing_anything(http_server: 
     assert stray_files(out) == []
 
 
+def _start_heavy_batch(heavy_png: Path, tmp_path: Path) -> tuple[subprocess.Popen[str], list[str], Path]:
+    """The command on eight slow-to-decode images, in a session of its own (a terminal's process group), once
+    a resizer is in the middle of a decode."""
+    heavy = [_heavy(heavy_png, tmp_path / f"heavy{i}.png") for i in range(8)]
+    listing = list_file(tmp_path, heavy)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "core.cli", str(listing), "-o", str(out), "--processes", "2", "--threads", "1"]
+    app = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    end = time.monotonic() + 60
+    while not any(_rss_mib(pid) > 100 for pid in _children(app.pid)):
+        assert app.poll() is None and time.monotonic() < end, "no resizer got to decode an image"
+        time.sleep(0.02)
+    return app, heavy, out
+
+
+def _resumed_report(out: Path, tmp_path: Path) -> dict[str, str]:
+    report = tmp_path / "resumed.json"
+    command = [sys.executable, "-m", "core.cli", "--resume", "-o", str(out), "--report", str(report)]
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    return {i["source"]: i["status"] for i in json.loads(report.read_text())["items"]}
+
+
+def test_ctrl_c_in_a_terminal_leaves_every_unfinished_item_to_do(heavy_png: Path, tmp_path: Path) -> None:
+    """Ctrl+C reaches the whole foreground process group, resizers included: they must not die of it in the
+    middle of a decode (their items would be recorded as crashed); the command cancels them itself."""
+    app, heavy, out = _start_heavy_batch(heavy_png, tmp_path)
+    try:
+        os.killpg(app.pid, signal.SIGINT)
+        _, err = app.communicate(timeout=60)
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(app.pid, signal.SIGKILL)
+    assert app.returncode == 130, err
+    assert "interrupted: the journal is saved" in err and "failed:" not in err
+    assert unfinished_batch(out) > 0  # stopped in the middle
+    assert _resumed_report(out, tmp_path) == dict.fromkeys(heavy, "done")
+    assert stray_files(out) == []
+
+
+def test_sigterm_ends_the_command_like_ctrl_c_and_leaks_nothing(heavy_png: Path, tmp_path: Path) -> None:
+    """What `timeout`, systemd and a logout send: the journal is saved, the command says so and exits 143;
+    the batch's shared memory is released (else Python's resource tracker warns about a leak)."""
+    app, heavy, out = _start_heavy_batch(heavy_png, tmp_path)
+    try:
+        app.send_signal(signal.SIGTERM)
+        _, err = app.communicate(timeout=60)
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(app.pid, signal.SIGKILL)
+    assert app.returncode == 143, err
+    assert "interrupted: the journal is saved; run the same command again" in err
+    assert "leaked" not in err and "resource_tracker" not in err and "Traceback" not in err
+    assert unfinished_batch(out) > 0
+    assert _resumed_report(out, tmp_path) == dict.fromkeys(heavy, "done")
+    assert stray_files(out) == []
+
+
 def _target(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.path}?{parts.query}"

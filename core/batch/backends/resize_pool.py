@@ -4,178 +4,42 @@
 killed it. Here each worker owns a pipe and runs one job at a time, so a segfault or an out-of-memory kill
 fails exactly the job that worker held; the worker is replaced and the batch goes on. Each worker runs under an
 address-space limit (one hostile image cannot take the machine down) and each job under a deadline (a decoder
-stuck in a loop is stopped, not waited for). No Qt in this module: worker processes import it.
+stuck in a loop is stopped, not waited for). This is the pool's manager; what runs inside the processes is
+`core.imaging.jobs` (its `ResizeJob` and `JobOutcome` are the pool's currency, importable from here too).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import errno
 import multiprocessing
 import os
 import signal
-import sys
 import threading
 import time
-import warnings
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
-from core.download import shared_spool
-from core.download.shared_spool import Slot
-from core.imaging.spec import ResizeError, ResizeResult, ResizeSpec
+from core.imaging.jobs import JobOutcome, ResizeJob, memory_limit_for, worker_main
 from core.priority import BACKGROUND_NICENESS, WINDOW_RESIZER_NICENESS, lower_current_thread, niceness_above_main
 from core.settings import Settings, format_bytes
-
-#: errno values that mean "the output folder cannot take files": the batch stops instead of failing every item.
-#: EFBIG is a file-size limit (RLIMIT_FSIZE, a quota): no thumbnail is large for its own sake.
-FATAL_ERRNOS = {errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EPERM, errno.EDQUOT, errno.EFBIG}
 
 #: Seconds one job (decode and every size) may take before its worker is stopped. A 100 Mpx PNG takes a few
 #: seconds on a slow machine; a decoder looping on hostile data would otherwise hold a worker forever.
 JOB_TIMEOUT = 120.0
 #: Seconds a new worker may take to say it is ready (a frozen app on a slow disk takes a few).
 START_TIMEOUT = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class ResizeJob:
-    src: str | Slot  # a file, or a download held in the batch's shared spool
-    out_dir: str
-    stem: str
-    spec: ResizeSpec
-
-
-@dataclass(frozen=True, slots=True)
-class JobOutcome:
-    """`result` on success; else `error` (a user-facing message) and `fatal` when the disk refused;
-    `cancelled` when the job was dropped from the queue before it started."""
-
-    result: ResizeResult | None = None
-    error: str | None = None
-    fatal: bool = False
-    cancelled: bool = False
-
-
-def memory_limit_for(max_pixels: int) -> int:
-    """Address-space cap per worker: room to decode the largest allowed image plus the interpreter and the
-    largest output canvas, so one hostile image cannot take the machine down.
-
-    16 bytes a pixel: the worst paths measured keep three full-size copies alive at once (an LA or palette
-    image expanded to RGBA, its alpha band, the upright copy after an EXIF rotation: 13.5 bytes a pixel)."""
-    return 768 * 1024**2 + max_pixels * 16
-
-
-def _limit_memory(limit: int | None) -> None:
-    if not limit:
-        return
-    try:
-        import resource
-    except ImportError:  # not on Windows
-        return
-    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    if hard != resource.RLIM_INFINITY:
-        limit = min(limit, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-
-
-def run_job(job: ResizeJob, memory_limit: int | None = None) -> JobOutcome:
-    """One job's outcome, never an exception: run by the local workers and by cluster tasks (backends.cluster)."""
-    from core.imaging.resize import make_thumbnails  # the decoders: only where jobs run, not where they are handed out
-
-    limit = f"a resizer may use {format_bytes(memory_limit)}, set from --max-pixels" if memory_limit else ""
-    try:
-        src = shared_spool.read(job.src) if isinstance(job.src, Slot) else job.src
-        return JobOutcome(result=make_thumbnails(src, Path(job.out_dir), job.stem, job.spec))
-    except ResizeError as exc:
-        cause = exc.__cause__
-        fatal = isinstance(cause, OSError) and cause.errno in FATAL_ERRNOS
-        if isinstance(cause, MemoryError) and limit:
-            return JobOutcome(error=f"{exc} ({limit})")
-        return JobOutcome(error=str(exc), fatal=fatal)
-    except MemoryError:
-        return JobOutcome(error="out of memory while making thumbnails" + (f" ({limit})" if limit else ""))
-    except OSError as exc:
-        if exc.errno in FATAL_ERRNOS:
-            return JobOutcome(error=disk_error(exc, job.out_dir), fatal=True)
-        return JobOutcome(error=f"cannot read or write image: {exc}")
-    except Exception as exc:  # a decoder bug must fail one item, not the worker
-        return JobOutcome(error=f"cannot make thumbnail: {type(exc).__name__}: {exc}")
-
-
-def disk_error(exc: OSError, folder: str, doing: str = "write thumbnails") -> str:
-    """The words for a FATAL_ERRNOS error: what failed, why, and in which folder (not a temporary name)."""
-    where = str(Path(exc.filename).parent) if exc.filename else folder
-    hint = " (a file-size limit: ulimit -f, or a quota)" if exc.errno == errno.EFBIG else ""
-    return f"cannot {doing}: {exc.strerror}{hint}: {where}"
-
-
-#: glibc mallopt() parameters: keep up to this much freed memory at the top of the heap (M_TRIM_THRESHOLD), and
-#: serve requests up to the second from the heap, not from fresh mmap()s (M_MMAP_THRESHOLD; glibc's maximum,
-#: above Pillow's 16 MiB image blocks).
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_KEEP_FREED = 64 * 1024**2
-_HEAP_UP_TO = 32 * 1024**2
-
-
-def _keep_freed_memory() -> bool:
-    """Let the worker reuse the memory of the last image for the next one.
-
-    By default glibc hands each image's buffers (Pillow allocates them in blocks of up to 16 MiB) back to the
-    kernel when they are freed, so every decode page-faults them in again: about 4,000 faults and 8 ms of
-    kernel time for a 1600x1200 RGBA PNG, 15% of the job. Kept, they cost up to about _KEEP_FREED of resident
-    memory between jobs; the address-space limit still counts them. Other C libraries are left alone."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # musl and other libcs without mallopt()
-        return False
-    return bool(mallopt(_M_TRIM_THRESHOLD, _KEEP_FREED)) and bool(mallopt(_M_MMAP_THRESHOLD, _HEAP_UP_TO))
-
-
-READY = "ready"
+#: Deaths before "ready" in a row after which the pool gives up (a broken install, not a bad image).
 MAX_START_FAILURES = 3
-
-
-def _settle_in(memory_limit: int | None, niceness: int | None) -> None:
-    """A new resizer process's limits, memory habits and priority, before its first job."""
-    from core.imaging import png_inflate, resize  # noqa: F401 -- the decoders, loaded before the worker says it is ready
-
-    _limit_memory(memory_limit)
-    if _keep_freed_memory():
-        png_inflate.enable()  # it pays only where the previous image's buffers are reused
-    if niceness is not None:  # when cores are short, the window and the downloads go first
-        with contextlib.suppress(OSError):  # a niceness below the inherited one needs privileges: keep that
-            os.setpriority(os.PRIO_PROCESS, 0, niceness)
-    warnings.simplefilter("ignore")  # Pillow's notes about odd files would fill the user's terminal
-
-
-def _worker_main(conn: Connection, memory_limit: int | None, niceness: int | None) -> None:
-    """Loop of one resizer process: receive a job, send its outcome, until the pipe closes. When the program
-    that started it is gone (killed), it ends quietly; when the pool is done, at once."""
-    _settle_in(memory_limit, niceness)
-    message: object = READY  # imports done: from now on a death is the job's fault, not start-up's
-    while True:
-        try:
-            conn.send(message)
-            job = conn.recv()
-        except (EOFError, OSError):
-            return
-        if job is None:  # nothing to flush or close: an interpreter's teardown would only delay the batch's end
-            os._exit(0)
-        message = run_job(job, memory_limit)
 
 
 class _Worker:
     def __init__(self, ctx: Any, memory_limit: int | None, niceness: int | None) -> None:
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_main, args=(child, memory_limit, niceness), daemon=True)
+        note = f"a resizer may use {format_bytes(memory_limit)}, set from --max-pixels" if memory_limit else ""
+        self.process = ctx.Process(target=worker_main, args=(child, memory_limit, niceness, note), daemon=True)
         self.process.start()
         child.close()
         self.ready = False

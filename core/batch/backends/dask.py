@@ -1,6 +1,6 @@
-"""Running a batch's items on a Dask cluster (`--cluster ADDRESS`).
+"""The Dask backend: a batch's items run on a Dask cluster (`--cluster ADDRESS`).
 
-Only the runner imports this, and Dask itself is imported only when a batch connects to a cluster: without an
+Dask itself is imported only when a batch connects to a cluster: without an
 address nothing here loads `dask` or `distributed`. Each item is one task that downloads and resizes on a worker
 with the same code and limits as the local pool (`core.download`, `core.imaging`) and returns the thumbnails' bytes;
 the machine that started the batch writes the files and the journal, so the workers need no shared file system
@@ -19,18 +19,34 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import core
-from core.batch.backends.resize_pool import ResizeJob, run_job
+from core.batch.backends.base import (
+    Aborted,
+    BackendUnavailable,
+    Context,
+    Event,
+    Failed,
+    FetchFailed,
+    Made,
+    Stop,
+    describe_error,
+)
+from core.batch.journal import PendingItem
+from core.download.fetch import Aborted as DownloadAborted
 from core.download.fetch import Downloader, Fetched, FetchError
 from core.download.limits import FetchLimits
+from core.imaging.jobs import FATAL_ERRNOS, ResizeJob, disk_error, run_job
 from core.imaging.spec import ResizeSpec
-from core.naming import safe_join
+from core.models import Output
+from core.naming import output_stem, safe_join
+from core.settings import Settings
 
-if TYPE_CHECKING:
-    from distributed import Client, Future
+#: `distributed` ships no type hints: its client and futures are `Any` here.
+Client = Any
+Future = Any
 
 #: Seconds to reach the scheduler, and then to see at least one worker, before the batch gives up.
 CONNECT_TIMEOUT = 20.0
@@ -40,7 +56,7 @@ TASKS_PER_THREAD = 2
 SLOTS_INTERVAL = 2.0
 
 
-class ClusterUnavailable(RuntimeError):
+class ClusterUnavailable(BackendUnavailable):
     """The cluster cannot run this batch (unreachable, no workers, workers without this app); says why."""
 
 
@@ -170,10 +186,11 @@ def _host_lease(url: str, per_host: int) -> Any:
     with _semaphores_lock:
         sem = _semaphores.get(key)
         if sem is None:
-            from distributed import Semaphore
+            import distributed
 
+            semaphore: Any = distributed.Semaphore  # untyped
             # The limit is part of the name: batches with another --per-host cannot share a semaphore's size.
-            sem = _semaphores[key] = Semaphore(max_leases=per_host, name=f"batch-thumbnailer/{host}/{per_host}")
+            sem = _semaphores[key] = semaphore(max_leases=per_host, name=f"batch-thumbnailer/{host}/{per_host}")
         return sem
 
 
@@ -187,6 +204,7 @@ class ClusterSession:
         self.client = client
         self.address = address
         self._futures: dict[str, Future] = {}
+        self._lock = threading.Lock()  # submit and cancel on the scheduler's thread, outcomes on Dask's callback thread
         self._slots = 0
         self._slots_asked = -SLOTS_INTERVAL
 
@@ -195,14 +213,15 @@ class ClusterSession:
         """Reach the scheduler, wait for a worker, and check the workers run this version of the app.
         None when `should_abort` turned true while waiting for workers (the user cancelled)."""
         try:
-            from distributed import Client
+            import distributed
         except ImportError:
             raise ClusterUnavailable(
                 "running on a Dask cluster needs the 'distributed' package, in a source install: "
                 "pip install 'batch-thumbnailer[cluster]'"
             ) from None
+        client_class: Any = distributed.Client  # untyped
         try:
-            client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+            client = client_class(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
         except (OSError, TimeoutError) as exc:
             raise ClusterUnavailable(
                 f"cannot reach the Dask scheduler at {address}: {exc} (is `dask scheduler` running there?)"
@@ -264,32 +283,38 @@ class ClusterSession:
 
     @property
     def running(self) -> bool:
-        return self.client.status == "running"
+        return bool(self.client.status == "running")
 
     def submit(self, key: str, job: RemoteJob, on_done: Callable[[str, Future], None]) -> None:
-        """Start one task. `on_done(key, future)` runs on the client's event-loop thread: it must only hand off."""
+        """Start one task. `on_done(key, future)` runs on Dask's callback thread."""
         future = self.client.submit(run_remote, job, pure=False)
-        self._futures[key] = future
+        with self._lock:
+            self._futures[key] = future
         future.add_done_callback(lambda f: on_done(key, f))
 
     def outcome(self, key: str, future: Future) -> RemoteResult | BaseException | None:
         """The task's result, the exception it ended with, or None when it was cancelled. Forgets the future."""
-        if self._futures.get(key) is future:
-            del self._futures[key]
+        with self._lock:
+            if self._futures.get(key) is future:
+                del self._futures[key]
         if future.cancelled():
             return None
         try:
-            return future.result(timeout=CONNECT_TIMEOUT)
+            result: RemoteResult = future.result(timeout=CONNECT_TIMEOUT)
         except Exception as exc:
             return exc
+        return result
 
     def cancel_all(self) -> None:
         """Cancel every task of this batch on the cluster; their callbacks still arrive, as cancelled."""
-        if self._futures and self.running:
-            self.client.cancel(list(self._futures.values()))
+        with self._lock:
+            futures = list(self._futures.values())
+        if futures and self.running:
+            self.client.cancel(futures)
 
     def close(self) -> None:
-        self._futures.clear()
+        with self._lock:
+            self._futures.clear()
         self.client.close(timeout=CONNECT_TIMEOUT)
 
 
@@ -317,3 +342,112 @@ def write_thumb(out_dir: Path, thumb: RemoteThumb) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return final
+
+
+# -- the backend -------------------------------------------------------------------------------------------------
+
+
+class DaskBackend:
+    """Each item is one task; the thumbnails come back as bytes and are written here. Room: two tasks per worker
+    thread on the cluster. The per-host limit is the cluster's semaphore (`_host_lease`), shared by every worker."""
+
+    def __init__(self, settings: Settings, *, interactive: bool = False, pool: object = None) -> None:
+        if pool is not None:
+            raise ValueError("a batch on a Dask cluster runs no resizer processes here")
+        self._settings = settings
+        self._limits = settings.fetch_limits()
+        self._spec = settings.resize_spec()
+        self._files = Downloader()  # reads the batch's local files here: they travel to the workers as bytes
+        self._session: ClusterSession | None = None
+        self._ctx: Context | None = None
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._closed = False
+
+    @property
+    def host_limit(self) -> None:
+        return None
+
+    def start(self, ctx: Context) -> bool:
+        self._ctx = ctx
+        self._session = ClusterSession.connect(self._settings.cluster, ctx.control.should_abort)
+        return self._session is not None
+
+    def has_room(self) -> bool:
+        assert self._session is not None
+        with self._lock:
+            return self._in_flight < self._session.capacity
+
+    def submit(self, item: PendingItem) -> None:
+        """One task; a local file travels as bytes, checked here by the same limits."""
+        assert self._session is not None and self._ctx is not None
+        data = None
+        if urlsplit(item.url).scheme == "file":
+            try:
+                got = self._files.fetch(item.url, self._ctx.spool, self._limits, self._ctx.control.should_abort)
+                data = got.local_path().read_bytes()
+            except FetchError as exc:
+                self._ctx.report(FetchFailed(item.key, exc))
+                return
+            except DownloadAborted:
+                self._ctx.report(Aborted(item.key))
+                return
+            except OSError as exc:
+                self._ctx.report(Failed(item.key, f"cannot read the file: {describe_error(exc)}"))
+                return
+        job = RemoteJob(item.url, output_stem(item.url), self._spec, self._limits, self._settings.per_host, data)
+        with self._lock:
+            self._in_flight += 1
+        self._session.submit(item.key, job, self._done)
+
+    def cancel_queued(self) -> None:
+        """Cancel every task on the cluster; running ones are cancelled too (their downloads end by their limits)."""
+        if self._session is not None:
+            self._session.cancel_all()
+
+    def tick(self) -> None:
+        assert self._ctx is not None
+        if self._session is not None and not self._ctx.control.aborted:
+            self._session.refresh_slots()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._files.close()
+        if self._session is not None:
+            self._session.close()
+
+    def _done(self, key: str, future: Future) -> None:
+        """Runs on Dask's callback thread."""
+        with self._lock:
+            self._in_flight -= 1
+        assert self._ctx is not None
+        self._ctx.report(self._event_for(key, future))
+
+    def _event_for(self, key: str, future: Future) -> Event:
+        assert self._session is not None and self._ctx is not None
+        outcome = self._session.outcome(key, future)
+        if outcome is None:  # cancelled: by us, or the scheduler went away
+            if not self._ctx.control.aborted and not self._session.running:
+                return Stop(key, f"lost the Dask scheduler at {self._session.address}")
+            return Aborted(key)
+        if not isinstance(outcome, RemoteResult):
+            return Failed(key, describe_task_error(outcome))
+        self._ctx.count_bytes(outcome.bytes)
+        if outcome.fetch_error is not None:
+            return FetchFailed(key, outcome.fetch_error)
+        fetched = outcome.fetched()
+        if outcome.error is not None:
+            return Failed(key, outcome.error, fetched)
+        out = Path(self._settings.out)
+        outputs = []
+        try:
+            for thumb in outcome.thumbs:
+                write_thumb(out, thumb)
+                outputs.append(Output(thumb.name, thumb.width, thumb.height, len(thumb.data)))
+        except OSError as exc:
+            if exc.errno in FATAL_ERRNOS:
+                return Stop(key, disk_error(exc, str(out)))
+            return Failed(key, f"cannot write the thumbnail: {describe_error(exc)}", fetched)
+        return Made(key, fetched, outcome.source_width, outcome.source_height, tuple(outputs))

@@ -1,0 +1,168 @@
+"""Work on this machine: download threads (a capped `QThreadPool`), resizer processes (`ResizePool`), and
+downloads handed to the resizers in shared memory (`SharedSpool`) or, when it is full, in spool files."""
+
+from __future__ import annotations
+
+import threading
+from functools import partial
+
+from PySide6.QtCore import QThreadPool
+
+from core.batch.backends.base import (
+    Aborted,
+    Context,
+    Downloaded,
+    Event,
+    Failed,
+    FetchFailed,
+    Made,
+    Stop,
+    describe_error,
+)
+from core.batch.backends.resize_pool import ResizePool, start_pool
+from core.batch.journal import PendingItem
+from core.download.fetch import Aborted as DownloadAborted
+from core.download.fetch import Downloader, Fetched, FetchError
+from core.download.shared_spool import SLOT_BYTES, SharedSpool
+from core.imaging.jobs import FATAL_ERRNOS, JobOutcome, ResizeJob, disk_error
+from core.naming import output_stem
+from core.priority import lower_current_thread
+from core.settings import Settings
+
+#: Downloads held in shared memory at once (core.download.shared_spool); more go to spool files.
+MAX_SHARED_SLOTS = 32
+
+
+class LocalBackend:
+    """Downloads overlap resizing, but at most a few downloaded items wait per resizer (memory, spool disk)."""
+
+    def __init__(self, settings: Settings, *, interactive: bool = False, pool: ResizePool | None = None) -> None:
+        """`pool`: resizer processes already starting (the command starts them early); this backend owns
+        them from here and shuts them down in `close`. Otherwise `start` starts them."""
+        self._settings = settings
+        self._interactive = interactive
+        self.pool = pool
+        self._limits = settings.fetch_limits()
+        self._downloader = Downloader()  # this batch's sessions and watchdog, closed with it
+        self._spec = settings.resize_spec()
+        self._lock = threading.Lock()
+        self._downloading = 0
+        self._resizing = 0
+        self._threads: QThreadPool | None = None
+        self._shared: SharedSpool | None = None
+        self._ctx: Context | None = None
+        self._closed = False
+
+    @property
+    def host_limit(self) -> int:
+        return self._settings.per_host
+
+    def start(self, ctx: Context) -> bool:
+        s = self._settings
+        self._ctx = ctx
+        if self.pool is None:
+            self.pool = start_pool(s, self._interactive)
+        self._threads = QThreadPool()
+        self._threads.setMaxThreadCount(s.threads)
+        # A slot for every item the capacity lets be in flight, up to a cap.
+        slots = min(MAX_SHARED_SLOTS, s.threads + 2 * s.processes)
+        self._shared = SharedSpool.open(slots, min(SLOT_BYTES, s.max_bytes))
+        return True
+
+    def has_room(self) -> bool:
+        s = self._settings
+        with self._lock:
+            return self._downloading < s.threads and self._downloading + self._resizing < s.threads + 2 * s.processes
+
+    def submit(self, item: PendingItem) -> None:
+        assert self._threads is not None
+        with self._lock:
+            self._downloading += 1
+        self._threads.start(partial(self._download, item.key, item.url))
+
+    def cancel_queued(self) -> None:
+        if self.pool is not None:
+            self.pool.cancel_queued()
+
+    def tick(self) -> None:
+        """Nothing to do: the threads and the pool report on their own."""
+
+    def close(self) -> None:
+        """Wait for the downloads, let running resizes finish, stop the resizers: the pool's one shutdown."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._threads is not None:
+            self._threads.waitForDone()
+            self._threads = None  # destroyed here, on the thread that made it
+        self._downloader.close()
+        if self.pool is not None:  # also when the batch never began: the command starts its pool early
+            self.pool.shutdown()
+        if self._shared is not None:
+            self._shared.close()
+
+    # -- on a download thread ------------------------------------------------------------------------------------
+
+    def _download(self, key: str, url: str) -> None:
+        """One attempt; on success the resize is handed to the pool from here."""
+        lower_current_thread()  # idempotent: in effect once per pool thread
+        ctx = self._ctx
+        assert ctx is not None
+        event: Event
+        try:
+            fetched = self._downloader.fetch(
+                url, ctx.spool, self._limits, ctx.control.should_abort, ctx.count_bytes, self._shared
+            )
+        except DownloadAborted:
+            event = Aborted(key)
+        except FetchError as exc:
+            event = FetchFailed(key, exc)
+        except OSError as exc:
+            if exc.errno in FATAL_ERRNOS:  # the spool, inside the output folder, refused the download
+                event = Stop(key, disk_error(exc, str(ctx.spool), "save downloads"))
+            else:
+                event = Failed(key, f"unexpected error while downloading: {describe_error(exc)}")
+        except Exception as exc:  # a bug must fail one item, not hang the batch
+            event = Failed(key, f"unexpected error while downloading: {describe_error(exc)}")
+        else:
+            self._resize(key, url, fetched)
+            return
+        with self._lock:
+            self._downloading -= 1
+        ctx.report(event)
+
+    def _resize(self, key: str, url: str, fetched: Fetched) -> None:
+        assert self._ctx is not None and self.pool is not None
+        with self._lock:
+            self._resizing += 1
+            self._downloading -= 1
+        self._ctx.report(Downloaded(key, fetched))
+        job = ResizeJob(fetched.slot or str(fetched.path), str(self._settings.out), output_stem(url), self._spec)
+        self.pool.submit(job, partial(self._resized, key, fetched))
+
+    # -- on the pool's dispatcher thread -------------------------------------------------------------------------
+
+    def _resized(self, key: str, fetched: Fetched, outcome: JobOutcome) -> None:
+        self._release(fetched)
+        with self._lock:
+            self._resizing -= 1
+        assert self._ctx is not None
+        self._ctx.report(_event_for(key, fetched, outcome))
+
+    def _release(self, fetched: Fetched) -> None:
+        """The download's spool file or shared-spool slot, once no resizer reads it."""
+        if fetched.spooled and fetched.path is not None:
+            fetched.path.unlink(missing_ok=True)
+        if fetched.slot is not None and self._shared is not None:
+            self._shared.give_back(fetched.slot)
+
+
+def _event_for(key: str, fetched: Fetched, outcome: JobOutcome) -> Event:
+    if outcome.cancelled:
+        return Aborted(key)
+    if outcome.fatal:
+        return Stop(key, outcome.error or "the output folder cannot be written")
+    if outcome.result is None:
+        return Failed(key, outcome.error or "resizing failed", fetched)
+    res = outcome.result
+    return Made(key, fetched, res.source_width, res.source_height, tuple(res.outputs))
