@@ -314,18 +314,25 @@ def test_ctrl_c_in_a_terminal_leaves_every_unfinished_item_to_do(heavy_png: Path
     assert stray_files(out) == []
 
 
-def test_sigterm_ends_the_command_like_ctrl_c_and_leaks_nothing(heavy_png: Path, tmp_path: Path) -> None:
-    """What `timeout`, systemd and a logout send: the journal is saved, the command says so and exits 143;
-    the batch's shared memory is released (else Python's resource tracker warns about a leak)."""
+@pytest.mark.parametrize("to_group", [False, True], ids=["to-the-command", "to-its-process-group"])
+def test_sigterm_ends_the_command_like_ctrl_c_and_leaks_nothing(
+    heavy_png: Path, tmp_path: Path, to_group: bool
+) -> None:
+    """What `timeout` (the command alone), systemd and a logout (the whole group, resizers included) send: the
+    journal is saved, the command says so and exits 143, no item is failed; the batch's shared memory is released
+    (else Python's resource tracker warns about a leak)."""
     app, heavy, out = _start_heavy_batch(heavy_png, tmp_path)
     try:
-        app.send_signal(signal.SIGTERM)
+        if to_group:
+            os.killpg(app.pid, signal.SIGTERM)
+        else:
+            app.send_signal(signal.SIGTERM)
         _, err = app.communicate(timeout=60)
     finally:
         with suppress(ProcessLookupError):
             os.killpg(app.pid, signal.SIGKILL)
     assert app.returncode == 143, err
-    assert "interrupted: the journal is saved; run the same command again" in err
+    assert "interrupted: the journal is saved; run the same command again" in err and "failed:" not in err
     assert "leaked" not in err and "resource_tracker" not in err and "Traceback" not in err
     assert unfinished_batch(out) > 0
     assert _resumed_report(out, tmp_path) == dict.fromkeys(heavy, "done")

@@ -250,12 +250,19 @@ class ResizePool:
                     f"making thumbnails took longer than {self._job_timeout:g} s, so the resizer was stopped "
                     "(a decoder stuck on hostile or damaged data)"
                 )
+                job[1](JobOutcome(error=error))
+            elif code in _STOPPED_FROM_OUTSIDE:
+                job[1](JobOutcome(cancelled=True))  # the image is not at fault: it stays to do
             else:
-                error = f"the resizer process crashed on this image ({how})"
-            job[1](JobOutcome(error=error))
+                job[1](JobOutcome(error=f"the resizer process crashed on this image ({how})"))
         fresh = _Worker(self._ctx, self._memory_limit, self._niceness)
         with self._lock:
             self._workers.append(fresh)
+
+
+#: Exit codes of a resizer stopped by a signal meant for everyone (systemd and a logout send SIGTERM to the whole
+#: group; resizers ignore SIGINT, but a signal sent to them alone still counts), not by its image.
+_STOPPED_FROM_OUTSIDE = frozenset({-signal.SIGTERM, -signal.SIGINT})
 
 
 def start_pool(settings: Settings, interactive: bool = False) -> ResizePool:
