@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="thumbnailer",
         description="Turn image URLs, URL lists (.txt, .csv, .html), local images and folders into thumbnails.",
         epilog="Exit codes: 0 all done, 1 some items failed or were invalid, 2 usage error, "
-        "130 interrupted (run the same command again to resume). "
+        "130 interrupted by Ctrl+C, 143 by SIGTERM (run the same command again to resume). "
         f"Log file: {logs.shown(logs.log_path())} (each run and its summary; with -v each item's details).",
     )
     p.add_argument(

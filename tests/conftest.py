@@ -12,4 +12,4 @@ os.environ.setdefault("QT_QUICK_BACKEND", "software")
 # inherit this, so no test run writes into ~/.local/state.
 os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="thumbnailer-test-state-")
 atexit.register(shutil.rmtree, os.environ["XDG_STATE_HOME"], ignore_errors=True)
-from tests.loopback import http_server, https_server, tls_cert  # noqa: E402, F401
+from tests.support.loopback import http_server, https_server, tls_cert  # noqa: E402, F401

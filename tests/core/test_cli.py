@@ -8,8 +8,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,27 +15,7 @@ from PIL import Image
 
 from core.cli import _Console, build_parser, main, settings_from_args
 from core.models import Progress
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def thumbnailer(*args: str, stdin: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "core.cli", *args],
-        cwd=ROOT,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def wait_until(condition: Callable[[], bool], timeout: float) -> None:
-    """Poll a condition of another process (no Qt loop to wait on here)."""
-    end = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < end, "condition not met in time"
-        time.sleep(0.02)
+from tests.support.command import ROOT, poll_until, thumbnailer
 
 
 def test_a_few_hundred_urls_become_thumbnails_with_a_complete_report(http_server, tmp_path: Path) -> None:
@@ -147,7 +125,7 @@ def test_interrupt_saves_the_journal_and_the_same_command_finishes(http_server, 
         text=True,
     )
     try:
-        wait_until(lambda: http_server.hits("/drip/slow.jpg") > 0, timeout=30)
+        poll_until(lambda: http_server.hits("/drip/slow.jpg") > 0, timeout=30)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     finally:

@@ -27,8 +27,8 @@ from core.download.fetch import (
 )
 from core.download.limits import FetchLimits
 from core.settings import Settings, format_bytes
-from tests.core.fetching import FAST, downloader_fixture, never  # noqa: F401 -- the `downloader` fixture
-from tests.loopback import LoopbackServer, image_bytes
+from tests.support.fetching import FAST, downloader_fixture, never  # noqa: F401 -- the `downloader` fixture
+from tests.support.loopback import LoopbackServer, image_bytes
 
 
 @pytest.fixture

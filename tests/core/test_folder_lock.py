@@ -14,8 +14,8 @@ import pytest
 from core.batch.folder_lock import LOCK_NAME, FolderBusy, read_holder
 from core.batch.journal import STATE_DIR, Journal
 from core.batch.report import write_report
-from tests.core.test_cli import ROOT, thumbnailer, wait_until
-from tests.loopback import LoopbackServer
+from tests.support.command import ROOT, poll_until, thumbnailer
+from tests.support.loopback import LoopbackServer
 
 BUSY = "another batch is writing to the output folder"
 
@@ -35,7 +35,7 @@ def _slow_batch(server: LoopbackServer, tmp_path: Path, out: Path) -> subprocess
         stderr=subprocess.PIPE,
         text=True,
     )
-    wait_until(lambda: server.hits("/drip/slow.jpg") > 0 and _holder_pid(out) == proc.pid, timeout=60)
+    poll_until(lambda: server.hits("/drip/slow.jpg") > 0 and _holder_pid(out) == proc.pid, timeout=60)
     return proc
 
 

@@ -18,7 +18,7 @@ from core.batch.runner import Runner
 from core.cli import build_parser, settings_from_args
 from core.models import Status, Summary
 from tests.fixtures.make_journal_v1 import DONE, FAILED, FIXTURE, PENDING, proxy_environment
-from tests.loopback import LoopbackServer
+from tests.support.loopback import LoopbackServer
 
 ITEMS = 8
 

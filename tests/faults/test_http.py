@@ -20,8 +20,8 @@ from PIL import Image
 
 from core.settings import format_bytes
 from core.sources import MAX_LINE_BYTES
-from tests.faults.harness import entries_of, list_file, output_files, run_batch, settings, stray_files
-from tests.loopback import LoopbackServer, image_bytes
+from tests.support.harness import entries_of, list_file, output_files, run_batch, settings, stray_files
+from tests.support.loopback import LoopbackServer, image_bytes
 
 TIMEOUT = 1.5
 RETRIES = 1

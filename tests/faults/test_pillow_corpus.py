@@ -18,8 +18,8 @@ import pytest
 from PIL import Image
 
 from core.settings import Settings
-from tests.faults.harness import entries_of, list_file, output_files, run_batch, settings, stray_files
-from tests.loopback import LoopbackServer
+from tests.support.harness import entries_of, list_file, output_files, run_batch, settings, stray_files
+from tests.support.loopback import LoopbackServer
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = Path(__file__).parent / "pillow_images"

@@ -26,9 +26,9 @@ from PIL import Image
 import core.batch.backends.resize_pool
 from core.batch.journal import journal_path, unfinished_batch
 from core.batch.runner import Runner
-from tests.faults import images
-from tests.faults.harness import entries_of, list_file, run_batch, settings, stray_files, wait_until
-from tests.loopback import LoopbackServer
+from tests.support import images
+from tests.support.harness import entries_of, list_file, run_batch, settings, stray_files, wait_until
+from tests.support.loopback import LoopbackServer
 
 ROOT = Path(__file__).resolve().parents[2]
 

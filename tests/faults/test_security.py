@@ -18,9 +18,9 @@ from core.batch.backends.resize_pool import JobOutcome, ResizeJob, ResizePool, m
 from core.batch.runner import Runner
 from core.imaging.resize import ResizeSpec
 from core.settings import format_bytes
-from tests.faults import images
-from tests.faults.harness import entries_of, list_file, output_files, run_batch, settings, stray_files, wait_until
-from tests.loopback import LoopbackServer
+from tests.support import images
+from tests.support.harness import entries_of, list_file, output_files, run_batch, settings, stray_files, wait_until
+from tests.support.loopback import LoopbackServer
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.harness import entries_of, list_file, run_batch, settings, stray_files, wait_until
+from tests.support.harness import entries_of, list_file, run_batch, settings, stray_files, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 ITEMS = int(os.environ.get("THUMBNAILER_SOAK_ITEMS", "100000"))
@@ -98,7 +98,7 @@ def children(exclude: int) -> set[int]:
 @pytest.fixture
 def soak_server() -> Iterator[tuple[str, int]]:
     server = subprocess.Popen(
-        [sys.executable, "-m", "tests.faults.soak_server"], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        [sys.executable, "-m", "tests.support.soak_server"], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE
     )
     try:
         assert server.stdout is not None

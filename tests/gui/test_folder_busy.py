@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from core.batch.journal import Journal
-from tests.gui.test_batch import make_window, queue, wait_summary
+from tests.support.window import make_window, queue, wait_summary
 
 pytestmark = [pytest.mark.gui, pytest.mark.qt_log_ignore(r"This plugin does not support propagateSizeHints")]
 

@@ -1,4 +1,4 @@
-"""The loopback server in a process of its own, for the soak test: `python -m tests.faults.soak_server`.
+"""The loopback server in a process of its own, for the soak test: `python -m tests.support.soak_server`.
 
 Prints its port on the first line of standard output and serves until standard input closes, so the process
 that measures the runner (memory, threads, sockets) does not also carry the server's bookkeeping.
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import sys
 
-from tests.faults.images import truncated
-from tests.loopback import LoopbackServer, image_bytes
+from tests.support.images import truncated
+from tests.support.loopback import LoopbackServer, image_bytes
 
 
 def main() -> None:
