@@ -76,14 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_flags(container, group)  # every Settings field, as core.settings declares it
     run.add_argument("--report", type=Path, metavar="FILE", help="write a report of every item (.json or .csv)")
     run.add_argument("--quiet", action="store_true", help="no progress line and no summary (errors still print)")
-    run.add_argument(
-        "-v",
-        "--verbose",
-        action="count",
-        default=0,
-        help="print each item's redirects, retries and timings and keep them in the log file; "
-        "-vv adds the libraries' debug lines",
-    )
+    logs.add_verbose_flag(run)
     return p
 
 

@@ -9,6 +9,7 @@ prints those lines on the terminal, through a callable that first clears the com
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import logging.handlers
@@ -35,6 +36,18 @@ class Verbosity(IntEnum):
     NORMAL = 0
     DEBUG = 1  # our DEBUG lines, in the file and on the terminal
     LIBRARIES = 2  # and the libraries' DEBUG lines
+
+
+def add_verbose_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """`-v/--verbose`, the same for the command and the window."""
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="print each item's redirects, retries and timings and keep them in the log file; "
+        "-vv adds the libraries' debug lines",
+    )
 
 
 def log_dir() -> Path:

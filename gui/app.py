@@ -39,14 +39,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="show the window for a second and quit; with --start, quit when the batch ends (packaging tests)",
     )
-    parser.add_argument(
-        "-v",
-        "--verbose",
-        action="count",
-        default=0,
-        help="print each item's redirects, retries and timings and keep them in the log file; "
-        "-vv adds the libraries' debug lines",
-    )
+    logs.add_verbose_flag(parser)
     return parser.parse_args(argv)
 
 
