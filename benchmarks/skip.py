@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.throughput import ROOT, python, thumbnailer_command
-from core.batch.journal import Journal
+from core.batch.journal import Journal, RunState
 from core.cli import build_parser, settings_from_args
 from core.models import Entry, ItemUpdate, Output, Status
 
@@ -39,7 +39,7 @@ def prepare(folder: Path, items: int, base_url: str) -> Path:
         ]
         for start in range(0, len(done), 10_000):
             journal.record(done[start : start + 10_000], run, settings.output_fingerprint())
-        journal.end_run(run, "finished")
+        journal.end_run(run, RunState.FINISHED)
     return listing
 
 

@@ -19,6 +19,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from itertools import islice
 from pathlib import Path
 
@@ -26,6 +27,16 @@ from core.batch.folder_lock import FolderLock, OutputFolderError
 from core.models import Entry, ItemUpdate, Output, Status
 
 STATE_DIR = ".thumbnailer"
+
+
+class RunState(StrEnum):
+    """A run's row in `runs.state`: an interrupted run is anything but FINISHED (resumable)."""
+
+    RUNNING = "running"
+    FINISHED = "finished"
+    CANCELLED = "cancelled"
+
+
 JOURNAL_NAME = "journal.sqlite3"
 INSERT_BATCH = 5000
 
@@ -180,8 +191,8 @@ class Journal:
 
     def new_run(self, fingerprint: str, mode: str) -> int:
         cur = self._db.execute(
-            "INSERT INTO runs (started, state, fingerprint, mode) VALUES (?, 'running', ?, ?)",
-            (time.time(), fingerprint, mode),
+            "INSERT INTO runs (started, state, fingerprint, mode) VALUES (?, ?, ?, ?)",
+            (time.time(), RunState.RUNNING, fingerprint, mode),
         )
         return int(cur.lastrowid or 0)
 
@@ -192,10 +203,11 @@ class Journal:
 
     def reopen_run(self, run: int, fingerprint: str) -> None:
         self._db.execute(
-            "UPDATE runs SET state = 'running', ended = NULL, fingerprint = ? WHERE id = ?", (fingerprint, run)
+            "UPDATE runs SET state = ?, ended = NULL, fingerprint = ? WHERE id = ?",
+            (RunState.RUNNING, fingerprint, run),
         )
 
-    def end_run(self, run: int, state: str) -> None:
+    def end_run(self, run: int, state: RunState) -> None:
         self._db.execute("UPDATE runs SET state = ?, ended = ? WHERE id = ?", (state, time.time(), run))
 
     # -- filling --------------------------------------------------------------------------------------------
@@ -361,7 +373,7 @@ def unfinished_batch(out_dir: Path) -> int:
         db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=5)
         try:
             row = db.execute("SELECT id, state FROM runs ORDER BY id DESC LIMIT 1").fetchone()
-            if not row or row[1] == "finished":
+            if not row or row[1] == RunState.FINISHED:
                 return 0
             (n,) = db.execute("SELECT COUNT(*) FROM items WHERE run = ? AND status = 'pending'", (row[0],)).fetchone()
             return int(n)

@@ -16,6 +16,8 @@ import signal
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
 from itertools import islice
 from multiprocessing.connection import Connection
 from typing import Any
@@ -26,7 +28,7 @@ from core import logs
 from core.batch.backends.resize_pool import how_it_ended
 from core.batch.control import BatchMode
 from core.batch.runner import Runner
-from core.models import Entry, Summary
+from core.models import Entry, Progress, Summary
 from core.priority import lower_current_thread
 from core.settings import Settings
 
@@ -34,6 +36,25 @@ from core.settings import Settings
 CHUNK = 2000
 #: Seconds the child's main thread waits for a control message before checking whether the batch ended.
 POLL = 0.2
+
+
+class Command(StrEnum):
+    """What the window asks of its engine process."""
+
+    PAUSE = "pause"
+    RESUME = "resume"
+    CANCEL = "cancel"
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """The engine process's `prepared` signal: the batch's item count."""
+
+    total: int
+
+
+#: What the engine process sends back: its three signals, each as its own type.
+EngineEvent = Prepared | Progress | Summary
 
 
 class RunnerProcess(QObject):
@@ -64,7 +85,7 @@ class RunnerProcess(QObject):
         self._process: Any = None
         self._control: Connection | None = None
         self._control_lock = threading.Lock()
-        self._before_start: list[str] = []  # pause, resume, cancel asked for before `start`
+        self._before_start: list[Command] = []  # pause, resume, cancel asked for before `start`
 
     @property
     def settings(self) -> Settings:
@@ -110,15 +131,15 @@ class RunnerProcess(QObject):
 
     def pause(self) -> None:
         self._paused = True
-        self._send("pause")
+        self._send(Command.PAUSE)
 
     def resume(self) -> None:
         self._paused = False
-        self._send("resume")
+        self._send(Command.RESUME)
 
     def cancel(self) -> None:
         self._paused = False
-        self._send("cancel")
+        self._send(Command.CANCEL)
 
     def wait(self, timeout_ms: int = -1) -> bool:
         """Block until the batch has ended (the `finished` signal was emitted). For shutdown and tests."""
@@ -131,7 +152,7 @@ class RunnerProcess(QObject):
         self._process.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         return not self._process.is_alive()
 
-    def _send(self, message: str) -> None:
+    def _send(self, message: Command) -> None:
         with self._control_lock:
             if self._reader is None:
                 self._before_start.append(message)
@@ -146,13 +167,14 @@ class RunnerProcess(QObject):
         started = time.monotonic()
         try:
             while summary is None:
-                kind, payload = events.recv()
-                if kind == "prepared":
-                    self.prepared.emit(payload)
-                elif kind == "progress":
-                    self.progress.emit(payload)
-                else:
-                    summary = payload
+                event: EngineEvent = events.recv()
+                match event:
+                    case Prepared(total):
+                        self.prepared.emit(total)
+                    case Progress():
+                        self.progress.emit(event)
+                    case Summary():
+                        summary = event
         except (EOFError, OSError):  # the child died before it could say how the batch ended
             self._process.join()
             how = how_it_ended(self._process.exitcode)
@@ -200,22 +222,22 @@ def _child_main(
     feed: Connection | None,
     settings: Settings,
     mode: BatchMode,
-    before_start: list[str],
+    before_start: list[Command],
 ) -> None:
     """The child: run the batch, forward the runner's signals, obey pause, resume and cancel."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in the window's terminal is the window's to handle
     logs.configure_child("engine")  # the window's log file and -v (a spawned process inherits no handlers)
     send_lock = threading.Lock()
 
-    def send(kind: str, payload: object) -> None:
+    def send(event: EngineEvent) -> None:
         with send_lock, contextlib.suppress(OSError):  # the window is gone: the batch still ends cleanly
-            events.send((kind, payload))
+            events.send(event)
 
     runner = Runner(settings, None if feed is None else _received(feed), mode=mode, interactive=True)
     direct = Qt.ConnectionType.DirectConnection  # this process has no event loop: forward from the engine thread
-    runner.prepared.connect(lambda total: send("prepared", total), direct)
-    runner.progress.connect(lambda progress: send("progress", progress), direct)
-    runner.finished.connect(lambda summary: send("finished", summary), direct)
+    runner.prepared.connect(lambda total: send(Prepared(total)), direct)
+    runner.progress.connect(send, direct)
+    runner.finished.connect(send, direct)
     for message in before_start:
         _obey(runner, message)
     runner.start()
@@ -229,10 +251,11 @@ def _child_main(
     events.close()
 
 
-def _obey(runner: Runner, message: str) -> None:
-    if message == "pause":
-        runner.pause()
-    elif message == "resume":
-        runner.resume()
-    else:
-        runner.cancel()
+def _obey(runner: Runner, message: Command) -> None:
+    match message:
+        case Command.PAUSE:
+            runner.pause()
+        case Command.RESUME:
+            runner.resume()
+        case Command.CANCEL:
+            runner.cancel()

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from core.batch.backends.base import Aborted, Backend, Context, Downloaded, Event, Failed, FetchFailed, Made, Stop
 from core.batch.control import BatchMode, Control
-from core.batch.journal import STATE_DIR, Journal, PendingItem
+from core.batch.journal import STATE_DIR, Journal, PendingItem, RunState
 from core.download.fetch import Fetched, FetchError
 from core.models import Entry, ItemUpdate, Progress, Status, Summary
 from core.settings import Settings
@@ -242,7 +242,7 @@ class Scheduler:
             _remove_partial_downloads(self.spool)
             self._loop()
             cancelled = self.control.aborted
-            journal.end_run(run, "cancelled" if cancelled else "finished")
+            journal.end_run(run, RunState.CANCELLED if cancelled else RunState.FINISHED)
             counts = journal.counts(run)
             return Summary(
                 total=counts.total,

@@ -670,6 +670,14 @@ def _in_words(entry: Entry) -> Entry:
     lone surrogates, which no UTF-8 writer accepts; its shown text gets U+FFFD for each stray byte instead. The
     file: URL keeps the exact bytes (percent-escaped by `Path.as_uri`), so the file is still found and read."""
     fields = (entry.source, entry.url, entry.file, entry.error)
+    url, file = entry.url, entry.file
+    if (
+        entry.source.isascii()
+        and (url is None or url.isascii())
+        and (file is None or file.isascii())
+        and not entry.error
+    ):
+        return entry  # nearly every entry: str.isascii() is a flag lookup, a million lines pay ~0.1 s less
     if not any(text is not None and _SURROGATE.search(text) for text in fields):
         return entry
     source, url, file, error = (None if text is None else _replace_surrogates(text) for text in fields)

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from core.batch.journal import Journal, journal_path, unfinished_batch
+from core.batch.journal import Journal, RunState, journal_path, unfinished_batch
 from core.models import Entry, ItemUpdate, Output, Status
 
 FP = "fingerprint-a"
@@ -44,7 +44,7 @@ def test_second_run_reports_earlier_work_as_skipped_and_keeps_failures(tmp_path:
         j.record(
             [_done("http://h/0.jpg"), ItemUpdate("http://h/1.jpg", "s", Status.FAILED, error="HTTP 404")], run1, FP
         )
-        j.end_run(run1, "finished")
+        j.end_run(run1, RunState.FINISHED)
 
         run2 = j.new_run(FP, "normal")
         j.add_entries(_entries(3), run2)
@@ -92,7 +92,7 @@ def test_unfinished_batch_counts_what_an_interrupted_run_left(tmp_path: Path) ->
         j.record([_done("http://h/0.jpg")], run, FP)
     assert unfinished_batch(tmp_path) == 4
     with Journal(tmp_path) as j:
-        j.end_run(run, "finished")
+        j.end_run(run, RunState.FINISHED)
     assert unfinished_batch(tmp_path) == 0
 
 
