@@ -9,7 +9,9 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet --only-binary=:all: -e '.[test,cluster]'
+	# Wheels only (no compiler on any platform), but for argparse-manpage: a pure-Python tool of the test and
+	# package extras that is published as source alone (building it needs no compiler either).
+	$(PY) -m pip install --quiet --only-binary=:all: --no-binary=argparse-manpage -e '.[test,cluster]'
 	touch $(STAMP)
 
 run: $(STAMP)
