@@ -41,7 +41,7 @@ from pathlib import Path
 
 from PIL import Image, ImageCms, UnidentifiedImageError, features
 
-from core.imaging import png_deflate, png_inflate
+from core.imaging import documents, png_deflate, png_inflate
 from core.imaging.spec import ResizeError, ResizeResult, ResizeSpec, background_rgb
 from core.models import Output
 from core.naming import output_filename, safe_join
@@ -57,6 +57,7 @@ _OPEN_FORMATS_WANTED = (
     "FITS", "XBM", "XPM", "XVTHUMB", "TGA", "PCD", "SPIDER", "IM", "IMT",
 )  # fmt: skip
 _JPEG_FORMATS = ("JPEG", "MPO")
+_HEAD_BYTES = 2048  # what tells a file's format: a raster signature, or a document's first tags
 
 #: What a viewer does to the stored pixels for each EXIF orientation (same table as ImageOps).
 _TRANSPOSE = {
@@ -243,25 +244,49 @@ def _header_size(src: Source, pixels: int) -> tuple[int, int] | None:
 @contextmanager
 def _decode(src: Source, spec: ResizeSpec) -> Iterator[_Source]:
     """The decoded source, with the pixel limit in force until the block ends."""
-    with _pixel_limit(src, spec.max_pixels), _open(src) as im:
-        yield _load(im, spec, src)
+    head = _head(src)
+    document = documents.find(head)
+    with _pixel_limit(src, spec.max_pixels):
+        if document is not None:
+            yield _render_document(document, src, spec)
+        else:
+            with _open(src, head) as im:
+                yield _load(im, spec, src)
 
 
-def _open(src: Source) -> Image.Image:
-    """Identify `src` from its header; call inside `_pixel_limit`, which refuses too many pixels.
-
-    Nothing is decoded (except by plugins that do so while opening, like ICO, which Pillow's check,
-    reading the limit `_pixel_limit` set, then guards)."""
+def _head(src: Source) -> bytes:
+    """The first bytes, which tell what the file is."""
     if isinstance(src, bytes):
-        head = src[:512]
+        head = src[:_HEAD_BYTES]
     else:
         try:
             with open(src, "rb") as f:
-                head = f.read(512)
+                head = f.read(_HEAD_BYTES)
         except OSError as exc:
             raise ResizeError(f"cannot read {src.name}: {exc.strerror or exc}") from None
     if not head:
         raise ResizeError("empty file (0 bytes)")
+    return head
+
+
+def _render_document(document: documents.Document, src: Source, spec: ResizeSpec) -> _Source:
+    """A document rendered once, at the scale of the largest thumbnail (never at its declared size)."""
+    data = src if isinstance(src, bytes) else _whole(src)
+    if data is None:
+        raise ResizeError(f"cannot read this {document.name}")
+    page = document.open(data, spec.max_pixels)
+    w, h = page.size
+    rw, _, region, _ = _geometry(w, h, spec.sizes[-1], spec.fit, spec.upscale)
+    scale = rw / (region[2] - region[0])
+    image = _normalise_mode(page.render((max(1, round(w * scale)), max(1, round(h * scale)))))
+    return _Source(image, w, h, image.mode == "RGBa", None, None)
+
+
+def _open(src: Source, head: bytes) -> Image.Image:
+    """Identify `src` from its header; call inside `_pixel_limit`, which refuses too many pixels.
+
+    Nothing is decoded (except by plugins that do so while opening, like ICO, which Pillow's check,
+    reading the limit `_pixel_limit` set, then guards)."""
     try:
         im = _identify(src)
     except UnidentifiedImageError:
