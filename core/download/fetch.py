@@ -151,14 +151,15 @@ _PNM = re.compile(rb"P[1-6f](?:\s|#[^\n]*\n)+\d")  # magic, then (comments and) 
 # Formats whose header is text, so that `describe_non_image` would call them text.
 _XBM = re.compile(rb"\s*#define[ \t]+\S*_width[ \t]+\d")
 _FITS = re.compile(rb"SIMPLE  =\s+T\b")
+_PDF = re.compile(rb"(?:\xef\xbb\xbf)?\s*%PDF-")  # as `core.imaging.documents.pdf` tells one
 _HTML_TAGS = (b"<html", b"<head", b"<body", b"<title", b"<meta", b"<script", b"<div", b"<form", b"<p>")
 
 
 def sniff_image(head: bytes) -> str | None:
     """The image format the first bytes announce ('jpeg', 'png', ...), or None when they are not an image.
 
-    Everything named here is a format Pillow reads, except HEIF, which needs the pillow-heif plugin: it
-    passes so that the decoder, not the download, says what is missing."""
+    Everything named here is a format Pillow reads, except PDF (its first page is rendered) and HEIF, which
+    needs the pillow-heif plugin: it passes so that the decoder, not the download, says what is missing."""
     for prefix, name in _PREFIXES:
         if head.startswith(prefix):
             return name
@@ -184,11 +185,13 @@ def sniff_image(head: bytes) -> str | None:
         return "xbm"
     if _FITS.match(head):
         return "fits"
+    if _PDF.match(head):
+        return "pdf"
     return None
 
 
 def _clearly_not_an_image(head: bytes) -> bool:
-    """True when the first bytes are recognisably something else than an image (HTML, text, SVG, PDF, ...).
+    """True when the first bytes are recognisably something else than an image (HTML, text, SVG, ...).
 
     Binary data no signature names goes on to the decoder, which tries every format it reads (TGA, for
     one, has no signature) and says what the data is when it is none of them."""

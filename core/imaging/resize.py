@@ -7,7 +7,7 @@ and `core.imaging.png_deflate`), which `tests/core/test_architecture.py` checks.
 One call decodes the source once and writes every size from that decode:
 
 1. Identify the file (lazy: header only) against an allow-list of raster formats. Empty files, HTML,
-   SVG, PDF and the like are refused with a message that says what they look like.
+   SVG and the like are refused with a message that says what they look like; a PDF (`documents`) is rendered.
 2. Refuse more than `max_pixels` before any pixel is decoded: Pillow's decompression-bomb check, which
    it runs on the header's size and again on what it allocates later (GIF frames, TIFF tiles, ICO
    entries), reads the calling thread's limit (see `_checked_size`) and refuses over it, never warns.
@@ -42,7 +42,7 @@ from pathlib import Path
 from PIL import Image, ImageCms, UnidentifiedImageError, features
 
 from core.imaging import documents, png_deflate, png_inflate
-from core.imaging.spec import ResizeError, ResizeResult, ResizeSpec, background_rgb
+from core.imaging.spec import ResizeError, ResizeResult, ResizeSpec, background_rgb, too_large
 from core.models import Output
 from core.naming import output_filename, safe_join
 
@@ -163,19 +163,6 @@ def _identify(src: Source) -> Image.Image:
         return Image.open(_readable(src), formats=everything)
 
 
-def _mpx(pixels: int) -> str:
-    if pixels >= 10_000_000:
-        return f"{pixels / 1e6:.0f} Mpx"
-    if pixels >= 1_000_000:
-        return f"{pixels / 1e6:.1f} Mpx"
-    return f"{pixels} px"
-
-
-def _too_large(pixels: int, limit: int, size: tuple[int, int] | None = None) -> ResizeError:
-    dims = f"{size[0]}x{size[1]} = " if size else ""
-    return ResizeError(f"image is {dims}{_mpx(pixels)}, over --max-pixels {_mpx(limit)}")
-
-
 #: Formats whose Pillow plugin reads only the header when opened, so their size can be read safely with
 #: no pixel limit (ICO, for one, decodes its largest entry while opening).
 _LAZY_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "WEBP", "BMP", "TIFF")
@@ -224,7 +211,7 @@ def _pixel_limit(src: Source, limit: int) -> Iterator[None]:
     try:
         yield
     except _OverLimit as exc:
-        raise _too_large(exc.pixels, limit, _header_size(src, exc.pixels)) from None
+        raise too_large(exc.pixels, limit, _header_size(src, exc.pixels)) from None
     finally:
         _max_pixels.reset(token)
 
@@ -612,7 +599,6 @@ _IMAGE_MAGIC = (
     (b"8BPS", "Photoshop PSD"),
 )
 _OTHER_MAGIC = (
-    (b"%PDF", "unsupported format (PDF)"),
     (b"%!PS", "unsupported format (PostScript)"),
     (b"\xc5\xd0\xd3\xc6", "unsupported format (PostScript)"),
     (b"\xff\x0a", "unsupported format (JPEG XL)"),

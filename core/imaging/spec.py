@@ -106,3 +106,17 @@ def background_rgb(colour: str) -> tuple[int, int, int]:
     except (ValueError, AttributeError):
         raise ValueError(f"background is not a colour: {colour!r}") from None
     return (rgb[0], rgb[1], rgb[2])
+
+
+def too_large(pixels: int, limit: int, size: tuple[int, int] | None = None) -> ResizeError:
+    """The refusal of an image (or a document's page) over --max-pixels, in the same words for every format."""
+    dims = f"{size[0]}x{size[1]} = " if size else ""
+    return ResizeError(f"image is {dims}{_mpx(pixels)}, over --max-pixels {_mpx(limit)}")
+
+
+def _mpx(pixels: int) -> str:
+    if pixels >= 10_000_000:
+        return f"{pixels / 1e6:.0f} Mpx"
+    if pixels >= 1_000_000:
+        return f"{pixels / 1e6:.1f} Mpx"
+    return f"{pixels} px"

@@ -43,6 +43,7 @@ IMAGE_SUFFIXES = frozenset(
         *(".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".apng", ".gif", ".webp", ".bmp", ".dib", ".tif"),
         *(".tiff", ".avif", ".avifs", ".heic", ".heif", ".ico", ".cur", ".ppm", ".pgm", ".pbm", ".pnm"),
         *(".jp2", ".j2k", ".jpf", ".jpx", ".j2c", ".qoi", ".psd", ".dds", ".icns", ".tga", ".pcx", ".sgi", ".rgb"),
+        ".pdf",  # its first page
     }
 )
 
@@ -264,6 +265,8 @@ def _is_image_head(head: bytes) -> bool:
         end = min(int.from_bytes(head[:4], "big"), len(head))
         brands = {head[8:12]} | {head[i : i + 4] for i in range(16, end - 3, 4)}  # major, compatible
         return bool(brands & {b"avif", b"avis", b"heic", b"heix", b"heim", b"heis", b"hevc", b"mif1"})
+    if re.match(rb"(?:\xef\xbb\xbf)?\s*%PDF-", head):  # PDF: its first page
+        return True
     return bool(re.match(rb"P[1-6]\s+(?:#[^\n]*\n\s*)*\d", head))  # Netpbm
 
 

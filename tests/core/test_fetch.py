@@ -545,6 +545,8 @@ def test_sniff_recognises_what_pillow_reads(fmt: str, mode: str, name: str) -> N
         (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", "heif"),
         (b"\x00\x00\x00\x1cftypmif1\x00\x00\x00\x00mif1avifmiaf", "avif"),
         (b"\x00\x00\x00\x0cjP  \r\n\x87\n\x00\x00\x00\x14ftypjp2 ", "jpeg2000"),
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3", "pdf"),  # its first page is rendered
+        (b"\xef\xbb\xbf\r\n%PDF-1.4\n", "pdf"),
         (b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2", None),  # an MP4 video
         (b"BMW service notes", None),
         (b"P6 is a parking spot", None),
@@ -565,7 +567,6 @@ def test_sniff_from_signatures(head: bytes, name: str | None) -> None:
         (b'<?xml version="1.0"?><rss version="2.0"></rss>', "XML"),
         (b'{"error": "not found"}', "JSON"),
         (b"[1, 2, 3]", "JSON"),
-        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3", "PDF"),
         ("Zugriff verweigert – bitte anmelden".encode(), "text"),
         (b"\x1f\x8b\x08\x00\x00\x00\x00\x00", "unknown binary data"),
     ],

@@ -684,7 +684,7 @@ def test_truncated_jpeg(tmp_path: Path, out: Path) -> None:
         (b"<svg width='10'></svg>", "unsupported format (SVG)"),
         (b'{"error": "rate limited"}', "not an image (looks like JSON)"),
         (b"Access denied\n", "not an image (looks like text)"),
-        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3", "unsupported format (PDF)"),
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3", "damaged PDF: its structure cannot be read (truncated or corrupt)"),
         (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n", "unsupported format (PostScript)"),
         (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", "unsupported format (HEIC/HEIF)"),
         (b"\xff\xd8\xff", "truncated or corrupt JPEG: cannot read the header"),

@@ -1,0 +1,145 @@
+"""A PDF becomes a thumbnail of its first page, drawn at the thumbnail's size, or fails in words."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pypdfium2
+import pytest
+from PIL import Image, ImageStat
+
+from core.imaging.resize import ResizeError, ResizeSpec, make_thumbnails
+from core.sources import iter_entries
+from tests.support.pdfs import BLUE, RED, Page, pdf, picture
+
+
+def thumbnail(data: bytes, out: Path, **spec: object) -> tuple[Image.Image, tuple[int, int]]:
+    result = make_thumbnails(data, out, "page", ResizeSpec(**spec))  # type: ignore[arg-type]
+    with Image.open(out / result.outputs[-1].path) as image:
+        image.load()
+    return image.convert("RGB"), (result.source_width, result.source_height)
+
+
+def mean(image: Image.Image, box: tuple[int, int, int, int]) -> tuple[float, ...]:
+    return tuple(round(v) for v in ImageStat.Stat(image.crop(box)).mean)
+
+
+def near(got: tuple[float, ...], want: tuple[int, int, int], tolerance: int = 12) -> bool:
+    return all(abs(a - b) <= tolerance for a, b in zip(got, want, strict=True))
+
+
+def test_the_page_becomes_a_thumbnail_of_its_colours(tmp_path: Path) -> None:
+    image, source = thumbnail(picture("#c81e28"), tmp_path, sizes=(128,))
+    assert source == (400, 200)  # points at 72 dpi
+    assert image.size == (128, 64)
+    assert near(mean(image, (0, 0, 128, 64)), (200, 30, 40))
+
+
+def test_the_page_is_rendered_at_the_thumbnail_size_not_at_72_dpi(tmp_path: Path) -> None:
+    """A 200x100 pt page with a 1 pt black hairline: rendered straight at 800 px the line is 4 px wide and
+    black; drawn at 72 dpi and enlarged it would be a blurred grey smear."""
+    line = RED.replace(b"1 0 0", b"0 0 0") + b" 100 0 1 100 re f"
+    image, source = thumbnail(pdf(Page(content=line)), tmp_path, sizes=(800,), upscale=True)
+    assert source == (200, 100) and image.size == (800, 400)
+    row = [image.getpixel((x, 200))[0] for x in range(390, 415)]
+    assert sum(v < 40 for v in row) == 4, row
+
+
+def test_paper_is_white(tmp_path: Path) -> None:
+    """Where nothing is drawn the page is white, as every viewer shows it, and the thumbnail opaque (JPEG)."""
+    left_half = RED + b" 0 0 100 100 re f"
+    result = make_thumbnails(pdf(Page(content=left_half)), tmp_path, "page", ResizeSpec(sizes=(200,)))
+    assert result.outputs[0].path.endswith(".jpg")
+    with Image.open(tmp_path / result.outputs[0].path) as image:
+        assert near(mean(image, (0, 0, 90, 100)), (255, 0, 0))
+        assert near(mean(image, (110, 0, 200, 100)), (255, 255, 255))
+
+
+def test_several_pages_give_the_first(tmp_path: Path) -> None:
+    image, _ = thumbnail(picture("red", "blue", "lime"), tmp_path)
+    assert near(mean(image, (0, 0, *image.size)), (255, 0, 0))
+
+
+def test_a_rotated_page_is_shown_turned(tmp_path: Path) -> None:
+    """/Rotate 90 turns a 200x100 landscape page clockwise: portrait, and its left half (red) on top."""
+    left_half = RED + b" 0 0 100 100 re f " + BLUE + b" 100 0 100 100 re f"
+    image, source = thumbnail(pdf(Page(content=left_half, extra=b"/Rotate 90")), tmp_path, sizes=(100,))
+    assert source == (100, 200) and image.size == (50, 100)
+    assert near(mean(image, (5, 5, 45, 45)), (255, 0, 0)) and near(mean(image, (5, 55, 45, 95)), (0, 0, 255))
+
+
+def test_the_crop_box_is_what_is_shown(tmp_path: Path) -> None:
+    """Viewers show the crop box, not the media box: a 400x400 sheet cropped to its red 200x100 corner."""
+    content = BLUE + b" 0 0 400 400 re f " + RED + b" 0 0 200 100 re f"
+    image, source = thumbnail(pdf(Page(400, 400, content, b"/CropBox [0 0 200 100]")), tmp_path, sizes=(100,))
+    assert source == (200, 100) and image.size == (100, 50)
+    assert near(mean(image, (0, 0, 100, 50)), (255, 0, 0))
+
+
+def test_a_200_inch_page_is_refused_from_its_size_without_rendering(tmp_path: Path) -> None:
+    huge = picture("blue", size=(100, 100), resolution=0.5)  # 100 px at 0.5 dpi: 200 inches, 14400 pt
+    started = time.monotonic()
+    with pytest.raises(ResizeError) as caught:
+        make_thumbnails(huge, tmp_path, "page", ResizeSpec())
+    assert str(caught.value) == "image is 14400x14400 = 207 Mpx, over --max-pixels 100 Mpx"
+    assert time.monotonic() - started < 2  # rendering 207 Mpx would take far longer and 830 MB
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_page_size_limit_is_exact(tmp_path: Path) -> None:
+    page = pdf(Page(100, 100, RED + b" 0 0 100 100 re f"))
+    thumbnail(page, tmp_path, max_pixels=10_000)
+    with pytest.raises(ResizeError, match=r"^image is 100x100 = 10000 px, over --max-pixels 9999 px$"):
+        make_thumbnails(page, tmp_path, "page", ResizeSpec(max_pixels=9_999))
+
+
+def test_an_encrypted_pdf_fails_in_words(tmp_path: Path) -> None:
+    locked = pdf(Page(), password="secret")
+    with pypdfium2.PdfDocument(locked, password="secret") as document:  # a real encrypted PDF: the password opens it
+        assert len(document) == 1
+    with pytest.raises(ResizeError) as caught:
+        make_thumbnails(locked, tmp_path, "page", ResizeSpec())
+    assert str(caught.value) == "encrypted PDF (needs a password): cannot be thumbnailed"
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        (picture("red")[:600], "damaged PDF: its structure cannot be read (truncated or corrupt)"),
+        (b"%PDF-1.7\n" + bytes(range(256)) * 8, "damaged PDF: its structure cannot be read (truncated or corrupt)"),
+        (pdf(), "PDF has no pages"),
+    ],
+    ids=["truncated", "garbage", "no-pages"],
+)
+def test_a_broken_pdf_fails_in_words(tmp_path: Path, data: bytes, words: str) -> None:
+    with pytest.raises(ResizeError) as caught:
+        make_thumbnails(data, tmp_path, "page", ResizeSpec())
+    assert str(caught.value) == words
+
+
+def test_a_pdf_file_in_a_folder_is_found_and_thumbnailed(tmp_path: Path) -> None:
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    (folder / "invoice.pdf").write_bytes(picture("blue"))
+    (folder / "notes.txt").write_text("not an image")
+    (entry,) = iter_entries([str(folder)])
+    assert entry.error is None and entry.url is not None and entry.url.endswith("/invoice.pdf")
+    image, _ = thumbnail((folder / "invoice.pdf").read_bytes(), tmp_path / "out")
+    assert near(mean(image, (0, 0, *image.size)), (0, 0, 255))
+
+
+def test_pages_render_in_several_threads_at_once(tmp_path: Path) -> None:
+    """PDFium is not thread-safe; a Dask worker renders in several threads. Every page comes out right."""
+    colours = {"red": (255, 0, 0), "blue": (0, 0, 255), "lime": (0, 255, 0), "yellow": (255, 255, 0)}
+
+    def render(i: int) -> tuple[str, tuple[float, ...]]:
+        name = list(colours)[i % len(colours)]
+        result = make_thumbnails(picture(name, size=(600, 400)), tmp_path / str(i), "page", ResizeSpec(sizes=(512,)))
+        with Image.open(tmp_path / str(i) / result.outputs[0].path) as image:
+            return name, mean(image.convert("RGB"), (0, 0, *image.size))
+
+    with ThreadPoolExecutor(4) as pool:
+        for name, got in pool.map(render, range(16)):
+            assert near(got, colours[name]), (name, got)
