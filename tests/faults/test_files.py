@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pytest
 from PIL import Image, ImageOps, ImageStat
 
-from tests.support import images
+from tests.support import images, pdfs
 from tests.support.harness import Batch, entries_of, list_file, output_files, run_batch, settings, stray_files
 from tests.support.loopback import LOGIN_PAGE, SVG_IMAGE, LoopbackServer
 
@@ -100,7 +100,16 @@ def file_cases() -> dict[str, FileCase]:
         "notes.jpg": FileCase(b"Access denied\n", "failed", ("text, not an image",)),
         "error.jpg": FileCase(b'{"error": "rate limited"}', "failed", ("JSON, not an image",)),
         "vector.svg": FileCase(SVG_IMAGE, "failed", ("SVG, a vector image",)),
-        "document.pdf": FileCase(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", "failed", ("PDF, not an image",)),
+        "document.pdf": FileCase(pdfs.picture("red", "blue"), "done", (), _colour_near(red, 10)),  # page 1
+        "truncated.pdf": FileCase(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", "failed", ("damaged PDF",)),
+        "locked.pdf": FileCase(
+            pdfs.pdf(pdfs.Page(), password="secret"), "failed", ("encrypted PDF (needs a password)",)
+        ),
+        "200-inch.pdf": FileCase(
+            pdfs.picture("red", size=(100, 100), resolution=0.5),
+            "failed",
+            ("image is 14400x14400 = 207 Mpx, over --max-pixels 100 Mpx",),
+        ),
         "drawing.eps": FileCase(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n", "failed", ("PostScript",)),
         "phone.heic": FileCase(
             b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64), "failed", ("HEIC/HEIF",)
@@ -208,7 +217,7 @@ def test_each_file_becomes_a_thumbnail_or_fails_in_words(file_batch: tuple, name
 
 def test_bombs_are_refused_from_the_header_at_once(file_batch: tuple) -> None:
     batch, _, lines = file_batch
-    for name in ("bomb.png", "bomb.gif", "bomb.jpg"):
+    for name in ("bomb.png", "bomb.gif", "bomb.jpg", "200-inch.pdf"):
         for line in lines[name]:
             assert batch.item(line)["seconds"] < 2  # decoding 10,000 Mpx would take minutes and 30 GB
 

@@ -11,6 +11,7 @@ import sys
 import threading
 from pathlib import Path
 
+import pypdfium2
 import pytest
 from PIL import Image
 
@@ -18,7 +19,7 @@ from core.batch.backends.resize_pool import JobOutcome, ResizeJob, ResizePool, m
 from core.batch.runner import Runner
 from core.imaging.resize import ResizeSpec
 from core.settings import format_bytes
-from tests.support import images
+from tests.support import images, pdfs
 from tests.support.harness import entries_of, list_file, output_files, run_batch, settings, stray_files, wait_until
 from tests.support.loopback import LoopbackServer
 
@@ -263,3 +264,31 @@ def test_an_image_needing_more_memory_than_the_limit_fails_alone_and_the_resizer
     )
     assert outcomes["small"].result is not None  # the same worker went on: a clean failure, not a crash
     assert len(pids) == 1
+
+
+def test_a_pdf_runs_no_script_and_follows_no_link(qapp, http_server: LoopbackServer, tmp_path: Path) -> None:
+    """A page whose opening runs JavaScript that calls the test server, with a link, a form submission, a remote
+    go-to and a launch all aimed at it: the thumbnail is made and the server hears nothing."""
+    to = http_server.url
+    actions = (
+        f"/Annots [<< /Type /Annot /Subtype /Link /Rect [0 0 200 100] /A << /S /URI /URI ({to('/link')}) >> >>]"
+        f" /AA << /O << /S /JavaScript /JS (app.launchURL\\('{to('/js')}'\\); this.getURL\\('{to('/get')}'\\);)"
+        f" /Next << /S /SubmitForm /F << /FS /URL /F ({to('/submit')}) >> >> >>"
+        f" /C << /S /GoToR /F << /FS /URL /F ({to('/remote')}) >> /D [0 /Fit] /Next << /S /Launch /F ({to('/x')}) >> >>"
+        " >>"
+    )
+    document = tmp_path / "actions.pdf"
+    document.write_bytes(pdfs.pdf(pdfs.Page(extra=actions.encode())))
+    with pypdfium2.PdfDocument(document.read_bytes()) as pdf:  # PDFium reads the link
+        page = pdf[0]
+        assert pypdfium2.raw.FPDFPage_GetAnnotCount(page) == 1
+        page.close()
+    listing = list_file(tmp_path / "lists", [str(document)])
+    batch = run_batch(settings(tmp_path / "out"), entries_of(listing))
+    (row,) = batch.items
+    assert row["status"] == "done", row["error"]
+    (thumb,) = output_files(batch, row)
+    with Image.open(thumb) as image:
+        red, green, blue = image.convert("RGB").getpixel((image.width // 2, image.height // 2))
+        assert red > 240 and green < 15 and blue < 15
+    assert http_server.total_hits() == 0

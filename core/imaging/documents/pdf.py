@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import importlib
 import math
 import re
 import threading
@@ -43,7 +42,10 @@ _LOCK = threading.Lock()  # PDFium is not thread-safe: one call at a time in a p
 
 @functools.cache
 def _pdfium() -> ModuleType:
-    return importlib.import_module("pypdfium2.raw")
+    import pypdfium2.raw  # here, where PyInstaller still sees it: loads PDFium on the first PDF only
+
+    pdfium: ModuleType = pypdfium2.raw
+    return pdfium
 
 
 class PdfDocument:
