@@ -12,6 +12,8 @@ from PIL import Image, ImageStat
 
 from core.imaging.resize import ResizeError, ResizeSpec, make_thumbnails
 from core.sources import iter_entries
+from tests.support.harness import output_files, run_batch, settings
+from tests.support.loopback import LoopbackServer
 from tests.support.pdfs import BLUE, RED, Page, pdf, picture
 
 
@@ -119,15 +121,25 @@ def test_a_broken_pdf_fails_in_words(tmp_path: Path, data: bytes, words: str) ->
     assert str(caught.value) == words
 
 
-def test_a_pdf_file_in_a_folder_is_found_and_thumbnailed(tmp_path: Path) -> None:
+def test_a_pdf_in_a_folder_and_one_from_the_web_become_thumbnails(
+    qapp, http_server: LoopbackServer, tmp_path: Path
+) -> None:
+    """A real batch: the folder walk finds the PDF by its content, the download lets it through (served as
+    an octet stream), and each thumbnail shows its first page."""
     folder = tmp_path / "scans"
     folder.mkdir()
-    (folder / "invoice.pdf").write_bytes(picture("blue"))
+    (folder / "invoice.pdf").write_bytes(picture("blue", "red"))
     (folder / "notes.txt").write_text("not an image")
-    (entry,) = iter_entries([str(folder)])
-    assert entry.error is None and entry.url is not None and entry.url.endswith("/invoice.pdf")
-    image, _ = thumbnail((folder / "invoice.pdf").read_bytes(), tmp_path / "out")
-    assert near(mean(image, (0, 0, *image.size)), (0, 0, 255))
+    url = http_server.add("/paper", picture("lime"), {"Content-Type": "application/octet-stream"})
+    entries = [*iter_entries([str(folder)]), *iter_entries([url])]
+    batch = run_batch(settings(tmp_path / "out"), entries)
+    assert [row["source"] for row in batch.items] == [str(folder / "invoice.pdf"), url]
+    for row, colour in zip(batch.items, [(0, 0, 255), (0, 255, 0)], strict=True):
+        assert row["status"] == "done", row["error"]
+        assert (row["source_width"], row["source_height"]) == (400, 200)
+        (path,) = output_files(batch, row)
+        with Image.open(path) as image:
+            assert near(mean(image.convert("RGB"), (0, 0, *image.size)), colour)
 
 
 def test_pages_render_in_several_threads_at_once(tmp_path: Path) -> None:
