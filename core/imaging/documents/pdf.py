@@ -42,7 +42,7 @@ _LOCK = threading.Lock()  # PDFium is not thread-safe: one call at a time in a p
 
 @functools.cache
 def _pdfium() -> ModuleType:
-    import pypdfium2.raw  # here, where PyInstaller still sees it: loads PDFium on the first PDF only
+    import pypdfium2.raw  # type: ignore[import-untyped]  # here, where PyInstaller sees it; on the first PDF only
 
     pdfium: ModuleType = pypdfium2.raw
     return pdfium
