@@ -37,13 +37,13 @@ TEXT_SUFFIXES = frozenset({".txt", ".lst", ".urls"})
 CSV_SUFFIXES = frozenset({".csv", ".tsv"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
 # Names of files Pillow can read; used where only a name is known (an HTML link) or content sniffing
-# has no signature to go by (TGA).
+# has no signature to go by (TGA). Not .pdf: a page's links to PDFs are documents, not its pictures (a PDF
+# in a folder or a list is still an item, found by its content).
 IMAGE_SUFFIXES = frozenset(
     {
         *(".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".apng", ".gif", ".webp", ".bmp", ".dib", ".tif"),
         *(".tiff", ".avif", ".avifs", ".heic", ".heif", ".ico", ".cur", ".ppm", ".pgm", ".pbm", ".pnm"),
         *(".jp2", ".j2k", ".jpf", ".jpx", ".j2c", ".qoi", ".psd", ".dds", ".icns", ".tga", ".pcx", ".sgi", ".rgb"),
-        ".pdf",  # its first page
     }
 )
 
