@@ -14,7 +14,8 @@ One call decodes the source once and writes every size from that decode:
 3. JPEG shrink-on-load: `draft()` to the aspect-fitted size of the largest output, so libjpeg decodes
    at the smallest of 1/2, 1/4 or 1/8 scale that still covers it (its scaled IDCT filters as it shrinks;
    libvips' shrink-on-load does the same); a Lanczos resize finishes the job.
-4. First frame (animations) or first page (TIFF); EXIF orientation applied; any colour mode made
+4. First frame (animations), first page (TIFF) or primary image (HEIF); EXIF orientation applied (HEIF and
+   JPEG XL come upright from their decoders, whose own orientation wins over EXIF); any colour mode made
    L, RGB, RGBa or CMYK (16-bit and float scaled, palettes expanded, alpha dropped when fully opaque,
    premultiplied once when not, which every size's resize needs).
 5. Per size: resize (with an exact centre crop for `cover`), convert to sRGB through the embedded
@@ -309,8 +310,11 @@ class _JxlFile(JpegXLImagePlugin.JXLImageFile):
 def _register_plugins() -> None:
     """HEIF through libheif (pi-heif-decoder: decode only, no encoder in the wheel) without the thumbnails, depth
     and auxiliary images it could list (a gain map is one: the primary image is its base image, which we show);
-    JPEG XL through libjxl (pillow-jxl-plugin), opened by `_JxlFile`."""
+    JPEG XL through libjxl (pillow-jxl-plugin), opened by `_JxlFile`, on the calling thread only: the pool runs a
+    resizer per core already, and libjxl's own thread per core in each would multiply the threads (and their stacks
+    under the resizer's address-space limit) by the number of cores, for 20 ms on a 3 Mpx image."""
     register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
+    JpegXLImagePlugin.DECODE_THREADS = 0  # the plugin's "no parallelism"
     Image.register_open(_JxlFile.format, _JxlFile, JpegXLImagePlugin._accept)
 
 
@@ -440,6 +444,8 @@ def _load(im: Image.Image, spec: ResizeSpec, src: Source) -> _Source:
         raise ResizeError(f"unsupported kind of {fmt}: {exc}") from None
     except _DECODE_ERRORS as exc:
         raise ResizeError(f"truncated or corrupt {fmt}: {_in_words(exc)}") from None
+    except RuntimeError as exc:  # libheif's refusals, such as its own size limit when --max-pixels is above it
+        raise ResizeError(f"cannot decode this {fmt}: {exc}") from None
     transparent = image.mode == "RGBa"
     if icc is not None and not _profile_matches(icc, image.mode):
         icc = None

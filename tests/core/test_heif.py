@@ -34,6 +34,14 @@ def heic(im: Image.Image, exif_orientation: int | None = None) -> bytes:
     return buf.getvalue()
 
 
+def claiming_100000x100000() -> bytes:
+    """A real 64x64 HEIC (no clap box at that size, so the ispe box is the image's size) claiming 100000x100000."""
+    data = bytearray(heic(quadrants(64, 64)))
+    (ispe,) = [m.start() for m in re.finditer(b"ispe", data)]
+    struct.pack_into(">II", data, ispe + 8, 100_000, 100_000)  # after the box's version and flags
+    return bytes(data)
+
+
 def test_the_shipped_decoder_has_no_encoder() -> None:
     """pi-heif-decoder brings libheif and libde265 only: no x265 (GPL), whose encoder pillow-heif reports."""
     assert "x265" in pillow_heif.libheif_info()["encoders"]
@@ -48,12 +56,16 @@ def test_an_iphone_photo_from_a_url_and_a_folder_becomes_an_upright_thumbnail(ht
     folder = tmp_path / "photos"
     folder.mkdir()
     (folder / "IMG_0002.heic").write_bytes(data)
+    (folder / "huge.heic").write_bytes(claiming_100000x100000())
     out, report = tmp_path / "out", tmp_path / "r.json"
 
     result = thumbnailer(url, str(folder), "-o", str(out), "--report", str(report), "-s", "60")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr
 
     items = json.loads(report.read_text())["items"]
+    (huge,) = [i for i in items if i["source"].endswith("huge.heic")]
+    assert huge["status"] == "failed" and "100000x100000 = 10000 Mpx, over --max-pixels 100 Mpx" in huge["error"]
+    items.remove(huge)
     assert len(items) == 2 and {i["status"] for i in items} == {"done"}
     upright = quadrants(120, 80).transpose(Image.Transpose.ROTATE_270)  # what orientation 6 shows
     for item in items:
@@ -104,11 +116,13 @@ def test_a_truncated_heic_fails_in_words(tmp_path: Path, keep: float) -> None:
 
 
 def test_a_header_claiming_100000x100000_is_refused_before_decoding(tmp_path: Path) -> None:
-    data = bytearray(heic(quadrants(64, 64)))  # 64x64: no clap box, so the ispe box is the image's size
-    (ispe,) = [m.start() for m in re.finditer(b"ispe", data)]
-    struct.pack_into(">II", data, ispe + 8, 100_000, 100_000)  # after the box's version and flags
-
     start = time.monotonic()
     with pytest.raises(ResizeError, match=r"^image is 100000x100000 = 10000 Mpx, over --max-pixels 100 Mpx$"):
-        make_thumbnails(bytes(data), tmp_path, "t", ResizeSpec(max_pixels=100_000_000))
+        make_thumbnails(claiming_100000x100000(), tmp_path, "t", ResizeSpec(max_pixels=100_000_000))
     assert time.monotonic() - start < 1
+
+
+def test_over_libheifs_own_limit_it_fails_in_words(tmp_path: Path) -> None:
+    """With --max-pixels above libheif's limit (1 Gpx), libheif refuses while decoding, and says so."""
+    with pytest.raises(ResizeError, match=r"^cannot decode this HEIF: .*Security limit exceeded"):
+        make_thumbnails(claiming_100000x100000(), tmp_path, "t", ResizeSpec(max_pixels=100_000 * 100_000))

@@ -41,12 +41,16 @@ def test_a_jxl_from_a_url_and_a_folder_becomes_a_thumbnail(http_server, tmp_path
     folder = tmp_path / "photos"
     folder.mkdir()
     (folder / "in-a-container.jxl").write_bytes(jxl(quadrants(120, 80), use_container=True))
+    (folder / "huge.jxl").write_bytes(codestream_claiming(100_000, 100_000))
     out, report = tmp_path / "out", tmp_path / "r.json"
 
     result = thumbnailer(url, str(folder), "-o", str(out), "--report", str(report), "-s", "60")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr
 
     items = json.loads(report.read_text())["items"]
+    (huge,) = [i for i in items if i["source"].endswith("huge.jxl")]
+    assert huge["status"] == "failed" and huge["error"].endswith("10000 Mpx, over --max-pixels 100 Mpx")
+    items.remove(huge)
     assert len(items) == 2 and {i["status"] for i in items} == {"done"}
     for item in items:
         assert (item["source_width"], item["source_height"]) == (120, 80)
