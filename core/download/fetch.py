@@ -131,6 +131,8 @@ _PREFIXES = (
     (b"MM\x00+", "tiff"),
     (b"\x00\x00\x00\x0cjP  \r\n\x87\n", "jpeg2000"),
     (b"\xff\x4f\xff\x51", "jpeg2000"),
+    (b"\xff\x0a", "jxl"),  # JPEG XL codestream
+    (b"\x00\x00\x00\x0cJXL \r\n\x87\n", "jxl"),  # JPEG XL in its ISO BMFF container
     (b"qoif", "qoi"),
     (b"8BPS", "psd"),
     (b"DDS ", "dds"),
@@ -158,8 +160,8 @@ _HTML_TAGS = (b"<html", b"<head", b"<body", b"<title", b"<meta", b"<script", b"<
 def sniff_image(head: bytes) -> str | None:
     """The image format the first bytes announce ('jpeg', 'png', ...), or None when they are not an image.
 
-    Everything named here is a format Pillow reads, except PDF (its first page is rendered) and HEIF, which
-    needs the pillow-heif plugin: it passes so that the decoder, not the download, says what is missing."""
+    Everything named here is a format Pillow reads (HEIF and JPEG XL through the plugins the resizer registers),
+    or a document the resizer renders (PDF's first page)."""
     for prefix, name in _PREFIXES:
         if head.startswith(prefix):
             return name

@@ -42,7 +42,7 @@ HTML_SUFFIXES = frozenset({".html", ".htm"})
 IMAGE_SUFFIXES = frozenset(
     {
         *(".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".apng", ".gif", ".webp", ".bmp", ".dib", ".tif"),
-        *(".tiff", ".avif", ".avifs", ".heic", ".heif", ".ico", ".cur", ".ppm", ".pgm", ".pbm", ".pnm"),
+        *(".tiff", ".avif", ".avifs", ".heic", ".heif", ".jxl", ".ico", ".cur", ".ppm", ".pgm", ".pbm", ".pnm"),
         *(".jp2", ".j2k", ".jpf", ".jpx", ".j2c", ".qoi", ".psd", ".dds", ".icns", ".tga", ".pcx", ".sgi", ".rgb"),
     }
 )
@@ -245,6 +245,8 @@ def _is_image_head(head: bytes) -> bool:
             b"MM\x00+",
             b"\xff\x4f\xff\x51",  # JPEG 2000 codestream
             b"\x00\x00\x00\x0cjP  \r\n\x87\n",  # JPEG 2000 (JP2)
+            b"\xff\x0a",  # JPEG XL codestream
+            b"\x00\x00\x00\x0cJXL \r\n\x87\n",  # JPEG XL container
             b"qoif",
             b"8BPS",  # Photoshop
             b"DDS ",

@@ -686,7 +686,7 @@ def test_truncated_jpeg(tmp_path: Path, out: Path) -> None:
         (b"Access denied\n", "not an image (looks like text)"),
         (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3", "damaged PDF: its structure cannot be read (truncated or corrupt)"),
         (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n", "unsupported format (PostScript)"),
-        (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", "unsupported format (HEIC/HEIF)"),
+        (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", "truncated or corrupt HEIF: cannot read the header"),
         (b"\xff\xd8\xff", "truncated or corrupt JPEG: cannot read the header"),
         (bytes(range(256)) * 4, "not an image (unrecognised data)"),
     ],

@@ -112,7 +112,7 @@ def file_cases() -> dict[str, FileCase]:
         ),
         "drawing.eps": FileCase(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n", "failed", ("PostScript",)),
         "phone.heic": FileCase(
-            b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64), "failed", ("HEIC/HEIF",)
+            b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64), "failed", ("truncated or corrupt HEIF",)
         ),
         "archive.jpg": FileCase(_zip(), "failed", ("not an image (ZIP archive)",)),
         "random.jpg": FileCase(random.Random(5).randbytes(4096), "failed", ("not an image",)),

@@ -1,9 +1,10 @@
 """Pillow's own test images as a real-world corpus (a vendored subset, see pillow_images/README.md).
 
-The oracle is Pillow itself, under the same pixel limit: every file it opens and decodes must become a
-thumbnail, given as a local file or downloaded; every other file must fail with a message, never crash a
-resizer, never hang. The one deliberate exception is EPS: Pillow reads it by running Ghostscript, which this
-tool never does on untrusted data; EPS files must fail saying so.
+The oracle is Pillow itself, with the plugins the resizers register (HEIF, JPEG XL), under the same pixel limit,
+and for documents (PDF) their renderer: every file they open and decode must become a thumbnail, given as a local
+file or downloaded; every other file must fail with a message, never crash a resizer, never hang. The one
+deliberate exception is EPS: Pillow reads it by running Ghostscript, which this tool never does on untrusted
+data; EPS files must fail saying so.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from core.imaging import documents
+from core.imaging import resize as _registers_the_plugins  # noqa: F401 -- HEIF and JPEG XL, as resizers do
+from core.imaging.spec import ResizeError
 from core.settings import Settings
 from tests.support.harness import entries_of, list_file, output_files, run_batch, settings, stray_files
 from tests.support.loopback import LoopbackServer
@@ -26,6 +30,20 @@ CORPUS = Path(__file__).parent / "pillow_images"
 FILES = sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.name not in ("LICENSE", "README.md"))
 MAX_PIXELS = Settings().max_pixels
 NEVER_OPENED = {"EPS"}  # Pillow hands EPS to Ghostscript
+
+
+def readable(path: Path) -> bool:
+    """Does Pillow (with the resizers' plugins) open and decode this file under the same pixel limit (EPS
+    aside), or, for a document, does its renderer open it?"""
+    data = path.read_bytes()
+    document = documents.find(data[:2048])
+    if document is not None:
+        try:
+            document.open(data, MAX_PIXELS).render((64, 64))
+        except ResizeError:
+            return False
+        return True
+    return pillow_reads(path)
 
 
 def pillow_reads(path: Path) -> bool:
@@ -67,10 +85,9 @@ def test_the_corpus_is_here() -> None:
 @pytest.mark.parametrize("path", FILES, ids=[p.relative_to(CORPUS).as_posix() for p in FILES])
 def test_what_pillow_reads_becomes_a_thumbnail_and_the_rest_fails_cleanly(corpus_batch: tuple, path: Path) -> None:
     batch, lines = corpus_batch
-    readable = pillow_reads(path)
     for line in lines[path]:
         row = batch.item(line)
-        if readable:
+        if readable(path):
             assert row["status"] == "done", row["error"]
             for thumb in output_files(batch, row):
                 with Image.open(thumb) as im:
