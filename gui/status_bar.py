@@ -106,7 +106,7 @@ def describe(summary: Summary) -> str:
         head = "Batch cancelled"
     else:
         head = "Batch finished"
-    parts = [f"{summary.done:,} done"]
+    parts = [f"{summary.done:,} done" + (f" ({summary.warned:,} with warnings)" if summary.warned else "")]
     for count, word in ((summary.failed, "failed"), (summary.skipped, "skipped"), (summary.invalid, "invalid")):
         if count:
             parts.append(f"{count:,} {word}")

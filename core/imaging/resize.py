@@ -39,7 +39,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import GifImagePlugin, Image, ImageChops, ImageCms, UnidentifiedImageError, features
+from PIL import GifImagePlugin, Image, ImageChops, ImageCms, ImageFile, UnidentifiedImageError, features
 
 from core.imaging import documents, png_deflate, png_inflate
 from core.imaging.spec import ResizeError, ResizeResult, ResizeSpec, background_rgb
@@ -370,10 +370,11 @@ _JPEG_EOI = b"\xff\xd9"
 _JPEG_FILL = 128  # what libjpeg makes of the blocks it has no data for: all-zero coefficients, mid grey
 _MASKED = 255
 
+#: What `_salvage` gives: the decoded image, its EXIF orientation, its upright width and height, and the warning.
+_Salvaged = tuple[Image.Image, int, int, int, str]
 
-def _salvage(
-    fmt: str | None, src: Source, spec: ResizeSpec
-) -> tuple[Image.Image, int, int, int, str | None] | None:
+
+def _salvage(fmt: str | None, src: Source, spec: ResizeSpec) -> _Salvaged | None:
     """What decoded of a JPEG, PNG or GIF that ends early, as a browser shows it: (image, orientation, upright
     width, height, warning); None when the file is not one of those cut short, or nothing of it decoded.
 
@@ -406,7 +407,7 @@ def _missing(share: float) -> str:
     return f"truncated: about {percent}% of the image is missing"
 
 
-def _salvage_jpeg(data: bytes, spec: ResizeSpec) -> tuple[Image.Image, int, int, int, str | None] | None:
+def _salvage_jpeg(data: bytes, spec: ResizeSpec) -> _Salvaged | None:
     try:
         im = _identify(data)
         orientation, w, h = _jpeg_decode(im, spec)
@@ -419,7 +420,7 @@ def _salvage_jpeg(data: bytes, spec: ResizeSpec) -> tuple[Image.Image, int, int,
     return im, orientation, w, h, _missing(1 - found[3] / im.height)
 
 
-def _salvage_partial(data: bytes) -> tuple[Image.Image, int, int, int, str | None] | None:
+def _salvage_partial(data: bytes) -> _Salvaged | None:
     first = _decoded_part(data, 0x00)
     second = _decoded_part(data, 0xFF)
     if first is None or second is None:
@@ -450,7 +451,8 @@ def _decoded_part(data: bytes, fill: int) -> Image.Image | None:
             try:
                 im.load()
             except _DECODE_ERRORS:
-                im.tile = []  # what decoded stays in the canvas; nothing is read again
+                if isinstance(im, ImageFile.ImageFile):
+                    im.tile = []  # what decoded stays in the canvas; nothing is read again
             return im.copy()
     except _DECODE_ERRORS:
         return None
