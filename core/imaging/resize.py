@@ -368,6 +368,7 @@ def _jpeg_decode(im: Image.Image, spec: ResizeSpec) -> tuple[int, int, int]:
 _FILE_ENDS = {"JPEG": b"\xff\xd9", "MPO": b"\xff\xd9", "PNG": b"IEND\xaeB`\x82", "GIF": b"\x3b"}
 _JPEG_EOI = b"\xff\xd9"
 _JPEG_FILL = 128  # what libjpeg makes of the blocks it has no data for: all-zero coefficients, mid grey
+_JPEG_MCU = 16  # rows of the tallest MCU (4:2:0 subsampling)
 _MASKED = 255
 
 #: What `_salvage` gives: the decoded image, its EXIF orientation, its upright width and height, and the warning.
@@ -415,7 +416,9 @@ def _salvage_jpeg(data: bytes, spec: ResizeSpec) -> _Salvaged | None:
         return None
     grey = Image.new(im.mode, im.size, (_JPEG_FILL,) * len(im.getbands()))
     found = ImageChops.difference(im, grey).getbbox()
-    if found is None:  # only grey: no scan data at all
+    # Without scan data libjpeg still decodes the first MCU, from the zero bits it pads with: that is no image.
+    first_row = _JPEG_MCU * im.height / _upright((w, h), orientation)[1]
+    if found is None or found[3] <= first_row:
         return None
     return im, orientation, w, h, _missing(1 - found[3] / im.height)
 
