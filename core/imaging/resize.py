@@ -404,7 +404,7 @@ def _missing(share: float) -> str:
     """The warning for a truncated image of which `share` (0..1) did not decode."""
     percent = round(share * 100)
     if percent < 1:
-        return "truncated: the end of the file is missing (the image may lack some detail)"
+        return "truncated: the file ends early, but less than 1% of the image is missing"
     return f"truncated: about {percent}% of the image is missing"
 
 
