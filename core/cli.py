@@ -161,12 +161,12 @@ class _Console:
             self.message("interrupted: the journal is saved; run the same command again to finish the batch")
         if not self.quiet:
             self.message(
-                f"{s.done} done, {s.skipped} skipped, {s.failed} failed, {s.invalid} invalid "
+                f"{s.done_words}, {s.skipped} skipped, {s.failed} failed, {s.invalid} invalid "
                 f"of {s.total} in {_duration(s.seconds)}"
             )
         log.info(
-            "batch ended: %d done, %d skipped, %d failed, %d invalid of %d in %s%s%s",
-            s.done,
+            "batch ended: %s, %d skipped, %d failed, %d invalid of %d in %s%s%s",
+            s.done_words,
             s.skipped,
             s.failed,
             s.invalid,

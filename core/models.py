@@ -70,6 +70,7 @@ class ItemUpdate:
     source_height: int | None = None
     outputs: list[Output] = field(default_factory=list)
     seconds: float | None = None
+    warning: str | None = None  # a `done` item's thumbnails were made, but from a file that decoded in part
 
 
 @dataclass(slots=True)
@@ -101,7 +102,8 @@ class Progress:
 
 @dataclass(slots=True)
 class Summary:
-    """How a batch ended. `fatal` is set when the batch stopped on its own (e.g. disk full)."""
+    """How a batch ended. `fatal` is set when the batch stopped on its own (e.g. disk full); `warned` counts the
+    `done` items made with a warning (a file that decoded in part)."""
 
     total: int
     done: int
@@ -112,6 +114,14 @@ class Summary:
     cancelled: bool = False
     fatal: str | None = None
     run_id: int = 0
+    warned: int = 0
+
+    @property
+    def done_words(self) -> str:
+        """'12 done', or '12 done (2 with warnings)' when some were made with a warning."""
+        if not self.warned:
+            return f"{self.done} done"
+        return f"{self.done} done ({self.warned} with warning{'' if self.warned == 1 else 's'})"
 
     @property
     def ok(self) -> bool:

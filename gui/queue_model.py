@@ -23,6 +23,7 @@ import heapq
 from array import array
 from collections.abc import Iterable
 from enum import IntEnum
+from functools import cache
 from typing import TypeVar, cast
 
 from PySide6.QtCore import (
@@ -37,6 +38,8 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication, QStyle
 
 from core.models import Entry, ItemUpdate, Status
 from core.settings import format_bytes
@@ -55,6 +58,7 @@ URL_ROLE = _USER + 3  # the URL to copy (the source text when there is none)
 THUMBNAIL_ROLE = _USER + 4  # the largest output's path, relative to the output folder
 ERROR_ROLE = _USER + 5  # the full error text or None
 STATUS_ROLE = _USER + 6  # the row's Status
+WARNING_ROLE = _USER + 7  # a done row's warning (its file decoded in part) or None
 
 _Index = QModelIndex | QPersistentModelIndex
 _V = TypeVar("_V")
@@ -127,6 +131,12 @@ def _changed_ranges(rows: Iterable[int], max_ranges: int = 16, min_gap: int = 64
     return spans
 
 
+@cache
+def _warning_icon() -> QIcon:
+    """The platform's warning sign, beside a done item's warning in the Error column."""
+    return QApplication.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
+
+
 def _largest_output_path(update: ItemUpdate) -> str | None:
     if not update.outputs:
         return None
@@ -134,7 +144,8 @@ def _largest_output_path(update: ItemUpdate) -> str | None:
 
 
 class QueueModel(QAbstractTableModel):
-    """Columns: Source, Status, Size (bytes downloaded), Time (s), Error; `File:line` in the Source tooltip."""
+    """Columns: Source, Status, Size (bytes downloaded), Time (s), Error; `File:line` in the Source tooltip. A done
+    item's warning (a file that decoded in part) shows in the Error column, with a warning sign."""
 
     counts_changed = Signal()  # after every change of rows or statuses, for filter buttons and empty state
 
@@ -153,6 +164,7 @@ class QueueModel(QAbstractTableModel):
         self._bytes: dict[int, int] = {}
         self._seconds: dict[int, float] = {}
         self._error: dict[int, str] = {}
+        self._warning: dict[int, str] = {}
         self._thumb: dict[int, str] = {}
         self._rows = _key_index()  # key -> row, in shards (see _SHARD_MASK)
         self._counts: dict[Status, int] = dict.fromkeys(Status, 0)
@@ -188,7 +200,9 @@ class QueueModel(QAbstractTableModel):
         if role == FILTER_ROLE:
             return _GROUP_OF.get(_STATUSES[self._status[row]], "pending")
         if role == _DECORATION:
-            return status_icon(_STATUSES[self._status[row]]) if col == Column.STATUS else None
+            if col == Column.STATUS:
+                return status_icon(_STATUSES[self._status[row]])
+            return _warning_icon() if col == Column.ERROR and row in self._warning else None
         if role == _TOOLTIP:
             return self._tooltip(row, col)
         if role == _ALIGNMENT:
@@ -203,6 +217,8 @@ class QueueModel(QAbstractTableModel):
             return self._error.get(row)
         if role == STATUS_ROLE:
             return _STATUSES[self._status[row]]
+        if role == WARNING_ROLE:
+            return self._warning.get(row)
         return None
 
     def multiData(self, index: _Index, roleDataSpan: QModelRoleDataSpan | QModelRoleData) -> None:
@@ -235,7 +251,7 @@ class QueueModel(QAbstractTableModel):
         if col == Column.TIME:
             seconds = self._seconds.get(row)
             return "" if seconds is None else f"{seconds:.2f}"
-        return self._error.get(row, "")
+        return self._error.get(row) or self._warning.get(row, "")
 
     def _sort_value(self, row: int, col: int) -> str | int | float:
         if col == Column.SOURCE:
@@ -248,7 +264,7 @@ class QueueModel(QAbstractTableModel):
         if col == Column.TIME:
             seconds = self._seconds.get(row)
             return -1.0 if seconds is None else float(seconds)
-        return self._error.get(row, "").casefold()
+        return (self._error.get(row) or self._warning.get(row, "")).casefold()
 
     def _tooltip(self, row: int, col: int) -> str | None:
         if col == Column.SOURCE:
@@ -256,7 +272,7 @@ class QueueModel(QAbstractTableModel):
             where = f"\n{file}:{line}" if file and line != NO_LINE else ""
             return f"{self._source[row]}{where}"
         if col == Column.ERROR:
-            return self._error.get(row)
+            return self._error.get(row) or self._warning.get(row)
         return None
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
@@ -398,6 +414,7 @@ class QueueModel(QAbstractTableModel):
         _put(self._bytes, row, update.bytes)
         _put(self._seconds, row, update.seconds)
         _put(self._error, row, update.error)
+        _put(self._warning, row, update.warning)
         _put(self._thumb, row, _largest_output_path(update))
 
     def clear(self) -> None:
@@ -405,6 +422,7 @@ class QueueModel(QAbstractTableModel):
         self._source, self._url, self._file, self._line, self._note = [], {}, array("l"), array("q"), {}
         self._files, self._file_ids = [None], {None: 0}
         self._status, self._bytes, self._seconds, self._error, self._thumb = bytearray(), {}, {}, {}, {}
+        self._warning = {}
         self._rows = _key_index()
         self._counts = dict.fromkeys(Status, 0)
         self._order = self._pos = None
@@ -448,6 +466,7 @@ class QueueModel(QAbstractTableModel):
         self._bytes = _only(self._bytes, unusable)
         self._seconds = _only(self._seconds, unusable)
         self._error = _only(self._error, unusable)
+        self._warning = {}
         self._thumb = _only(self._thumb, unusable)
         self._counts = dict.fromkeys(Status, 0)
         self._counts[Status.INVALID] = invalid

@@ -106,7 +106,8 @@ def describe(summary: Summary) -> str:
         head = "Batch cancelled"
     else:
         head = "Batch finished"
-    parts = [f"{summary.done:,} done"]
+    warned = f" ({summary.warned:,} with warning{'' if summary.warned == 1 else 's'})" if summary.warned else ""
+    parts = [f"{summary.done:,} done{warned}"]
     for count, word in ((summary.failed, "failed"), (summary.skipped, "skipped"), (summary.invalid, "invalid")):
         if count:
             parts.append(f"{count:,} {word}")

@@ -62,6 +62,9 @@ class SummaryDialog(QDialog):
             ("Invalid lines:", summary.invalid),
         ):
             counts.addRow(label, QLabel(f"{value:,}"))
+        self.warned_label = QLabel(f"{summary.warned:,} (made from a file that decoded in part: see the queue)")
+        counts.insertRow(1, "Done with a warning:", self.warned_label)
+        counts.setRowVisible(1, summary.warned > 0)  # rare: shown only when there is something to say
         counts.addRow("Time:", QLabel(format_duration(summary.seconds)))
         where = QLabel(f"Thumbnails are in <a href='{QUrl.fromLocalFile(str(out_dir)).toString()}'>{out_dir}</a>")
         where.setTextFormat(Qt.TextFormat.RichText)

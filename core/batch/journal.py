@@ -84,8 +84,14 @@ def _to_v1(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
+def _to_v2(db: sqlite3.Connection) -> None:
+    """Add `items.warning`: a done item's thumbnails were made from a file that decoded in part. Rows of
+    older runs read NULL (no warning), which is what they had."""
+    db.execute("ALTER TABLE items ADD COLUMN warning TEXT")
+
+
 # MIGRATIONS[n] brings a journal from version n to n + 1; append a step for each schema change.
-MIGRATIONS: tuple[Migration, ...] = (_to_v1,)
+MIGRATIONS: tuple[Migration, ...] = (_to_v1, _to_v2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -142,6 +148,7 @@ class RunCounts:
     skipped: int
     invalid: int
     pending: int
+    warned: int = 0  # of `done`, those made with a warning
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -287,6 +294,7 @@ class Journal:
                 u.seconds,
                 fingerprint if u.status == Status.DONE else None,
                 run,
+                u.warning,
                 u.key,
             )
             for u in updates
@@ -294,8 +302,8 @@ class Journal:
         with self._transaction():
             self._db.executemany(
                 "UPDATE items SET status = ?, url = COALESCE(?, url), error = ?, http_status = ?, bytes = ?,"
-                " source_width = ?, source_height = ?, outputs = ?, seconds = ?, fingerprint = ?, done_run = ?"
-                " WHERE key = ?",
+                " source_width = ?, source_height = ?, outputs = ?, seconds = ?, fingerprint = ?, done_run = ?,"
+                " warning = ? WHERE key = ?",
                 rows,
             )
 
@@ -309,7 +317,8 @@ class Journal:
                       SUM(status = 'failed'),
                       SUM(status = 'done' AND done_run IS NOT :run),
                       SUM(status = 'invalid'),
-                      SUM(status = 'pending')
+                      SUM(status = 'pending'),
+                      SUM(status = 'done' AND done_run = :run AND warning IS NOT NULL)
                FROM items WHERE run = :run""",
             {"run": run},
         ).fetchone()
@@ -319,13 +328,13 @@ class Journal:
         """Every item of `run` once, in input order, with its status as a report shows it."""
         cur = self._db.execute(
             "SELECT key, source, file, line, url, status, error, http_status, bytes, source_width,"
-            " source_height, outputs, seconds, done_run FROM items WHERE run = ? ORDER BY id",
+            " source_height, outputs, seconds, done_run, warning FROM items WHERE run = ? ORDER BY id",
             (run,),
         )
         for row in cur:
-            (key, source, file, line, url, status, error, http, nbytes, sw, sh, outputs, seconds, done_run) = row
+            (key, source, file, line, url, status, error, http, nbytes, sw, sh, outputs, seconds, done, warning) = row
             status = Status(status)
-            if status == Status.DONE and done_run != run:
+            if status == Status.DONE and done != run:
                 status = Status.SKIPPED
                 error = None
             elif status == Status.PENDING:
@@ -345,6 +354,7 @@ class Journal:
                 source_height=sh,
                 outputs=[Output(*o) for o in json.loads(outputs)] if outputs else [],
                 seconds=seconds,
+                warning=warning,  # kept for a skipped item too: it describes the thumbnail on disk
             )
 
     def _transaction(self) -> _Transaction:

@@ -25,6 +25,7 @@ CSV_FIELDS = (
     "url",
     "status",
     "error",
+    "warning",
     "http_status",
     "bytes",
     "source_width",
@@ -54,6 +55,7 @@ def item_record(item: ItemUpdate, out_dir: Path) -> dict[str, Any]:
         "url": item.url,
         "status": str(item.status),
         "error": item.error,
+        "warning": item.warning,
         "http_status": item.http_status,
         "bytes": item.bytes,
         "source_width": item.source_width,
@@ -125,6 +127,7 @@ def _write_json(journal: Journal, run_id: int, out_dir: Path, fh: IO[str]) -> in
             "failed": counts.failed,
             "skipped": counts.skipped + counts.pending,
             "invalid": counts.invalid,
+            "warnings": counts.warned,
         },
     }
     fh.write(json.dumps(head, ensure_ascii=False, indent=1)[:-2])  # reopen the object to stream "items"

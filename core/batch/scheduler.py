@@ -254,6 +254,7 @@ class Scheduler:
                 cancelled=cancelled and self.fatal is None,
                 fatal=self.fatal,
                 run_id=run,
+                warned=counts.warned,
             )
 
     def _open_run(self, journal: Journal) -> int:
@@ -393,9 +394,12 @@ class Scheduler:
         match event:
             case Downloaded(fetched=fetched):
                 act.fetched, act.downloaded = fetched, time.monotonic()
-            case Made(fetched=fetched, source_width=width, source_height=height, outputs=outputs):
+            case Made(fetched=fetched, source_width=width, source_height=height, outputs=outputs, warning=warning):
                 self.meter.done += 1
-                self._settle(act, Status.DONE, fetched, source_width=width, source_height=height, outputs=list(outputs))
+                self._settle(
+                    act, Status.DONE, fetched, source_width=width, source_height=height, outputs=list(outputs),
+                    warning=warning,
+                )  # fmt: skip
             case FetchFailed(error=error):
                 self._fetch_failed(act, error)
             case Failed(error=error, fetched=fetched):

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pi_heif.as_plugin import register_heif_opener
-from PIL import Image, ImageCms, UnidentifiedImageError, features
+from PIL import GifImagePlugin, Image, ImageChops, ImageCms, ImageFile, UnidentifiedImageError, features
 from pillow_jxl import JpegXLImagePlugin
 
 from core.imaging import documents, png_deflate, png_inflate
@@ -104,6 +104,7 @@ class _Source:
     transparent: bool  # image.mode == "RGBa", only when some alpha is below 255
     icc: bytes | None  # a usable RGB or CMYK profile for image.mode, else None
     exif: bytes | None  # only kept when keep_metadata
+    warning: str | None = None  # the image decoded only in part (`_salvage`)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -130,7 +131,7 @@ def make_thumbnails(src: str | Path | bytes, out_dir: str | Path, stem: str, spe
             thumb = _render(source, size, spec, fmt)
             name = output_filename(stem, size, _WRITERS[fmt][1], len(spec.sizes) > 1)
             outputs.append(_write(thumb, out_dir, name, fmt, spec, source))
-    return ResizeResult(source.width, source.height, outputs)
+    return ResizeResult(source.width, source.height, outputs, source.warning)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -397,28 +398,28 @@ def _open(src: Source, head: bytes) -> Image.Image:
 
 
 def _load(im: Image.Image, spec: ResizeSpec, src: Source) -> _Source:
-    """Decode the first frame of an opened image (from `src`), shrinking on load when the format allows it."""
+    """Decode the first frame of an opened image (from `src`), shrinking on load when the format allows it.
+
+    A JPEG, PNG or GIF whose file ends early and fails to decode is decoded again in part (`_salvage`)."""
     fmt = "JPEG" if im.format in _JPEG_FORMATS else (im.format or "image")
     icc = im.info.get("icc_profile") or None
+    warning = None
     try:
-        if im.format in _JPEG_FORMATS:
-            # The orientation must be known before draft: the draft size is in stored pixels.
-            orientation = _orientation(im)
-            w, h = _upright(im.size, orientation)
-            # Aspect-fitted, not the square box: the whole image at the largest output's scale
-            # (for cover that is the size before the crop), at least 1 px on each side.
-            rw, _, region, _ = _geometry(w, h, spec.sizes[-1], spec.fit, spec.upscale)
-            scale = rw / (region[2] - region[0])
-            target = (max(1, round(w * scale)), max(1, round(h * scale)))
-            im.draft(im.mode, _upright(target, orientation))  # in stored orientation (a swap is symmetric)
-            im.load()
-        else:
-            png = _whole(src) if im.format == "PNG" else None  # the PNG fast path takes the file's bytes
-            if png is not None:  # the same pixels, decoded faster where possible; `_decode` closes the original
-                im = png_inflate.repacked(im, png) or im
-            im.load()  # first frame / first page (a HEIF's primary image): a freshly opened image is positioned there
-            orientation = 1 if _oriented_by_decoder(im) else _orientation(im)
-            w, h = _upright(im.size, orientation)
+        try:
+            if im.format in _JPEG_FORMATS:
+                orientation, w, h = _jpeg_decode(im, spec)
+            else:
+                png = _whole(src) if im.format == "PNG" else None  # the PNG fast path takes the file's bytes
+                if png is not None:  # the same pixels, decoded faster where possible; `_decode` closes the original
+                    im = png_inflate.repacked(im, png) or im
+                im.load()  # first frame / first page (a HEIF's primary image): a freshly opened image is there
+                orientation = 1 if _oriented_by_decoder(im) else _orientation(im)
+                w, h = _upright(im.size, orientation)
+        except _DECODE_ERRORS:
+            salvaged = _salvage(im.format, src, spec)
+            if salvaged is None:
+                raise
+            im, orientation, w, h, warning = salvaged
         exif = _exif_bytes(im) if spec.keep_metadata else None
         image = _normalise_mode(im)
         if orientation in _TRANSPOSE:
@@ -436,7 +437,128 @@ def _load(im: Image.Image, spec: ResizeSpec, src: Source) -> _Source:
     transparent = image.mode == "RGBa"
     if icc is not None and not _profile_matches(icc, image.mode):
         icc = None
-    return _Source(image, w, h, transparent, icc, exif)
+    return _Source(image, w, h, transparent, icc, exif, warning)
+
+
+def _jpeg_decode(im: Image.Image, spec: ResizeSpec) -> tuple[int, int, int]:
+    """Load an opened JPEG shrunk on load to the largest output's scale: (orientation, upright width, height)."""
+    # The orientation must be known before draft: the draft size is in stored pixels.
+    orientation = _orientation(im)
+    w, h = _upright(im.size, orientation)
+    # Aspect-fitted, not the square box: the whole image at the largest output's scale
+    # (for cover that is the size before the crop), at least 1 px on each side.
+    rw, _, region, _ = _geometry(w, h, spec.sizes[-1], spec.fit, spec.upscale)
+    scale = rw / (region[2] - region[0])
+    target = (max(1, round(w * scale)), max(1, round(h * scale)))
+    im.draft(im.mode, _upright(target, orientation))  # in stored orientation (a swap is symmetric)
+    im.load()
+    return orientation, w, h
+
+
+# --------------------------------------------------------------------------------------------------
+# damaged files: what decoded of a file that ends early
+
+#: How each format's file ends; a file without it was cut short (a download that stopped, a disk that filled).
+_FILE_ENDS = {"JPEG": b"\xff\xd9", "MPO": b"\xff\xd9", "PNG": b"IEND\xaeB`\x82", "GIF": b"\x3b"}
+_JPEG_EOI = b"\xff\xd9"
+_JPEG_FILL = 128  # what libjpeg makes of the blocks it has no data for: all-zero coefficients, mid grey
+_JPEG_MCU = 16  # rows of the tallest MCU (4:2:0 subsampling)
+_MASKED = 255
+
+#: What `_salvage` gives: the decoded image, its EXIF orientation, its upright width and height, and the warning.
+_Salvaged = tuple[Image.Image, int, int, int, str]
+
+
+def _salvage(fmt: str | None, src: Source, spec: ResizeSpec) -> _Salvaged | None:
+    """What decoded of a JPEG, PNG or GIF that ends early, as a browser shows it: (image, orientation, upright
+    width, height, warning); None when the file is not one of those cut short, or nothing of it decoded.
+
+    Why not `ImageFile.LOAD_TRUNCATED_IMAGES`: it is one process-wide switch (a Dask worker decodes in several
+    threads, and flipping it per call would change every other decode), it would make every format accept
+    truncation silently, and it does not say how much decoded. Instead the normal decode runs first, so a whole
+    file costs exactly what it did, and only a file that failed and lacks its end marker is decoded again:
+
+    - JPEG: the data plus an end-of-image marker, which libjpeg decodes in full, filling the blocks it has no
+      data for with mid grey (what browsers, which use libjpeg-turbo the same way, show; a progressive JPEG
+      gives the whole image at the detail its scans reached). The missing share is the rows below the last
+      row that is not that grey.
+    - PNG and GIF: Pillow decodes into a canvas we give it until the data runs out, then raises; decoded twice,
+      into a canvas of 0x00 bytes and one of 0xFF bytes, the pixels that differ are those no data reached. The
+      missing share is their count, and they are made transparent (as browsers show them).
+    """
+    data = src if isinstance(src, bytes) else _whole(src)
+    if fmt not in _FILE_ENDS or data is None or data.rstrip(b"\x00").endswith(_FILE_ENDS[fmt]):
+        return None
+    if fmt in _JPEG_FORMATS:
+        return _salvage_jpeg(data + _JPEG_EOI, spec)
+    return _salvage_partial(data)
+
+
+def _missing(share: float) -> str:
+    """The warning for a truncated image of which `share` (0..1) did not decode."""
+    percent = round(share * 100)
+    if percent < 1:
+        return "truncated: the file ends early, but less than 1% of the image is missing"
+    return f"truncated: about {percent}% of the image is missing"
+
+
+def _salvage_jpeg(data: bytes, spec: ResizeSpec) -> _Salvaged | None:
+    try:
+        im = _identify(data)
+        orientation, w, h = _jpeg_decode(im, spec)
+    except _DECODE_ERRORS:
+        return None
+    grey = Image.new(im.mode, im.size, (_JPEG_FILL,) * len(im.getbands()))
+    found = ImageChops.difference(im, grey).getbbox()
+    # Without scan data libjpeg still decodes the first MCU, from the zero bits it pads with: that is no image.
+    first_row = _JPEG_MCU * im.height / _upright((w, h), orientation)[1]
+    if found is None or found[3] <= first_row:
+        return None
+    return im, orientation, w, h, _missing(1 - found[3] / im.height)
+
+
+def _salvage_partial(data: bytes) -> _Salvaged | None:
+    first = _decoded_part(data, 0x00)
+    second = _decoded_part(data, 0xFF)
+    if first is None or second is None:
+        return None
+    differ = ImageChops.difference(_as_bytes(first), _as_bytes(second))
+    missing = differ.point(lambda v: _MASKED if v else 0).resize(first.size, Image.Resampling.NEAREST)
+    count = missing.histogram()[_MASKED]
+    if count == first.width * first.height:
+        return None  # no pixel decoded
+    image = first
+    if count:
+        image = _normalise_mode(first).convert("RGBA")
+        image.putalpha(ImageChops.subtract(image.getchannel("A"), missing))
+    orientation = _orientation(first)
+    w, h = _upright(first.size, orientation)
+    return image, orientation, w, h, _missing(count / (first.width * first.height))
+
+
+def _decoded_part(data: bytes, fill: int) -> Image.Image | None:
+    """The first frame decoded as far as the data goes, onto a canvas of `fill` bytes; None when it cannot be
+    opened again."""
+    try:
+        with _identify(data) as im:
+            if isinstance(im, GifImagePlugin.GifImageFile):
+                im._frame_transparency = None  # else Pillow fills the first frame's canvas with it
+            row = len(Image.new(im.mode, (im.width, 1)).tobytes())
+            im.im = Image.frombytes(im.mode, im.size, bytes([fill]) * (row * im.height)).im
+            try:
+                im.load()
+            except _DECODE_ERRORS:
+                if isinstance(im, ImageFile.ImageFile):
+                    im.tile = []  # what decoded stays in the canvas; nothing is read again
+            return im.copy()
+    except _DECODE_ERRORS:
+        return None
+
+
+def _as_bytes(im: Image.Image) -> Image.Image:
+    """An image's raw bytes as a greyscale image, one row per row: any mode compares byte by byte."""
+    raw = im.tobytes()
+    return Image.frombytes("L", (len(raw) // im.height, im.height), raw)
 
 
 def _whole(src: Source) -> bytes | None:

@@ -93,11 +93,14 @@ class ResizeSpec:
 @dataclass
 class ResizeResult:
     """`source_width`/`source_height`: the full-resolution size as displayed (after EXIF orientation).
-    `outputs`: one per size, smallest first; paths relative to the output folder."""
+    `outputs`: one per size, smallest first; paths relative to the output folder.
+    `warning`: the thumbnails were made but the user should know something, in words (a truncated file that
+    decoded in part: 'truncated: about 40% of the image is missing'); None when all went well."""
 
     source_width: int
     source_height: int
     outputs: list[Output]
+    warning: str | None = None
 
 
 def background_rgb(colour: str) -> tuple[int, int, int]:

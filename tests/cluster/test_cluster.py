@@ -18,6 +18,7 @@ from core.batch.report import write_report
 from core.batch.runner import Runner
 from core.models import Entry, Status, Summary
 from core.settings import Settings
+from tests.support import damaged
 
 pytestmark = pytest.mark.slow
 
@@ -60,17 +61,20 @@ def test_same_list_gives_same_thumbnails_and_report_as_the_local_pool(
     urls = [http_server.url(f"/img/p{i}.jpg?w=640&h=480&exif={1 + i % 8}") for i in range(10)]
     urls += [http_server.url(f"/img/t{i}.png?w=300&h=600&alpha=1") for i in range(3)]
     urls += [http_server.url("/status/404"), http_server.url("/html"), photo.as_uri()]
+    urls += [http_server.add("/cut.png", damaged.png_cut().data, {"Content-Type": "image/png"})]  # done, warned
     entries = [Entry(u, u) for u in urls] + [Entry("ftp://nope/x.jpg", None, error="unsupported URL scheme ftp:")]
 
     local = _run(qtbot, Runner(_settings(tmp_path / "local", size=(64, 200)), entries))
     remote = _run(qtbot, Runner(_settings(tmp_path / "cluster", dask_cluster.address, size=(64, 200)), entries))
 
     assert remote.fatal is None
-    assert (remote.total, remote.done, remote.failed, remote.invalid) == (17, 14, 2, 1)
-    assert (local.done, local.failed, local.invalid) == (remote.done, remote.failed, remote.invalid)
-    assert _report(tmp_path / "cluster", remote.run_id) == _report(tmp_path / "local", local.run_id)
+    assert (remote.total, remote.done, remote.failed, remote.invalid, remote.warned) == (18, 15, 2, 1, 1)
+    assert (local.done, local.failed, local.invalid, local.warned) == (15, 2, 1, 1)
+    report = _report(tmp_path / "cluster", remote.run_id)
+    assert report == _report(tmp_path / "local", local.run_id)
+    assert [i["source"] for i in report if i["warning"]] == [urls[-1]]
     cluster_files = _thumbnails(tmp_path / "cluster")
-    assert len(cluster_files) == 28  # two sizes of 14 images
+    assert len(cluster_files) == 30  # two sizes of 15 images
     assert cluster_files == _thumbnails(tmp_path / "local")
 
 

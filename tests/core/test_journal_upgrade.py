@@ -16,7 +16,7 @@ import pytest
 from core.batch.journal import MIGRATIONS, SCHEMA_VERSION, Journal, JournalTooNew, journal_path, migrate
 from core.batch.runner import Runner
 from core.cli import build_parser, settings_from_args
-from core.models import Status, Summary
+from core.models import ItemUpdate, Status, Summary
 from tests.fixtures.make_journal_v1 import DONE, FAILED, FIXTURE, PENDING, proxy_environment
 from tests.support.loopback import LoopbackServer
 
@@ -59,6 +59,42 @@ def test_a_first_release_journal_is_upgraded_to_the_current_version_with_its_row
     assert (output.width, output.height, output.bytes) == (256, 192, (out / output.path).stat().st_size)
     assert items[FAILED].error == "HTTP 404 Not Found"
     assert items[PENDING[0]].error == "not processed: the batch was interrupted"
+    assert "warning" in _columns(journal_path(out))  # version 2's column, NULL in every old row
+    assert all(item.warning is None for item in items.values()) and counts.warned == 0
+
+
+def _columns(path: Path) -> list[str]:
+    db = sqlite3.connect(path)
+    try:
+        return [row[1] for row in db.execute("PRAGMA table_info(items)")]
+    finally:
+        db.close()
+
+
+def test_a_version_1_journal_gains_the_warning_column_and_records_warnings(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    path = journal_path(out)
+    path.parent.mkdir(parents=True)
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        migrate(db, path, MIGRATIONS[:1])
+        db.execute(
+            "INSERT INTO items (key, source, url, status, run, done_run, outputs)"
+            " VALUES ('http://a/x.jpg', 'http://a/x.jpg', 'http://a/x.jpg', 'done', 1, 1, '[]')"
+        )
+    finally:
+        db.close()
+    assert _user_version(path) == 1 and "warning" not in _columns(path)
+
+    with Journal(out) as j:
+        (old,) = j.items(1)
+        assert old.status == Status.DONE and old.warning is None
+        warned = ItemUpdate("http://a/x.jpg", "http://a/x.jpg", Status.DONE, warning="truncated: about 40% ...")
+        j.record([warned], 1, "fp")
+        (again,) = j.items(1)
+        assert again.warning == "truncated: about 40% ..."
+        assert j.counts(1).warned == 1
+    assert _user_version(path) == SCHEMA_VERSION == 2
 
 
 def test_a_failing_migration_step_leaves_the_journal_as_it_was(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from core.imaging import png_inflate
-from core.imaging.resize import ResizeError, ResizeSpec, make_thumbnails
+from core.imaging.resize import ResizeSpec, make_thumbnails
 from tests.support.pngs import SIGNATURE, chunk, chunks, interlaced_rgb, noise, same_thumbnails_both_ways
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,14 +96,14 @@ def test_animated_png_is_left_to_pillow(tmp_path: Path) -> None:
     assert _declined(path)
 
 
-def test_damaged_data_is_left_to_pillow_which_says_what_is_wrong(tmp_path: Path) -> None:
+def test_damaged_data_is_left_to_pillow(tmp_path: Path) -> None:
     path = tmp_path / "cut.png"
     noise("RGB", (200, 150)).save(path)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     assert _declined(path)
-    with pytest.raises(ResizeError, match=r"^truncated or corrupt PNG"):
-        make_thumbnails(path, tmp_path / "out", "cut", ResizeSpec())
+    made = make_thumbnails(path, tmp_path / "out", "cut", ResizeSpec())  # what decoded (tests/core/test_damaged.py)
+    assert made.warning is not None and made.warning.startswith("truncated: about ")
 
     flipped = tmp_path / "flipped.png"
     idat = data.index(b"IDAT") + 40

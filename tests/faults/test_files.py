@@ -28,6 +28,7 @@ class FileCase:
     status: str
     says: tuple[str, ...] = ()
     check: Check | None = None
+    warns: str | None = None  # words in a done item's warning
 
 
 def _size(width: int, height: int) -> Check:
@@ -91,9 +92,11 @@ def file_cases() -> dict[str, FileCase]:
     red = (255, 0, 0)
     cases = {
         "empty.jpg": FileCase(b"", "failed", ("empty",)),
-        "truncated.jpg": FileCase(images.truncated(_noise("JPEG")), "failed", ("truncated or corrupt JPEG",)),
-        "truncated.png": FileCase(images.truncated(_noise("PNG")), "failed", ("truncated or corrupt PNG",)),
-        "truncated.gif": FileCase(images.truncated(_noise("GIF")), "failed", ("truncated or corrupt GIF",)),
+        # Cut short inside their image data: what decoded becomes the thumbnail, with a warning.
+        "truncated.jpg": FileCase(images.truncated(_noise("JPEG")), "done", (), _size(256, 171), "truncated: about"),
+        "truncated.png": FileCase(images.truncated(_noise("PNG")), "done", (), _size(256, 171), "truncated: about"),
+        "truncated.gif": FileCase(images.truncated(_noise("GIF")), "done", (), _size(256, 171), "truncated: about"),
+        "scan-header-only.jpg": FileCase(images.cut_before_scan_data(_noise("JPEG")), "failed", ("truncated",)),
         "truncated.webp": FileCase(images.truncated(_noise("WEBP")), "failed", ("truncated or corrupt WebP",)),
         "header-only.png": FileCase(_noise("PNG")[:40], "failed", ("truncated or corrupt PNG",)),
         "login.jpg": FileCase(LOGIN_PAGE, "failed", ("HTML, not an image",)),
@@ -207,6 +210,10 @@ def test_each_file_becomes_a_thumbnail_or_fails_in_words(file_batch: tuple, name
     assert row["status"] == case.status, row["error"]
     for words in case.says:
         assert words in row["error"], row["error"]
+    if case.warns is None:
+        assert row["warning"] is None
+    else:
+        assert case.warns in row["warning"]
     if case.status == "done":
         (path,) = output_files(batch, row)
         with Image.open(path) as thumb:

@@ -47,7 +47,7 @@ def line_for(i: int, base: str) -> tuple[str, str]:
     if kind < 92:
         return f"{base}/empty?i={i}", "failed"
     if kind < 94:
-        return f"{base}/broken.jpg?i={i}", "failed"  # a truncated JPEG: the resizer refuses it
+        return f"{base}/broken.jpg?i={i}", "failed"  # a JPEG with no image data: the resizer refuses it
     if kind < 96:
         return f"{base}/status/503?i={i}", "failed"  # retried, then given up
     if kind < 98:

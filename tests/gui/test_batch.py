@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication, QIcon
 
 import gui.main_window
 from core.batch.journal import unfinished_batch
 from core.models import Status, Summary
 from gui.main_window import APP_TITLE
+from gui.queue_model import Column
 from gui.status_bar import describe
+from tests.support import damaged
 from tests.support.window import BATCH_TIMEOUT, make_window, queue, wait_running, wait_summary
 
 pytestmark = [pytest.mark.gui, pytest.mark.qt_log_ignore(r"This plugin does not support propagateSizeHints")]
@@ -38,6 +41,7 @@ def test_a_batch_runs_from_start_to_summary(qtbot, http_server, tmp_path):
     assert len(list((tmp_path / "out").glob("*.jpg"))) == 5
     assert (dialog.summary.done, dialog.summary.failed, dialog.summary.invalid) == (5, 1, 1)
     assert not dialog.retry_button.isHidden() and not dialog.copy_button.isHidden()
+    assert not dialog.warned_label.isVisible()  # nothing to warn about: no such line
     assert any(t.endswith(f"% – {APP_TITLE}") for t in titles)
     assert window.windowTitle() == APP_TITLE
     assert window.status.currentMessage().startswith("Batch finished")
@@ -63,6 +67,25 @@ def test_summary_exports_the_report_and_the_failures(qtbot, http_server, tmp_pat
     assert (tmp_path / "failed.txt").read_text() == f"{bad}\n"
     dialog.copy_button.click()
     assert QGuiApplication.clipboard().text() == f"{bad}\n"
+
+
+def test_a_file_cut_short_is_done_with_its_warning_in_the_queue_and_the_summary(qtbot, http_server, tmp_path):
+    window = make_window(qtbot, tmp_path)
+    cut = damaged.jpeg_cut()
+    truncated = http_server.add("/cut.jpg", cut.data, {"Content-Type": "image/jpeg"})
+    queue(qtbot, window, [truncated, http_server.url("/img/fine.jpg")])
+    window.start()
+    dialog = wait_summary(qtbot, window)
+
+    assert (dialog.summary.done, dialog.summary.warned, dialog.summary.failed) == (2, 1, 0)
+    assert window.model.counts()[Status.DONE] == 2
+    warning = window.model.data(window.model.index(0, Column.ERROR))
+    assert warning.startswith("truncated: about ") and warning.endswith("% of the image is missing")
+    assert isinstance(window.model.data(window.model.index(0, Column.ERROR), Qt.ItemDataRole.DecorationRole), QIcon)
+    assert window.model.data(window.model.index(1, Column.ERROR)) == ""
+    assert dialog.warned_label.isVisible() and dialog.warned_label.text().startswith("1 ")
+    assert "2 done (1 with warning)" in window.status.currentMessage()
+    assert window.thumbnail_view.count() == 2
 
 
 def test_retry_failed_redoes_only_the_failures(qtbot, http_server, tmp_path):

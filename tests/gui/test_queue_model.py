@@ -10,7 +10,7 @@ from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QLabel, QMenu
 
 from core.models import Entry, ItemUpdate, Output, Status
-from gui.queue_model import STATUS_ROLE, URL_ROLE, Column, QueueFilterProxy, QueueModel
+from gui.queue_model import STATUS_ROLE, URL_ROLE, WARNING_ROLE, Column, QueueFilterProxy, QueueModel
 from gui.queue_view import EMPTY_HINT, QueueView
 
 pytestmark = pytest.mark.gui
@@ -50,6 +50,7 @@ def test_model_contract_empty_filled_and_updated(qtmodeltester, model):
             update(entries[0], Status.DONE, bytes=2048, seconds=0.5, outputs=[Output("a.jpg", 256, 171, 900)]),
             update(entries[1], Status.FAILED, error="HTTP 404: not found"),
             update(entries[2], Status.RUNNING),
+            update(entries[3], Status.DONE, warning="truncated: about 40% of the image is missing"),
         ]
     )
     qtmodeltester.check(model)
@@ -65,6 +66,28 @@ def test_proxy_contract(qtmodeltester, model):
     model.apply_updates([update(url_entry(i), Status.DONE, bytes=i * 10) for i in range(0, 10, 2)])
     assert proxy.rowCount() == 5
     qtmodeltester.check(proxy)
+
+
+WARNING = "truncated: about 40% of the image is missing"
+
+
+def test_a_done_item_with_a_warning_shows_it_in_the_error_column_with_a_sign(model):
+    entries = [url_entry(0), url_entry(1)]
+    model.add_entries(entries)
+    model.apply_updates([update(entries[0], Status.DONE, warning=WARNING), update(entries[1], Status.DONE)])
+    assert cell(model, 0, Column.STATUS) == "done"
+    assert cell(model, 0, Column.ERROR) == WARNING
+    assert cell(model, 0, Column.ERROR, Qt.ItemDataRole.ToolTipRole) == WARNING
+    assert cell(model, 0, Column.ERROR, WARNING_ROLE) == WARNING
+    sign = cell(model, 0, Column.ERROR, Qt.ItemDataRole.DecorationRole)
+    assert isinstance(sign, QIcon) and not sign.isNull()
+    assert cell(model, 1, Column.ERROR) == "" and cell(model, 1, Column.ERROR, Qt.ItemDataRole.DecorationRole) is None
+    model.sort(Column.ERROR, Qt.SortOrder.DescendingOrder)  # sorts with the errors
+    assert cell(model, 0, Column.ERROR) == WARNING
+
+    model.reset_statuses()  # a new run: the old outcome and its warning go
+    assert [cell(model, r, Column.ERROR) for r in range(2)] == ["", ""]
+    assert cell(model, 0, Column.ERROR, Qt.ItemDataRole.DecorationRole) is None
 
 
 def test_entries_come_back_as_given_whatever_their_url_file_and_line(model):
@@ -91,12 +114,13 @@ def _comparable(value):
 
 def test_a_cell_gives_every_role_at_once_as_it_does_role_by_role(model):
     """What a delegate asks in one call (multiData, through the filter proxy) equals data() for each role."""
-    entries = [url_entry(0), url_entry(1), Entry("ftp thing", None, "list.txt", 3, "not a URL")]
+    entries = [url_entry(0), url_entry(1), Entry("ftp thing", None, "list.txt", 3, "not a URL"), url_entry(3)]
     model.add_entries(entries)
     model.apply_updates(
         [
             update(entries[0], Status.DONE, bytes=2048, seconds=0.5, outputs=[Output("a.jpg", 256, 171, 900)]),
             update(entries[1], Status.FAILED, error="HTTP 404: not found"),
+            update(entries[3], Status.DONE, warning=WARNING),
         ]
     )
     proxy = QueueFilterProxy()
@@ -109,9 +133,10 @@ def test_a_cell_gives_every_role_at_once_as_it_does_role_by_role(model):
         Qt.ItemDataRole.FontRole,
         URL_ROLE,
         STATUS_ROLE,
+        WARNING_ROLE,
     ]
     asked = {role: QModelRoleData(int(role)) for role in roles}  # reused from cell to cell, as a delegate does
-    for row in range(3):
+    for row in range(4):
         for column in Column:
             index = proxy.index(row, column)
             for role, answer in asked.items():

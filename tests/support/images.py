@@ -94,6 +94,13 @@ def truncated(data: bytes) -> bytes:
     return data[: len(data) // 2]
 
 
+def cut_before_scan_data(jpeg: bytes) -> bytes:
+    """A JPEG cut right after its scan header: nothing of the image is there, so nothing can be shown."""
+    sos = jpeg.index(b"\xff\xda")
+    (length,) = struct.unpack(">H", jpeg[sos + 2 : sos + 4])
+    return jpeg[: sos + 2 + length]
+
+
 def flat_png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
     """A large one-colour PNG, written row by row: far quicker to make than with Pillow, as slow to decode."""
     row = b"\0" + bytes(rgb) * width

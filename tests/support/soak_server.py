@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import sys
 
-from tests.support.images import truncated
+from tests.support.images import cut_before_scan_data
 from tests.support.loopback import LoopbackServer, image_bytes
 
 
 def main() -> None:
     with LoopbackServer() as server:
-        server.add("/broken.jpg", truncated(image_bytes("broken", "jpg", 200, 200)), {"Content-Type": "image/jpeg"})
+        broken = cut_before_scan_data(image_bytes("broken", "jpg", 200, 200))
+        server.add("/broken.jpg", broken, {"Content-Type": "image/jpeg"})
         print(server.port, flush=True)
         sys.stdin.read()
 

@@ -36,13 +36,14 @@ class Downloaded:
 
 @dataclass(frozen=True, slots=True)
 class Made:
-    """The thumbnails are written."""
+    """The thumbnails are written; `warning` when the user should know something (a file that decoded in part)."""
 
     key: str
     fetched: Fetched
     source_width: int
     source_height: int
     outputs: tuple[Output, ...]
+    warning: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

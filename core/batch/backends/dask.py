@@ -95,6 +95,7 @@ class RemoteResult:
     thumbs: list[RemoteThumb] = field(default_factory=list)
     fetch_error: FetchError | None = None
     error: str | None = None
+    warning: str | None = None  # the thumbnails were made from a file that decoded in part
 
     def fetched(self) -> Fetched:
         """Where the bytes came from, in the shape the runner records for local downloads."""
@@ -136,6 +137,7 @@ def run_remote(job: RemoteJob) -> RemoteResult:
             result.error = outcome.error or "resizing failed"
             return result
         result.source_width, result.source_height = outcome.result.source_width, outcome.result.source_height
+        result.warning = outcome.result.warning
         for out in outcome.result.outputs:
             data = safe_join(work / "out", out.path).read_bytes()
             result.thumbs.append(RemoteThumb(out.path, out.width, out.height, data))
@@ -450,4 +452,4 @@ class DaskBackend:
             if exc.errno in FATAL_ERRNOS:
                 return Stop(key, disk_error(exc, str(out)))
             return Failed(key, f"cannot write the thumbnail: {describe_error(exc)}", fetched)
-        return Made(key, fetched, outcome.source_width, outcome.source_height, tuple(outputs))
+        return Made(key, fetched, outcome.source_width, outcome.source_height, tuple(outputs), outcome.warning)

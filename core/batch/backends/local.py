@@ -165,4 +165,4 @@ def _event_for(key: str, fetched: Fetched, outcome: JobOutcome) -> Event:
     if outcome.result is None:
         return Failed(key, outcome.error or "resizing failed", fetched)
     res = outcome.result
-    return Made(key, fetched, res.source_width, res.source_height, tuple(res.outputs))
+    return Made(key, fetched, res.source_width, res.source_height, tuple(res.outputs), res.warning)
