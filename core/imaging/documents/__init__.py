@@ -13,6 +13,8 @@ from typing import Protocol
 
 from PIL import Image
 
+from core.imaging.documents.svg import SvgDocument
+
 
 class Page(Protocol):
     """One opened document's first page, not yet rendered."""
@@ -44,7 +46,7 @@ class Document(Protocol):
 
 
 #: Every document format, tried in this order on a file no raster signature claims.
-DOCUMENTS: tuple[Document, ...] = ()
+DOCUMENTS: tuple[Document, ...] = (SvgDocument(),)
 
 
 def find(head: bytes) -> Document | None:

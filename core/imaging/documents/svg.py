@@ -1,0 +1,177 @@
+"""SVG and SVGZ (.svg.gz), rendered by resvg (Rust, through the `resvg_py` binding) with nothing fetched.
+
+resvg never goes to the network, but it reads local files: an `<image href>` that is a path (relative ones
+resolved against the working directory) is loaded, and the binding has no switch to stop it. So the file is
+first parsed by defusedxml and every reference that could leave the document is removed before resvg sees
+it: `href`/`xlink:href` that is neither a `data:` URL nor a `#fragment`, CSS `@import`, and `url(...)` to
+anything but a fragment or a `data:` URL. Entity declarations are refused outright (defusedxml's
+`forbid_entities`): they are the only way to an XML external entity (XXE) or an expansion bomb (billion
+laughs), and Python's expat cannot be told to bound internal expansion below 100 times the file's size.
+The price: old Adobe Illustrator exports that declare their namespaces as entities are refused, in words.
+
+The cleaned tree is given the size computed here (CSS pixels: width/height, else the viewBox, else the
+browsers' 300x150) and rendered at the thumbnail's size, never at the declared one. A gzip-compressed file is
+inflated to at most `MAX_INFLATED` bytes. resvg_py keeps no state between calls (each call builds its own
+tree and pixmap), so several threads of a Dask worker may render at once.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+import xml.etree.ElementTree as ET
+import zlib
+from dataclasses import dataclass
+
+import defusedxml.ElementTree as SafeET
+import resvg_py
+from defusedxml import DefusedXmlException
+from PIL import Image
+
+from core.imaging.spec import ResizeError
+
+#: Inflated size an .svgz may reach: real SVGZ files are well under a few MB; a gzip bomb stops here.
+MAX_INFLATED = 50 * 1024 * 1024
+_SNIFF_INFLATED = 1024  # what a compressed file's head is inflated to, to tell whether it is an SVG
+_GZIP = b"\x1f\x8b"
+_GZIP_WBITS = 16 + zlib.MAX_WBITS
+#: What a browser makes of an SVG with neither width/height nor viewBox (the CSS default object size).
+DEFAULT_SIZE = (300.0, 150.0)
+#: CSS pixels per unit (96 dpi); em and ex on the default 16 px font, as resvg does.
+_UNITS = {"": 1.0, "px": 1.0, "pt": 4 / 3, "pc": 16.0, "mm": 96 / 25.4, "cm": 96 / 2.54, "in": 96.0, "em": 16.0,
+          "ex": 8.0}  # fmt: skip
+_LENGTH = re.compile(r"\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([a-z%]*)\s*$", re.IGNORECASE)
+_HREFS = ("href", "{http://www.w3.org/1999/xlink}href")
+#: CSS that could name another file: @import, and url() to anything but a fragment or a data: URL.
+_CSS_IMPORT = re.compile(r"@import[^;]*;?", re.IGNORECASE)
+_CSS_URL = re.compile(r"""url\(\s*(?!['"]?\s*(?:#|data:))[^)]*\)""", re.IGNORECASE)
+
+
+def _svg_text(head: bytes) -> bool:
+    """Markup whose first bytes hold an <svg tag and that is not an HTML page (as `describe_non_image`)."""
+    low = head.removeprefix(b"\xef\xbb\xbf").lstrip().lower()
+    return low.startswith(b"<") and not low.startswith((b"<!doctype html", b"<html")) and b"<svg" in low
+
+
+def _local_reference(value: str) -> bool:
+    """An href that stays inside the document: a fragment, or data: URL."""
+    v = value.strip().lower()
+    return v.startswith(("#", "data:"))
+
+
+def _css_cleaned(text: str) -> str:
+    return _CSS_URL.sub("none", _CSS_IMPORT.sub("", text))
+
+
+def _length(value: str | None) -> float | None:
+    """A width/height attribute in CSS pixels; None when absent, a percentage or not a length."""
+    match = _LENGTH.match(value) if value is not None else None
+    if match is None or match[2].lower() not in _UNITS:
+        return None
+    return float(match[1]) * _UNITS[match[2].lower()]
+
+
+def _view_box(value: str | None) -> tuple[float, float] | None:
+    parts = re.split(r"[\s,]+", value.strip()) if value else []
+    try:
+        w, h = (float(p) for p in parts[2:4]) if len(parts) == 4 else (0.0, 0.0)
+    except ValueError:
+        return None
+    return (w, h) if w > 0 and h > 0 else None
+
+
+def _own_size(root: ET.Element) -> tuple[float, float]:
+    """The size a browser gives the SVG as an image: width/height, the missing one (or both) from the viewBox's
+    aspect ratio, else 300x150."""
+    w, h = _length(root.get("width")), _length(root.get("height"))
+    box = _view_box(root.get("viewBox"))
+    if box is not None:
+        if w is None:
+            w = box[0] if h is None else h * box[0] / box[1]
+        if h is None:
+            h = w * box[1] / box[0]
+    return (DEFAULT_SIZE[0] if w is None else w, DEFAULT_SIZE[1] if h is None else h)
+
+
+def _inflated(data: bytes) -> bytes:
+    inflater = zlib.decompressobj(_GZIP_WBITS)
+    try:
+        text = inflater.decompress(data, MAX_INFLATED + 1)
+    except zlib.error as exc:
+        raise ResizeError(f"damaged SVGZ: {exc}") from None
+    if len(text) > MAX_INFLATED:
+        raise ResizeError(f"SVGZ inflates to over {MAX_INFLATED // 1024 // 1024} MB (a decompression bomb?)")
+    if not inflater.eof:
+        raise ResizeError("damaged SVGZ: the compressed data is cut short")
+    return text
+
+
+def _cleaned(root: ET.Element) -> None:
+    """Remove, in place, every reference that could make resvg read a file."""
+    for el in root.iter():
+        for name in _HREFS:
+            value = el.get(name)
+            if value is not None and not _local_reference(value):
+                del el.attrib[name]
+        for name, value in el.attrib.items():
+            if "url(" in value.lower() or "@import" in value.lower():
+                el.set(name, _css_cleaned(value))
+        if el.text and (el.tag == "{http://www.w3.org/2000/svg}style" or "url(" in el.text.lower()):
+            el.text = _css_cleaned(el.text)
+
+
+@dataclass(frozen=True)
+class _SvgPage:
+    markup: str  # cleaned, with width, height and viewBox set to `own_size`
+    own_size: tuple[float, float]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return (max(1, round(self.own_size[0])), max(1, round(self.own_size[1])))
+
+    def render(self, size: tuple[int, int]) -> Image.Image:
+        try:
+            png = resvg_py.svg_to_bytes(svg_string=self.markup, width=size[0], height=size[1])
+        except (ValueError, OSError, RuntimeError) as exc:
+            raise ResizeError(f"damaged SVG: {exc}") from None
+        with Image.open(io.BytesIO(png), formats=["PNG"]) as im:
+            image = im.convert("RGBA")
+        return image if image.size == size else image.resize(size, Image.Resampling.LANCZOS)
+
+
+class SvgDocument:
+    """SVG text, or gzip whose inflated head is SVG text (.svgz, .svg.gz)."""
+
+    name = "SVG"
+
+    def sniff(self, head: bytes) -> bool:
+        if head.startswith(_GZIP):
+            try:
+                head = zlib.decompressobj(_GZIP_WBITS).decompress(head, _SNIFF_INFLATED)
+            except zlib.error:
+                return False
+        return _svg_text(head)
+
+    def open(self, data: bytes, max_pixels: int) -> _SvgPage:
+        """Parse and clean; `max_pixels` does not apply: an SVG has no pixels until rendered at the thumbnail's
+        size."""
+        if data.startswith(_GZIP):
+            data = _inflated(data)
+        try:
+            root = SafeET.fromstring(data, forbid_dtd=False, forbid_entities=True, forbid_external=True)
+        except DefusedXmlException:
+            raise ResizeError("SVG declares XML entities (<!ENTITY>), which are refused for safety") from None
+        except ET.ParseError as exc:
+            raise ResizeError(f"damaged SVG: {exc}") from None
+        if root.tag != "{http://www.w3.org/2000/svg}svg":
+            raise ResizeError(f"damaged SVG: the root element is <{root.tag}>, not an SVG namespace <svg>")
+        w, h = _own_size(root)
+        if not (0 < w < math.inf and 0 < h < math.inf):  # also NaN
+            raise ResizeError(f"SVG has no size ({w:g}x{h:g})")
+        _cleaned(root)
+        root.set("width", repr(w))
+        root.set("height", repr(h))
+        if _view_box(root.get("viewBox")) is None:
+            root.set("viewBox", f"0 0 {w!r} {h!r}")
+        return _SvgPage(ET.tostring(root, encoding="unicode"), (w, h))
