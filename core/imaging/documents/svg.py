@@ -73,12 +73,12 @@ def _length(value: str | None) -> float | None:
 
 
 def _view_box(value: str | None) -> tuple[float, float] | None:
+    """The viewBox's width and height (maybe zero or negative: nothing is drawn); None when absent or unreadable."""
     parts = re.split(r"[\s,]+", value.strip()) if value else []
     try:
-        w, h = (float(p) for p in parts[2:4]) if len(parts) == 4 else (0.0, 0.0)
+        return (float(parts[2]), float(parts[3])) if len(parts) == 4 else None
     except ValueError:
         return None
-    return (w, h) if w > 0 and h > 0 else None
 
 
 def _own_size(root: ET.Element) -> tuple[float, float]:
@@ -86,6 +86,8 @@ def _own_size(root: ET.Element) -> tuple[float, float]:
     aspect ratio, else 300x150."""
     w, h = _length(root.get("width")), _length(root.get("height"))
     box = _view_box(root.get("viewBox"))
+    if box is not None and not (box[0] > 0 and box[1] > 0):
+        raise ResizeError(f"SVG has no size (its viewBox is {box[0]:g}x{box[1]:g})")
     if box is not None:
         if w is None:
             w = box[0] if h is None else h * box[0] / box[1]
