@@ -210,7 +210,7 @@ def test_hostile_svgs_end_clearly_and_in_time(qapp, tmp_path: Path) -> None:
     expected = {
         "xxe.svg": "SVG declares XML entities",
         "laughs.svg": "SVG declares XML entities",
-        "bomb.svgz": "SVGZ inflates to over 50 MB",
+        "bomb.svgz": "SVGZ inflates to over 50 MiB",
         "broken.svg": "damaged SVG",
     }
     for name, says in expected.items():

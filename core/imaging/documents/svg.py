@@ -32,7 +32,7 @@ from PIL import Image
 from core.imaging.spec import ResizeError
 
 #: Inflated size an .svgz may reach: real SVGZ files are well under a few MB; a gzip bomb stops here.
-MAX_INFLATED = 50 * 1024 * 1024
+MAX_INFLATED = 50 * 1024 * 1024  # 50 MiB
 _SNIFF_INFLATED = 1024  # what a compressed file's head is inflated to, to tell whether it is an SVG
 _GZIP = b"\x1f\x8b"
 _GZIP_WBITS = 16 + zlib.MAX_WBITS
@@ -42,6 +42,7 @@ DEFAULT_SIZE = (300.0, 150.0)
 _UNITS = {"": 1.0, "px": 1.0, "pt": 4 / 3, "pc": 16.0, "mm": 96 / 25.4, "cm": 96 / 2.54, "in": 96.0, "em": 16.0,
           "ex": 8.0}  # fmt: skip
 _LENGTH = re.compile(r"\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([a-z%]*)\s*$", re.IGNORECASE)
+_STYLE = "{http://www.w3.org/2000/svg}style"
 _HREFS = ("href", "{http://www.w3.org/1999/xlink}href")
 #: CSS that could name another file: @import, and url() to anything but a fragment or a data: URL.
 _CSS_IMPORT = re.compile(r"@import[^;]*;?", re.IGNORECASE)
@@ -103,7 +104,7 @@ def _inflated(data: bytes) -> bytes:
     except zlib.error as exc:
         raise ResizeError(f"damaged SVGZ: {exc}") from None
     if len(text) > MAX_INFLATED:
-        raise ResizeError(f"SVGZ inflates to over {MAX_INFLATED // 1024 // 1024} MB (a decompression bomb?)")
+        raise ResizeError(f"SVGZ inflates to over {MAX_INFLATED // 1024 // 1024} MiB (a decompression bomb?)")
     if not inflater.eof:
         raise ResizeError("damaged SVGZ: the compressed data is cut short")
     return text
@@ -119,7 +120,7 @@ def _cleaned(root: ET.Element) -> None:
         for name, value in el.attrib.items():
             if "url(" in value.lower() or "@import" in value.lower():
                 el.set(name, _css_cleaned(value))
-        if el.text and (el.tag == "{http://www.w3.org/2000/svg}style" or "url(" in el.text.lower()):
+        if el.text and el.tag == _STYLE:  # a <text>'s words are left as they are
             el.text = _css_cleaned(el.text)
 
 
