@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from core.download.fetch import sniff_image
-from core.imaging.documents.svg import MAX_INFLATED
+from core.imaging.documents.svg import MAX_INFLATED, SvgDocument
 from core.imaging.resize import make_thumbnails
 from core.imaging.spec import Format, ResizeError, ResizeSpec
 from core.sources import entries_from_html, iter_entries
@@ -191,15 +191,50 @@ def test_xml_entities_are_refused_so_xxe_reads_nothing(tmp_path: Path) -> None:
         f'<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY xxe SYSTEM "{secret.as_uri()}">]>'
         f'<svg {NS} width="10" height="10"><text y="10">&xxe;</text></svg>'
     ).encode()
-    assert "SVG declares XML entities (<!ENTITY>), which are refused" in fails(tmp_path, xxe)
+    assert "SVG declares an external or parameter XML entity, which is refused" in fails(tmp_path, xxe)
 
 
 def test_billion_laughs_ends_at_once_in_words(tmp_path: Path) -> None:
     levels = ['<!ENTITY l0 "lol">'] + [f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10)]
     bomb = f'<?xml version="1.0"?><!DOCTYPE svg [{"".join(levels)}]><svg {NS}><text>&l9;</text></svg>'
     started = time.monotonic()
-    assert "SVG declares XML entities" in fails(tmp_path, bomb.encode())
+    assert "SVG declares an XML entity built from other entities" in fails(tmp_path, bomb.encode())
     assert time.monotonic() - started < 1
+
+
+def test_entities_that_add_up_to_too_much_are_refused(tmp_path: Path) -> None:
+    """No nesting, but a 1 KiB entity used 2000 times would still add 2 MB: counted before expanding."""
+    text = "x" * 1024
+    quadratic = svg("<text>" + "&big;" * 2000 + "</text>").replace(
+        b"\n", f'\n<!DOCTYPE svg [<!ENTITY big "{text}">]>\n'.encode(), 1
+    )
+    assert "SVG's XML entities would add over 1 MiB when expanded" in fails(tmp_path, quadratic)
+
+
+def test_an_illustrator_svg_with_namespace_entities_is_rendered(tmp_path: Path) -> None:
+    illustrator = b"""<?xml version="1.0" encoding="utf-8"?>
+<!-- Generator: Adobe Illustrator 15.0.0, SVG Export Plug-In  -->
+<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd" [
+\t<!ENTITY ns_extend "http://ns.adobe.com/Extensibility/1.0/">
+\t<!ENTITY ns_ai "http://ns.adobe.com/AdobeIllustrator/10.0/">
+\t<!ENTITY ns_svg "http://www.w3.org/2000/svg">
+\t<!ENTITY ns_xlink "http://www.w3.org/1999/xlink">
+]>
+<svg version="1.1" xmlns:x="&ns_extend;" xmlns:i="&ns_ai;" xmlns="&ns_svg;" xmlns:xlink="&ns_xlink;"
+\t width="64px" height="48px" viewBox="0 0 64 48" xml:space="preserve">
+<rect width="64" height="48" fill="#FF0000"/>
+</svg>
+"""
+    im, result = thumbnail(tmp_path, illustrator, sizes=(32,))
+    assert (result.source_width, result.source_height) == (64, 48)  # type: ignore[attr-defined]
+    assert im.getpixel((16, 12))[0] > 240
+
+
+def test_entities_in_a_file_not_in_an_ascii_based_encoding_are_refused() -> None:
+    """References are counted in the file's bytes, which only works where `&name;` is spelled in ASCII."""
+    utf16 = '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE svg [<!ENTITY a "b">]><svg/>'.encode("utf-16")
+    with pytest.raises(ResizeError, match="not in UTF-8 or an ASCII-based encoding"):
+        SvgDocument().open(utf16, 10**8)
 
 
 def test_a_doctype_without_entities_is_fine(tmp_path: Path) -> None:

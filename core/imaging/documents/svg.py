@@ -4,10 +4,12 @@ resvg never goes to the network, but it reads local files: an `<image href>` tha
 resolved against the working directory) is loaded, and the binding has no switch to stop it. So the file is
 first parsed by defusedxml and every reference that could leave the document is removed before resvg sees
 it: `href`/`xlink:href` that is neither a `data:` URL nor a `#fragment`, CSS `@import`, and `url(...)` to
-anything but a fragment or a `data:` URL. Entity declarations are refused outright (defusedxml's
-`forbid_entities`): they are the only way to an XML external entity (XXE) or an expansion bomb (billion
-laughs), and Python's expat cannot be told to bound internal expansion below 100 times the file's size.
-The price: old Adobe Illustrator exports that declare their namespaces as entities are refused, in words.
+anything but a fragment or a `data:` URL. XML entities are the way to an external entity (XXE) or an
+expansion bomb (billion laughs), and Python's expat cannot be told to bound expansion below 100 times the
+file's size; Adobe Illustrator declares its namespace URIs as entities, though. So a DOCTYPE is read first
+(`_check_entities`): plain-text internal entities pass when all their references together add at most
+`MAX_ENTITY_EXPANSION`; external, parameter and nested ones are refused. defusedxml then parses with external
+entities forbidden.
 
 The cleaned tree is given the size computed here (CSS pixels: width/height, else the viewBox, else the
 browsers' 300x150) and rendered at the thumbnail's size, never at the declared one. A gzip-compressed file is
@@ -22,7 +24,9 @@ import math
 import re
 import xml.etree.ElementTree as ET
 import zlib
+from contextlib import suppress
 from dataclasses import dataclass
+from xml.parsers import expat
 
 import defusedxml.ElementTree as SafeET
 import resvg_py
@@ -33,6 +37,14 @@ from core.imaging.spec import ResizeError
 
 #: Inflated size an .svgz may reach: real SVGZ files are well under a few MB; a gzip bomb stops here.
 MAX_INFLATED = 50 * 1024 * 1024  # 50 MiB
+#: What internal entities may add to a file in all: Illustrator declares a few namespace URIs, used a few times.
+MAX_ENTITY_EXPANSION = 1024 * 1024  # 1 MiB
+#: Entity references are counted in the file's bytes, so the file must spell `&name;` in ASCII.
+_ENCODING = re.compile(rb"\s*<\?xml[^>]*?encoding\s*=", re.IGNORECASE)
+_ASCII_ENCODING = re.compile(
+    rb"""\s*<\?xml[^>]*?encoding\s*=\s*["'](?:utf-8|us-ascii|ascii|iso-8859-\d+|latin-?1|windows-125\d)["']""",
+    re.IGNORECASE,
+)
 _SNIFF_INFLATED = 1024  # what a compressed file's head is inflated to, to tell whether it is an SVG
 _GZIP = b"\x1f\x8b"
 _GZIP_WBITS = 16 + zlib.MAX_WBITS
@@ -124,6 +136,46 @@ def _cleaned(root: ET.Element) -> None:
             el.text = _css_cleaned(el.text)
 
 
+class _DoctypeEnd(Exception):
+    """Ends the look at the DOCTYPE: no entity can be declared after it."""
+
+
+def _check_entities(data: bytes) -> None:
+    """Let through what Illustrator writes (plain-text internal entities: namespace URIs), bounded in what they
+    add when expanded; refuse external and parameter entities (XXE), entities built from entities (billion
+    laughs) and, counting every reference in the file, more than `MAX_ENTITY_EXPANSION` of expansion."""
+    declared: dict[str, int] = {}
+
+    def on_entity(
+        name: str, parameter: bool, value: str | None, _base: object, _system: object, _public: object, _note: object
+    ) -> None:
+        if parameter or value is None:
+            raise ResizeError("SVG declares an external or parameter XML entity, which is refused for safety")
+        if "&" in value or "%" in value or not name.isascii():
+            raise ResizeError("SVG declares an XML entity built from other entities, which is refused for safety")
+        declared[name] = len(value.encode())
+
+    def stop(*_: object) -> None:
+        raise _DoctypeEnd
+
+    parser = expat.ParserCreate()  # resolves no external entity: it has no handler for them
+    parser.EntityDeclHandler = on_entity
+    parser.EndDoctypeDeclHandler = stop
+    parser.StartElementHandler = stop
+    with suppress(_DoctypeEnd, expat.ExpatError):  # a damaged file is the real parse's to report
+        parser.Parse(data, True)
+    if not declared:
+        return
+    body = data.removeprefix(b"\xef\xbb\xbf")
+    if not body.lstrip().startswith(b"<") or (_ENCODING.match(body) and not _ASCII_ENCODING.match(body)):
+        raise ResizeError("SVG declares XML entities in a file not in UTF-8 or an ASCII-based encoding, refused")
+    added = sum(body.count(b"&%s;" % name.encode()) * size for name, size in declared.items())
+    if added > MAX_ENTITY_EXPANSION:
+        raise ResizeError(
+            f"SVG's XML entities would add over {MAX_ENTITY_EXPANSION // 1024 // 1024} MiB when expanded, refused"
+        )
+
+
 @dataclass(frozen=True)
 class _SvgPage:
     markup: str  # cleaned, with width, height and viewBox set to `own_size`
@@ -161,10 +213,11 @@ class SvgDocument:
         size."""
         if data.startswith(_GZIP):
             data = _inflated(data)
+        _check_entities(data)
         try:
-            root = SafeET.fromstring(data, forbid_dtd=False, forbid_entities=True, forbid_external=True)
-        except DefusedXmlException:
-            raise ResizeError("SVG declares XML entities (<!ENTITY>), which are refused for safety") from None
+            root = SafeET.fromstring(data, forbid_dtd=False, forbid_entities=False, forbid_external=True)
+        except DefusedXmlException:  # `_check_entities` refuses these first; defusedxml stands behind it
+            raise ResizeError("SVG declares an external XML entity, which is refused for safety") from None
         except ET.ParseError as exc:
             raise ResizeError(f"damaged SVG: {exc}") from None
         if root.tag != "{http://www.w3.org/2000/svg}svg":
