@@ -223,7 +223,8 @@ def describe_non_image(head: bytes) -> str:
     if low.startswith(b"<"):
         if low.startswith((b"<!doctype html", b"<html")):
             return "HTML"
-        if b"<svg" in low:
+        svg_at = low.find(b"<svg")
+        if svg_at >= 0 and not any(tag in low[:svg_at] for tag in _HTML_TAGS):  # not a page with an inline icon
             return "SVG"
         if any(tag in low for tag in _HTML_TAGS):
             return "HTML"

@@ -245,7 +245,7 @@ def _is_svg_head(head: bytes) -> bool:
             return False
     low = head.removeprefix(b"\xef\xbb\xbf").lstrip().lower()
     at = low.find(b"<svg")
-    return low.startswith(b"<") and at >= 0 and b"<html" not in low[:at]
+    return low.startswith(b"<") and at >= 0 and not any(tag in low[:at] for tag in (b"<html", b"<head", b"<body"))
 
 
 def _is_image_head(head: bytes) -> bool:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from core.download.fetch import sniff_image
+from core.download.fetch import describe_non_image, sniff_image
 from core.imaging.documents.svg import MAX_INFLATED, SvgDocument
 from core.imaging.resize import make_thumbnails
 from core.imaging.spec import Format, ResizeError, ResizeSpec
@@ -270,6 +270,9 @@ def test_downloads_sniff_svg_and_svgz() -> None:
     assert sniff_image(gzip.compress(FULL_RED)[:300]) == "svgz"
     assert sniff_image(gzip.compress(b"hello, world")) is None
     assert sniff_image(b"<!DOCTYPE html><html><body><svg></svg></body></html>") is None
+    login = b"<!-- cached --><head><title>Login</title></head><body><svg/>"
+    assert sniff_image(login) is None and describe_non_image(login) == "HTML"
+    assert not SvgDocument().sniff(login)
 
 
 def test_folders_count_svg_files_by_their_content(tmp_path: Path) -> None:

@@ -54,6 +54,7 @@ DEFAULT_SIZE = (300.0, 150.0)
 _UNITS = {"": 1.0, "px": 1.0, "pt": 4 / 3, "pc": 16.0, "mm": 96 / 25.4, "cm": 96 / 2.54, "in": 96.0, "em": 16.0,
           "ex": 8.0}  # fmt: skip
 _LENGTH = re.compile(r"\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([a-z%]*)\s*$", re.IGNORECASE)
+_HTML_TAGS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<title", b"<meta", b"<script", b"<div", b"<p>")
 _STYLE = "{http://www.w3.org/2000/svg}style"
 _HREFS = ("href", "{http://www.w3.org/1999/xlink}href")
 #: CSS that could name another file: @import, and url() to anything but a fragment or a data: URL.
@@ -62,9 +63,11 @@ _CSS_URL = re.compile(r"""url\(\s*(?!['"]?\s*(?:#|data:))[^)]*\)""", re.IGNORECA
 
 
 def _svg_text(head: bytes) -> bool:
-    """Markup whose first bytes hold an <svg tag and that is not an HTML page (as `describe_non_image`)."""
+    """Markup whose first bytes hold an <svg tag before any HTML tag (as `core.download.fetch.describe_non_image`):
+    a web page with inline icons is not an SVG."""
     low = head.removeprefix(b"\xef\xbb\xbf").lstrip().lower()
-    return low.startswith(b"<") and not low.startswith((b"<!doctype html", b"<html")) and b"<svg" in low
+    at = low.find(b"<svg")
+    return low.startswith(b"<") and at >= 0 and not any(tag in low[:at] for tag in _HTML_TAGS)
 
 
 def _local_reference(value: str) -> bool:
