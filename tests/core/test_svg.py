@@ -243,6 +243,31 @@ def test_a_doctype_without_entities_is_fine(tmp_path: Path) -> None:
     assert im.getpixel((16, 12))[0] > 240
 
 
+@pytest.mark.parametrize("depth", [200, 250])
+def test_deeply_nested_groups_render_where_the_usual_stack_would_overflow(tmp_path: Path, depth: int) -> None:
+    """resvg recurses per level and overflowed an 8 MiB stack (killing the process) at about 220 levels."""
+    deep = svg("<g>" * depth + '<rect width="64" height="48" fill="red"/>' + "</g>" * depth)
+    im, _ = thumbnail(tmp_path, deep, sizes=(32,))
+    assert im.getpixel((16, 12))[0] > 240
+
+
+def test_nesting_deeper_than_the_limit_fails_in_words(tmp_path: Path) -> None:
+    deep = svg("<g>" * 5000 + "</g>" * 5000)
+    assert "SVG nests elements over 256 deep" in fails(tmp_path, deep)
+
+
+def test_long_chains_of_use_end_in_words_or_render(tmp_path: Path) -> None:
+    """Each <use> is a level too: resvg's own node limit ends long chains; short ones render on the deep stack."""
+    for links, says in ((300, None), (5000, "damaged SVG: ")):
+        chain = "".join(f'<use id="u{i}" href="#u{i + 1}"/>' for i in range(links))
+        data = svg(f'<defs>{chain}<rect id="u{links}" width="64" height="48" fill="red"/></defs><use href="#u0"/>')
+        if says is None:
+            im, _ = thumbnail(tmp_path, data, sizes=(32,))
+            assert im.getpixel((16, 12))[0] > 240
+        else:
+            assert says in fails(tmp_path, data)
+
+
 def test_several_threads_render_at_once(tmp_path: Path) -> None:
     """A Dask worker runs several resizes in one process: each render stands alone."""
     drawings = [svg(f'<circle cx="32" cy="24" r="{r}" fill="red"/>') for r in range(5, 21)]

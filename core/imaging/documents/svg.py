@@ -22,8 +22,10 @@ from __future__ import annotations
 import io
 import math
 import re
+import threading
 import xml.etree.ElementTree as ET
 import zlib
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from xml.parsers import expat
@@ -37,6 +39,11 @@ from core.imaging.spec import ResizeError
 
 #: Inflated size an .svgz may reach: real SVGZ files are well under a few MB; a gzip bomb stops here.
 MAX_INFLATED = 50 * 1024 * 1024  # 50 MiB
+#: Elements nested deeper are refused (real drawings nest a few dozen deep); also what keeps ElementTree's
+#: recursive serialiser within Python's recursion limit.
+MAX_DEPTH = 256
+_RENDER_STACK = 128 * 1024 * 1024  # resvg's ~1000 levels need ~40 MiB; see `_on_a_deep_stack`
+_stack_lock = threading.Lock()
 #: What internal entities may add to a file in all: Illustrator declares a few namespace URIs, used a few times.
 MAX_ENTITY_EXPANSION = 1024 * 1024  # 1 MiB
 #: Entity references are counted in the file's bytes, so the file must spell `&name;` in ASCII.
@@ -139,6 +146,45 @@ def _cleaned(root: ET.Element) -> None:
             el.text = _css_cleaned(el.text)
 
 
+def _on_a_deep_stack(render: Callable[[], bytes]) -> bytes:
+    """Run resvg in a thread of its own with a `_RENDER_STACK` stack. resvg recurses once per nested group or
+    <use> and stops itself at about 1000 levels, but a thread's usual 8 MiB stack (512 KiB on macOS) overflows
+    near 200: the process would die of it. The stack is address space, touched only as deep as it is used."""
+    outcome: list[bytes | BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(render())
+        except BaseException as exc:  # handed to the calling thread; a Rust panic is a BaseException
+            outcome.append(exc)
+
+    with _stack_lock:  # the size applies to threads started while it is set, by any thread
+        usual = threading.stack_size(_RENDER_STACK)
+        try:
+            thread = threading.Thread(target=run, name="svg-render", daemon=True)
+            thread.start()
+        except RuntimeError:
+            raise ResizeError("not enough memory to render this SVG (cannot start its renderer thread)") from None
+        finally:
+            threading.stack_size(usual)
+    thread.join()
+    result = outcome[0]
+    if isinstance(result, bytes):
+        return result
+    if isinstance(result, ValueError | OSError | RuntimeError) or type(result).__name__ == "PanicException":
+        raise ResizeError(f"damaged SVG: {result}")
+    raise result
+
+
+def _depth(root: ET.Element) -> int:
+    deepest, todo = 0, [(root, 1)]
+    while todo:
+        element, depth = todo.pop()
+        deepest = max(deepest, depth)
+        todo.extend((child, depth + 1) for child in element)
+    return deepest
+
+
 class _DoctypeEnd(Exception):
     """Ends the look at the DOCTYPE: no entity can be declared after it."""
 
@@ -189,10 +235,7 @@ class _SvgPage:
         return (max(1, round(self.own_size[0])), max(1, round(self.own_size[1])))
 
     def render(self, size: tuple[int, int]) -> Image.Image:
-        try:
-            png = resvg_py.svg_to_bytes(svg_string=self.markup, width=size[0], height=size[1])
-        except (ValueError, OSError, RuntimeError) as exc:
-            raise ResizeError(f"damaged SVG: {exc}") from None
+        png = _on_a_deep_stack(lambda: resvg_py.svg_to_bytes(svg_string=self.markup, width=size[0], height=size[1]))
         with Image.open(io.BytesIO(png), formats=["PNG"]) as im:
             image = im.convert("RGBA")
         return image if image.size == size else image.resize(size, Image.Resampling.LANCZOS)
@@ -223,6 +266,8 @@ class SvgDocument:
             raise ResizeError("SVG declares an external XML entity, which is refused for safety") from None
         except ET.ParseError as exc:
             raise ResizeError(f"damaged SVG: {exc}") from None
+        if _depth(root) > MAX_DEPTH:
+            raise ResizeError(f"SVG nests elements over {MAX_DEPTH} deep, which is refused")
         if root.tag != "{http://www.w3.org/2000/svg}svg":
             raise ResizeError(f"damaged SVG: the root element is <{root.tag}>, not an SVG namespace <svg>")
         w, h = _own_size(root)
