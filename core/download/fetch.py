@@ -21,6 +21,7 @@ import stat
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -158,7 +159,8 @@ _HTML_TAGS = (b"<html", b"<head", b"<body", b"<title", b"<meta", b"<script", b"<
 
 
 def sniff_image(head: bytes) -> str | None:
-    """The image format the first bytes announce ('jpeg', 'png', ...), or None when they are not an image.
+    """The image format the first bytes announce ('jpeg', 'png', 'svg', 'svgz', ...), or None when they are not an
+    image.
 
     Everything named here is a format Pillow reads (HEIF and JPEG XL through the plugins the resizer registers),
     or a document the resizer renders (PDF's first page)."""
@@ -189,7 +191,19 @@ def sniff_image(head: bytes) -> str | None:
         return "fits"
     if _PDF.match(head):
         return "pdf"
+    if describe_non_image(head) == "SVG":
+        return "svg"
+    if head.startswith(b"\x1f\x8b") and describe_non_image(_inflated_start(head)) == "SVG":
+        return "svgz"
     return None
+
+
+def _inflated_start(head: bytes) -> bytes:
+    """The first KiB a gzip stream's head inflates to (an .svgz), or nothing when it is not gzip."""
+    try:
+        return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 1024)
+    except zlib.error:
+        return b""
 
 
 def _clearly_not_an_image(head: bytes) -> bool:
@@ -214,7 +228,8 @@ def describe_non_image(head: bytes) -> str:
     if low.startswith(b"<"):
         if low.startswith((b"<!doctype html", b"<html")):
             return "HTML"
-        if b"<svg" in low:
+        svg_at = low.find(b"<svg")
+        if svg_at >= 0 and not any(tag in low[:svg_at] for tag in _HTML_TAGS):  # not a page with an inline icon
             return "SVG"
         if any(tag in low for tag in _HTML_TAGS):
             return "HTML"
@@ -234,8 +249,6 @@ def _is_text(data: bytes) -> bool:
 
 def _not_an_image(source: str, head: bytes) -> str:
     kind = describe_non_image(head)
-    if kind == "SVG":
-        return f"{source} SVG, a vector image; only raster images (JPEG, PNG, WebP, ...) can be thumbnailed"
     if kind == "PostScript":
         return f"{source} PostScript (EPS), which is not opened: reading it would run Ghostscript on untrusted data"
     return f"{source} {kind}, not an image"

@@ -6,8 +6,9 @@ and `core.imaging.png_deflate`), which `tests/core/test_architecture.py` checks.
 
 One call decodes the source once and writes every size from that decode:
 
-1. Identify the file (lazy: header only) against an allow-list of raster formats. Empty files, HTML,
-   SVG and the like are refused with a message that says what they look like; a PDF (`documents`) is rendered.
+1. Identify the file (lazy: header only) against an allow-list of raster formats (with the HEIF and JPEG XL
+   plugins). A document (SVG, PDF) is rendered once at the thumbnail's scale instead (`documents`). Empty
+   files, HTML and the like are refused with a message that says what they look like.
 2. Refuse more than `max_pixels` before any pixel is decoded: Pillow's decompression-bomb check, which
    it runs on the header's size and again on what it allocates later (GIF frames, TIFF tiles, ICO
    entries), reads the calling thread's limit (see `_checked_size`) and refuses over it, never warns.

@@ -22,6 +22,7 @@ import os
 import re
 import stat
 import sys
+import zlib
 from collections.abc import Iterable, Iterator
 from html.parser import HTMLParser
 from itertools import chain, islice
@@ -44,6 +45,7 @@ IMAGE_SUFFIXES = frozenset(
         *(".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".apng", ".gif", ".webp", ".bmp", ".dib", ".tif"),
         *(".tiff", ".avif", ".avifs", ".heic", ".heif", ".jxl", ".ico", ".cur", ".ppm", ".pgm", ".pbm", ".pnm"),
         *(".jp2", ".j2k", ".jpf", ".jpx", ".j2c", ".qoi", ".psd", ".dds", ".icns", ".tga", ".pcx", ".sgi", ".rgb"),
+        *(".svg", ".svgz"),  # and .svg.gz, which `_image_suffix` knows by its two suffixes
     }
 )
 
@@ -224,12 +226,27 @@ def _missing(text: str, path: Path, file: str | None, line: int | None) -> Entry
 
 
 def is_image_file(path: Path) -> bool:
-    """True when the file starts like an image Pillow reads; the name does not matter."""
+    """True when the file starts like an image we read; the name does not matter."""
     try:
         with open(path, "rb") as f:
-            return _is_image_head(f.read(64))
+            return _is_image_head(f.read(_SVG_HEAD_BYTES))
     except OSError:
         return False
+
+
+_SVG_HEAD_BYTES = 1024  # an SVG's <svg tag may follow an XML declaration, comments and a DOCTYPE
+
+
+def _is_svg_head(head: bytes) -> bool:
+    """SVG markup (not an HTML page with an inline <svg>), or gzip whose inflated start is (.svgz, .svg.gz)."""
+    if head.startswith(b"\x1f\x8b"):
+        try:
+            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, _SVG_HEAD_BYTES)
+        except zlib.error:
+            return False
+    low = head.removeprefix(b"\xef\xbb\xbf").lstrip().lower()
+    at = low.find(b"<svg")
+    return low.startswith(b"<") and at >= 0 and not any(tag in low[:at] for tag in (b"<html", b"<head", b"<body"))
 
 
 def _is_image_head(head: bytes) -> bool:
@@ -269,7 +286,7 @@ def _is_image_head(head: bytes) -> bool:
         return bool(brands & {b"avif", b"avis", b"heic", b"heix", b"heim", b"heis", b"hevc", b"mif1"})
     if re.match(rb"(?:\xef\xbb\xbf)?\s*%PDF-", head):  # PDF: its first page
         return True
-    return bool(re.match(rb"P[1-6]\s+(?:#[^\n]*\n\s*)*\d", head))  # Netpbm
+    return bool(re.match(rb"P[1-6]\s+(?:#[^\n]*\n\s*)*\d", head)) or _is_svg_head(head)  # Netpbm, SVG
 
 
 def _folder_entries(source: str, folder: Path, file: str | None = None, line: int | None = None) -> Iterator[Entry]:
@@ -541,7 +558,7 @@ def _image_suffix(url: str) -> bool:
         path = urlsplit(url).path
     except ValueError:
         return False
-    return os.path.splitext(path)[1].lower() in IMAGE_SUFFIXES
+    return os.path.splitext(path)[1].lower() in IMAGE_SUFFIXES or path.lower().endswith(".svg.gz")
 
 
 def _largest_in_srcset(srcset: str) -> str | None:

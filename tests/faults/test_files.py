@@ -6,6 +6,7 @@ refused from its header before any pixel is decoded; the rest of the batch is un
 
 from __future__ import annotations
 
+import gzip
 import io
 import random
 import zipfile
@@ -102,7 +103,9 @@ def file_cases() -> dict[str, FileCase]:
         "login.jpg": FileCase(LOGIN_PAGE, "failed", ("HTML, not an image",)),
         "notes.jpg": FileCase(b"Access denied\n", "failed", ("text, not an image",)),
         "error.jpg": FileCase(b'{"error": "rate limited"}', "failed", ("JSON, not an image",)),
-        "vector.svg": FileCase(SVG_IMAGE, "failed", ("SVG, a vector image",)),
+        "vector.svg": FileCase(SVG_IMAGE, "done", (), _colour_near(red, 10)),
+        "vector.svgz": FileCase(gzip.compress(SVG_IMAGE), "done", (), _size(64, 48)),
+        "broken.svg": FileCase(SVG_IMAGE[:60], "failed", ("damaged SVG",)),
         "document.pdf": FileCase(pdfs.picture("red", "blue"), "done", (), _colour_near(red, 10)),  # page 1
         "truncated.pdf": FileCase(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", "failed", ("damaged PDF",)),
         "locked.pdf": FileCase(

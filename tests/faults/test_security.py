@@ -4,6 +4,7 @@ resizer's memory is capped so one image cannot take the machine down."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import subprocess
@@ -153,6 +154,74 @@ def test_a_web_address_cannot_redirect_into_the_local_disk(qapp, http_server: Lo
         assert (row["status"], row["outputs"]) == ("failed", []), url
         assert "redirect to unsupported scheme file:" in row["error"], (url, row["error"])
     assert not list((tmp_path / "out").glob("secret*"))
+
+
+# --- SVG: nothing outside the file is ever read ---------------------------------------------------------------
+
+
+def _svg(body: str, attrs: str = 'width="64" height="48"', prolog: str = "") -> bytes:
+    ns = 'xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"'
+    return f'<?xml version="1.0"?>{prolog}<svg {ns} {attrs}>{body}</svg>'.encode()
+
+
+def test_an_svg_never_loads_what_it_points_at(qapp, http_server: LoopbackServer, tmp_path: Path) -> None:
+    """An SVG's <image> may name the network, file: URLs and local paths: resvg never fetches the first, and
+    the others are removed before it could read them. The drawing is green; any red would be a leak."""
+    secret = tmp_path / "pics" / "secret.png"
+    secret.parent.mkdir()
+    Image.new("RGB", (8, 8), "red").save(secret)
+    refs = [http_server.url("/img/bait.png"), secret.as_uri(), str(secret), "secret.png", "pics/secret.png"]
+    images = "".join(
+        f'<image width="64" height="48" preserveAspectRatio="none" {attr}="{ref}"/>'
+        for ref in refs
+        for attr in ("href", "xlink:href")
+    )
+    body = f'<rect width="64" height="48" fill="#00ff00"/>{images}<style>@import url("{refs[0]}");</style>'
+    evil = _svg(body, prolog=f'<!DOCTYPE svg SYSTEM "{http_server.url("/dtd/evil.dtd")}">')
+    local = secret.parent / "evil.svg"  # next to the image it names by a relative path
+    local.write_bytes(evil)
+    served = http_server.add("/svg/evil.svg", evil, {"Content-Type": "image/svg+xml"})
+    batch = run_batch(settings(tmp_path / "out"), entries_of(list_file(tmp_path, [served, str(local)])))
+    for source in (served, str(local)):
+        row = batch.item(source)
+        assert row["status"] == "done", row["error"]
+        for path in output_files(batch, row):
+            with Image.open(path) as thumb:
+                red, green, _ = thumb.convert("RGB").getextrema()
+                assert red[1] < 16 and green[0] > 240, (source, red, green)  # all green, not a red pixel
+    assert http_server.hits("/img/bait.png") == http_server.hits("/dtd/evil.dtd") == 0
+    assert http_server.hits("/svg/evil.svg") == 1
+
+
+def test_hostile_svgs_end_clearly_and_in_time(qapp, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET")
+    laughs = "".join(['<!ENTITY l0 "lol">', *(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))])
+    files = {
+        "xxe.svg": _svg("<text>&xxe;</text>", prolog=f'<!DOCTYPE svg [<!ENTITY xxe SYSTEM "{secret.as_uri()}">]>'),
+        "laughs.svg": _svg("<text>&l9;</text>", prolog=f"<!DOCTYPE svg [{laughs}]>"),
+        "bomb.svgz": gzip.compress(_svg("<!--") + b" " * 60_000_000, compresslevel=9),
+        "huge.svg": _svg('<rect width="100000" height="100000" fill="red"/>', 'width="100000" height="100000"'),
+        "broken.svg": _svg("<rect")[:-6],
+    }
+    for name, data in files.items():
+        (tmp_path / "in" / name).parent.mkdir(exist_ok=True)
+        (tmp_path / "in" / name).write_bytes(data)
+    lines = [str(tmp_path / "in" / name) for name in files]
+    batch = run_batch(settings(tmp_path / "out"), entries_of(list_file(tmp_path, lines)), timeout=60)
+    expected = {
+        "xxe.svg": "SVG declares an external or parameter XML entity",
+        "laughs.svg": "SVG declares an XML entity built from other entities",
+        "bomb.svgz": "SVGZ inflates to over 50 MiB",
+        "broken.svg": "damaged SVG",
+    }
+    for name, says in expected.items():
+        row = batch.item(str(tmp_path / "in" / name))
+        assert row["status"] == "failed" and says in row["error"], (name, row["error"])
+        assert "TOP-SECRET" not in row["error"]
+    huge = batch.item(str(tmp_path / "in" / "huge.svg"))
+    assert huge["status"] == "done" and (huge["source_width"], huge["source_height"]) == (100000, 100000)
+    assert batch.seconds < 30
 
 
 def test_certificates_are_checked(

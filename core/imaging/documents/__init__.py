@@ -14,6 +14,7 @@ from typing import Protocol
 from PIL import Image
 
 from core.imaging.documents.pdf import PdfDocument
+from core.imaging.documents.svg import SvgDocument
 
 
 class Page(Protocol):
@@ -46,7 +47,7 @@ class Document(Protocol):
 
 
 #: Every document format, tried in this order on a file no raster signature claims.
-DOCUMENTS: tuple[Document, ...] = (PdfDocument(),)
+DOCUMENTS: tuple[Document, ...] = (SvgDocument(), PdfDocument())
 
 
 def find(head: bytes) -> Document | None:
