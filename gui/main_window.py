@@ -50,7 +50,7 @@ from gui.thumbnail_view import ThumbnailView
 APP_TITLE = "Batch Thumbnailer"
 OPEN_FILTER = (
     "URL lists and images (*.txt *.csv *.tsv *.html *.htm *.jpg *.jpeg *.png *.gif *.webp *.bmp *.tif *.tiff"
-    " *.avif *.heic);;All files (*)"
+    " *.avif *.heic *.heif *.jxl *.svg *.svgz *.pdf);;All files (*)"
 )
 
 

@@ -128,7 +128,7 @@ def check_version(exe: Path, home: Path) -> str:
 
 
 def _make_images(folder: Path) -> dict[str, tuple[int, int]]:
-    """A few real images of different kinds and shapes: name -> (width, height)."""
+    """A few real images of different kinds, formats and shapes: name -> (width, height)."""
     folder.mkdir(parents=True)
     specs = {
         "wide.jpg": ("RGB", (640, 360), "JPEG"),
@@ -141,7 +141,30 @@ def _make_images(folder: Path) -> dict[str, tuple[int, int]]:
     }
     for i, (name, (mode, size, fmt)) in enumerate(specs.items()):
         Image.new(mode, size, (40 * i % 256, 120, 200, 255)[: len(mode)]).save(folder / name, fmt)
-    return {name: size for name, (_mode, size, _fmt) in specs.items()}
+    return {name: size for name, (_mode, size, _fmt) in specs.items()} | _make_other_formats(folder)
+
+
+def _make_other_formats(folder: Path) -> dict[str, tuple[int, int]]:
+    """The formats the app decodes through its own libraries (libheif, libjxl, resvg, PDFium), one of each,
+    made with the test extra's encoders: name -> (width, height)."""
+    from pillow_heif import register_heif_opener  # an encoder the app itself leaves out (x265)
+    from pillow_jxl import JpegXLImagePlugin  # noqa: F401 -- registers the JPEG XL encoder
+
+    register_heif_opener()
+    Image.new("RGB", (360, 240), (200, 60, 40)).save(folder / "iphone.heic", "HEIF")
+    Image.new("RGB", (300, 500), (40, 160, 90)).save(folder / "served-d.jxl", "JXL")
+    Image.new("RGB", (420, 300), (90, 40, 200)).save(folder / "served-e.pdf", "PDF", resolution=72.0)
+    (folder / "drawing.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="400" height="100">'
+        '<rect width="400" height="100" fill="#d08020"/></svg>',
+        encoding="utf-8",
+    )
+    return {
+        "iphone.heic": (360, 240),
+        "served-d.jxl": (300, 500),
+        "served-e.pdf": (420, 300),
+        "drawing.svg": (400, 100),
+    }
 
 
 class _Server:
