@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, QPoint, QRectF, Qt, QUrl, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRectF, Qt, QUrl, Signal
 from PySide6.QtGui import QAction, QColor, QDesktopServices, QGuiApplication, QKeySequence, QPainter, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -15,6 +15,8 @@ from PySide6.QtWidgets import (
     QMenu,
     QPushButton,
     QStackedLayout,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -34,6 +36,15 @@ from gui.queue_model import (
 EMPTY_HINT = "Drop URL lists, images, folders or links here"
 _FILTER_LABELS = (("all", "All"), ("running", "Running"), ("done", "Done"), ("failed", "Failed"))
 _DONE = FILTER_GROUPS["done"]
+
+
+class _ElideAtTheEnd(QStyledItemDelegate):
+    """Errors and warnings are read from their start ("truncated: about 33% of the image is missing"): cut the
+    end, not the middle as the Source column's paths are."""
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
+        super().initStyleOption(option, index)
+        option.textElideMode = Qt.TextElideMode.ElideRight
 
 
 class _DropHighlight(QWidget):
@@ -118,6 +129,8 @@ class QueueView(QWidget):
         header = table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(Column.SOURCE, QHeaderView.ResizeMode.Stretch)
+        self._error_delegate = _ElideAtTheEnd(table)
+        table.setItemDelegateForColumn(Column.ERROR, self._error_delegate)
         for column, width in ((Column.STATUS, 100), (Column.SIZE, 90), (Column.TIME, 70), (Column.ERROR, 260)):
             header.resizeSection(column, width)
         # Start in queue order; a third click on a header returns to it.
