@@ -2,7 +2,8 @@
 
 1. The frozen window starts offscreen and quits by itself (`batch-thumbnailer --smoke`); where Xvfb is
    installed, also on a virtual X server through Qt's xcb plugin.
-2. The frozen `thumbnailer` turns local images (plain paths and file URLs) and loopback URLs (a threaded
+2. The frozen `thumbnailer` turns local images (plain paths and file URLs; JPEG, PNG, WebP, HEIC, JPEG XL, PDF, SVG,
+   SVGZ) and loopback URLs (a threaded
    http.server on 127.0.0.1 started here) into thumbnails with 2 resizer processes: outputs exist with the
    right sizes, the report says all done, and no runaway respawn of the frozen executable happened. The
    frozen window runs such a batch too (`--start --smoke`): its engine process and that process's resizers
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gzip
 import http.server
 import json
 import os
@@ -154,12 +156,14 @@ def _make_other_formats(folder: Path) -> dict[str, tuple[int, int]]:
     Image.new("RGB", (360, 240), (200, 60, 40)).save(folder / "iphone.heic", "HEIF")
     Image.new("RGB", (300, 500), (40, 160, 90)).save(folder / "served-d.jxl", "JXL")
     Image.new("RGB", (420, 300), (90, 40, 200)).save(folder / "served-e.pdf", "PDF", resolution=72.0)
-    (folder / "drawing.svg").write_text(
-        '<svg xmlns="http://www.w3.org/2000/svg" width="400" height="100">'
-        '<rect width="400" height="100" fill="#d08020"/></svg>',
-        encoding="utf-8",
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}">'
+        '<rect width="{w}" height="{h}" fill="#d08020"/></svg>'
     )
+    (folder / "drawing.svg").write_text(svg.format(w=400, h=100), encoding="utf-8")
+    (folder / "served-f.svgz").write_bytes(gzip.compress(svg.format(w=120, h=360).encode()))
     return {
+        "served-f.svgz": (120, 360),
         "iphone.heic": (360, 240),
         "served-d.jxl": (300, 500),
         "served-e.pdf": (420, 300),
