@@ -2,9 +2,9 @@
 
 1. The frozen window starts offscreen and quits by itself (`batch-thumbnailer --smoke`); where Xvfb is
    installed, also on a virtual X server through Qt's xcb plugin.
-2. The frozen `thumbnailer` turns local images (plain paths and file URLs; JPEG, PNG, WebP, HEIC, JPEG XL, PDF, SVG,
-   SVGZ) and loopback URLs (a threaded
-   http.server on 127.0.0.1 started here) into thumbnails with 2 resizer processes: outputs exist with the
+2. The frozen `thumbnailer` turns local images (plain paths and file URLs) and loopback URLs (a threaded
+   http.server on 127.0.0.1 started here), of every format family the app decodes (JPEG, PNG, WebP, HEIC,
+   JPEG XL, PDF, SVG, SVGZ), into thumbnails with 2 resizer processes: outputs exist with the
    right sizes, the report says all done, and no runaway respawn of the frozen executable happened. The
    frozen window runs such a batch too (`--start --smoke`): its engine process and that process's resizers
    make every thumbnail, and none of them outlives the window.
