@@ -881,8 +881,6 @@ def _describe_unreadable(head: bytes) -> str:
             return "unsupported format (AVIF: this Pillow build cannot read it)"
         return "not an image (looks like a video or other ISO media file)"
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if b"<svg" in text:
-        return "unsupported format (SVG)"
     if text.startswith((b"<!doctype html", b"<html", b"<head", b"<body")) or b"<html" in text:
         return "not an image (looks like HTML)"
     if text.startswith(b"<?xml"):

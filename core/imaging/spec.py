@@ -36,7 +36,7 @@ class Format(StrEnum):
 class ResizeError(Exception):
     """Why an image could not be made into thumbnails, in words a user understands, e.g.
     'not an image (looks like HTML)', 'image is 50000x50000 = 2500 Mpx, over --max-pixels 100 Mpx',
-    'truncated or corrupt JPEG: ...', 'unsupported format (SVG)'."""
+    'truncated or corrupt JPEG: ...', 'encrypted PDF (needs a password): cannot be thumbnailed'."""
 
 
 @dataclass(frozen=True)

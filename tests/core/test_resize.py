@@ -682,6 +682,7 @@ def test_a_jpeg_cut_in_its_header_fails(tmp_path: Path, out: Path) -> None:
         (b"<!DOCTYPE html>\n<html><body>Not found</body></html>", "not an image (looks like HTML)"),
         (b"\n  <html lang=en><head>", "not an image (looks like HTML)"),
         (b"<svg width='10'></svg>", "damaged SVG: the root element is <svg>, not an SVG namespace <svg>"),
+        (b"<div class=icon><svg xmlns='http://www.w3.org/2000/svg'/></div>", "not an image (looks like HTML)"),
         (b'{"error": "rate limited"}', "not an image (looks like JSON)"),
         (b"Access denied\n", "not an image (looks like text)"),
         (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3", "damaged PDF: its structure cannot be read (truncated or corrupt)"),
