@@ -2,7 +2,8 @@
 
 Sections: `throughput` (the thumbnailer from loopback URLs against vipsthumbnail, the textbook approach and the
 decode floor), `skip` (a re-run where 100,000 items are already done), `gui` (GUI-thread stalls during a
-10,000-URL batch, a 1,000,000-URL list, cold start of the window), `cluster` (`thumbnailer --cluster` on a local
+10,000-URL batch, a 1,000,000-URL list, cold start of the window), `crop` (`--fit cover --crop attention` against
+`--crop centre` on local JPEGs of the throughput corpus), `cluster` (`thumbnailer --cluster` on a local
 Dask cluster of 1, 2 and 4 workers against the local process pool). Each figure is the median of `--runs` runs
 with the min-max spread; ratios pair runs of the same round. `--smoke` shrinks everything to seconds, for CI:
 it proves each benchmark runs and prints its ratios, and its numbers mean nothing.
@@ -26,13 +27,13 @@ from pathlib import Path
 import PIL
 from PIL import features
 
-from benchmarks import cluster_bench, skip, throughput
+from benchmarks import cluster_bench, crop_bench, skip, throughput
 from benchmarks.corpus import CACHE, CorpusSpec, make_corpus, make_small
 from benchmarks.serve import serve
 from benchmarks.stats import ratio_line, spread
 from benchmarks.throughput import ROOT, python
 
-SECTIONS = ("throughput", "skip", "gui", "cluster")
+SECTIONS = ("throughput", "skip", "gui", "crop", "cluster")
 FROZEN_APP = ROOT / "dist" / "batch-thumbnailer" / "batch-thumbnailer"
 STALL_TARGET_MS = 50.0
 LOAD_TARGET_S = 10.0
@@ -239,6 +240,21 @@ def _gui_cold_start(args: argparse.Namespace, env: dict[str, str]) -> None:
         log("  frozen app: not measured (no dist/batch-thumbnailer; `make package` builds it)")
 
 
+def run_crop(args: argparse.Namespace) -> None:
+    spec = CorpusSpec(jpegs=args.jpegs, pngs=args.pngs, jpeg_size=args.jpeg_size, png_size=args.png_size)
+    files = sorted(p for p in make_corpus(spec, cache=args.cache).files if p.suffix == ".jpg")[: args.crop_jpegs]
+    log(
+        f"{len(files)} JPEGs {spec.jpeg_size[0]}x{spec.jpeg_size[1]} of the throughput corpus, local files,"
+        f" --fit cover, 256 px box, --processes {throughput.PROCESSES}"
+    )
+    seconds = crop_bench.measure(files, args.runs, log)
+    attention, centre = seconds["attention"], seconds["centre"]
+    log(
+        "  "
+        + ratio_line("attention / centre", attention, centre, "s", crop_bench.TARGET, higher_is_better=False, digits=2)
+    )
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     p.add_argument("sections", nargs="*", metavar="SECTION", help=f"any of {', '.join(SECTIONS)} (default: all)")
@@ -258,6 +274,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.skip_items = 100_000 if full else 500
     args.gui_urls = 10_000 if full else 40
     args.load_urls = 1_000_000 if full else 2_000
+    args.crop_jpegs = 60 if full else 4
     args.cluster_jpegs, args.cluster_pngs = (120, 30) if full else (4, 2)
     args.cluster_workers = (1, 2, 4) if full else (1, 2)
     return args
@@ -267,6 +284,7 @@ SECTION_RUNNERS: dict[str, Callable[[argparse.Namespace], None]] = {
     "throughput": run_throughput,
     "skip": run_skip,
     "gui": run_gui,
+    "crop": run_crop,
     "cluster": run_cluster,
 }
 

@@ -23,9 +23,9 @@ from typing import Any, ClassVar
 from PIL import ImageColor
 
 from core.download.limits import DEFAULT_USER_AGENT, FetchLimits
-from core.imaging.spec import Fit, Format, ResizeSpec
+from core.imaging.spec import Crop, Fit, Format, ResizeSpec
 
-__all__ = ["Fit", "Format"]  # re-exported: the front ends take the enums from here
+__all__ = ["Crop", "Fit", "Format"]  # re-exported: the front ends take the enums from here
 
 MAX_SIZE = 8192
 _BYTE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
@@ -161,6 +161,8 @@ class Option:
 
     `default_help`: what the help shows as the default; None shows the default value, '' shows nothing.
     `fingerprint`: the setting's key in `Settings.output_fingerprint()` when it changes the thumbnails' bytes.
+    `fingerprint_omits`: a value left out of the fingerprint: a later setting's value that makes what was made
+    before it existed, so output folders made then are not redone.
     """
 
     help: str
@@ -169,6 +171,7 @@ class Option:
     metavar: str | None = None
     default_help: str | None = None
     fingerprint: str = ""
+    fingerprint_omits: Any = None
     feeds: Feed | None = None
 
     value_name: ClassVar[str] = "str"  # argparse's 'invalid {value_name} value' for a plain ValueError
@@ -494,6 +497,19 @@ class Settings:
             )
         ),
     )
+    crop: Crop = field(
+        default=Crop.CENTRE,
+        metadata=declared(
+            ChoiceOption(
+                help="where --fit cover cuts: centre, attention (what draws the eye) or entropy (the busiest part)",
+                group=_OUT,
+                choices=Crop,
+                fingerprint="crop",
+                fingerprint_omits=Crop.CENTRE,
+                feeds=Feed(ResizeSpec),
+            )
+        ),
+    )
     upscale: bool = field(
         default=False,
         metadata=declared(
@@ -640,7 +656,9 @@ class Settings:
         """What changes the thumbnails' bytes: an item done under another fingerprint is redone.
         Stored in every output folder's journal: its text must never change for the same values."""
         return ";".join(
-            f"{o.fingerprint}={o.fingerprint_text(getattr(self, name))}" for name, o in OPTIONS.items() if o.fingerprint
+            f"{o.fingerprint}={o.fingerprint_text(getattr(self, name))}"
+            for name, o in OPTIONS.items()
+            if o.fingerprint and (o.fingerprint_omits is None or getattr(self, name) != o.fingerprint_omits)
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
 from core.settings import (
     OPTIONS,
     ChoiceOption,
+    Crop,
     Fit,
     FlagOption,
     FloatOption,
@@ -62,6 +63,7 @@ _INVALID_STYLE = "*[invalid='true'] { border: 1px solid #d32f2f; border-radius: 
 _TOOLTIPS = {
     "out": "Where thumbnails (and the batch journal) are written",
     "size": "Longest side of the box in pixels; several sizes make several thumbnails",
+    "crop": "Where Cover cuts: the centre, what draws the eye, or the busiest part of the image",
     "quality": "Encoder quality for JPEG, WebP and AVIF",
     "background": "Fills transparency and padding: a name, #rrggbb or rgb(r, g, b)",
     "threads": "How many downloads run at the same time",
@@ -83,6 +85,9 @@ _CHOICE_LABELS: dict[str, str] = {
     Fit.CONTAIN: "Contain (whole image, inside the box)",
     Fit.COVER: "Cover (fill the box, crop the edges)",
     Fit.PAD: "Pad (whole image, box filled with background)",
+    Crop.CENTRE: "Centre",
+    Crop.ATTENTION: "Attention (what draws the eye)",
+    Crop.ENTROPY: "Entropy (the busiest part)",
     Format.AUTO: "Auto (like the source)",
     Format.JPEG: "JPEG",
     Format.PNG: "PNG",
@@ -266,6 +271,7 @@ class SettingsPanel(QWidget):
         self.out_edit = self._widget("out", QLineEdit)
         self.size_edit = self._widget("size", QLineEdit)
         self.fit_combo = self._widget("fit", QComboBox)
+        self.crop_combo = self._widget("crop", QComboBox)
         self.format_combo = self._widget("format", QComboBox)
         self.quality_spin = self._widget("quality", QSpinBox)
         self.background_edit = self._widget("background", QLineEdit)
@@ -333,6 +339,7 @@ class SettingsPanel(QWidget):
         form.addRow("", folder_buttons)
         form.addRow("&Sizes (px):", self.size_edit)
         form.addRow("Fi&t:", self.fit_combo)
+        form.addRow("Crop b&y:", self.crop_combo)
         form.addRow("Fo&rmat:", self.format_combo)
         form.addRow("&Quality:", self.quality_spin)
         form.addRow("Bac&kground:", background_row)

@@ -35,8 +35,8 @@ def _smoke(tmp_path: Path, *sections: str) -> str:
 
 
 def test_every_local_benchmark_runs_and_prints_ratios(tmp_path: Path) -> None:
-    out = _smoke(tmp_path, "throughput", "skip", "gui")
-    for section in ("== throughput ==", "== skip ==", "== gui =="):
+    out = _smoke(tmp_path, "throughput", "skip", "gui", "crop")
+    for section in ("== throughput ==", "== skip ==", "== gui ==", "== crop =="):
         assert section in out
     labels = {m["label"] for m in RATIO.finditer(out)}
     assert "thumbnailer / decode floor" in labels
@@ -46,6 +46,7 @@ def test_every_local_benchmark_runs_and_prints_ratios(tmp_path: Path) -> None:
     assert "queue usable / 10 s target" in labels
     assert "peak RSS / 400 MB target" in labels
     assert "source install (thumbnailer-gui) / bare PySide6 window" in labels
+    assert "attention / centre" in labels
     assert all(float(m["ratio"]) >= 0 for m in RATIO.finditer(out))
 
 

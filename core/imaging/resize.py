@@ -1,8 +1,8 @@
 """The resize engine: one source image in, one thumbnail per requested size out.
 
 Plain Pillow, run in worker processes: this module imports no Qt, directly or indirectly (from the project it
-imports only `core.models`, `core.naming`, `core.imaging.spec` and the PNG helpers `core.imaging.png_inflate`
-and `core.imaging.png_deflate`), which `tests/core/test_architecture.py` checks.
+imports only `core.models`, `core.naming`, `core.imaging.spec`, `core.imaging.smartcrop` and the PNG helpers
+`core.imaging.png_inflate` and `core.imaging.png_deflate`), which `tests/core/test_architecture.py` checks.
 
 One call decodes the source once and writes every size from that decode:
 
@@ -38,15 +38,15 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pi_heif.as_plugin import register_heif_opener
 from PIL import GifImagePlugin, Image, ImageChops, ImageCms, ImageFile, UnidentifiedImageError, features
 from pillow_jxl import JpegXLImagePlugin
 
-from core.imaging import documents, png_deflate, png_inflate
-from core.imaging.spec import ResizeError, ResizeResult, ResizeSpec, background_rgb, too_large
+from core.imaging import documents, png_deflate, png_inflate, smartcrop
+from core.imaging.spec import Crop, Fit, ResizeError, ResizeResult, ResizeSpec, background_rgb, too_large
 from core.models import Output
 from core.naming import output_filename, safe_join
 
@@ -106,6 +106,8 @@ class _Source:
     icc: bytes | None  # a usable RGB or CMYK profile for image.mode, else None
     exif: bytes | None  # only kept when keep_metadata
     warning: str | None = None  # the image decoded only in part (`_salvage`)
+    # Where cover's crop sits, as the share of the spare width and height left of and above it (`_focused`).
+    focus: tuple[float, float] = (0.5, 0.5)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -342,10 +344,23 @@ def _decode(src: Source, spec: ResizeSpec) -> Iterator[_Source]:
     document = documents.find(head)
     with _pixel_limit(src, spec.max_pixels):
         if document is not None:
-            yield _render_document(document, src, spec)
+            yield _focused(_render_document(document, src, spec), spec)
         else:
             with _open(src, head) as im:
-                yield _load(im, spec, src)
+                yield _focused(_load(im, spec, src), spec)
+
+
+def _focused(source: _Source, spec: ResizeSpec) -> _Source:
+    """The source with cover's crop placed by `spec.crop`: chosen once, at the largest size, kept for every size."""
+    if spec.fit != Fit.COVER or spec.crop == Crop.CENTRE:
+        return source
+    _, _, region, _ = _geometry(source.width, source.height, spec.sizes[-1], spec.fit, spec.upscale)
+    base = source.image
+    width = round((region[2] - region[0]) * base.width / source.width)
+    height = round((region[3] - region[1]) * base.height / source.height)
+    left, top, _, _ = smartcrop.crop_box(base, width, height, spec.crop)
+    spare_x, spare_y = base.width - width, base.height - height
+    return replace(source, focus=(left / spare_x if spare_x > 0 else 0.5, top / spare_y if spare_y > 0 else 0.5))
 
 
 def _head(src: Source) -> bytes:
@@ -721,10 +736,11 @@ def _to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
 
 
 def _geometry(
-    w: int, h: int, box: int, fit: str, upscale: bool
+    w: int, h: int, box: int, fit: str, upscale: bool, focus: tuple[float, float] = (0.5, 0.5)
 ) -> tuple[int, int, tuple[float, float, float, float], tuple[int, int]]:
     """For an upright w x h source and a box: (resize width, resize height, the source region to
-    resize, in source pixels, canvas size). The canvas is larger than the resize size only for pad."""
+    resize, in source pixels, canvas size). The canvas is larger than the resize size only for pad.
+    `focus`: where cover's region sits, as the share of the spare width and height left of and above it."""
     if fit == "cover":
         scale = max(box / w, box / h)
         if not upscale:
@@ -732,7 +748,7 @@ def _geometry(
         rw = min(box, max(1, round(w * scale)))
         rh = min(box, max(1, round(h * scale)))
         cw, ch = min(w, rw / scale), min(h, rh / scale)
-        left, top = (w - cw) / 2, (h - ch) / 2
+        left, top = (w - cw) * focus[0], (h - ch) * focus[1]
         return rw, rh, (left, top, left + cw, top + ch), (rw, rh)
     scale = min(box / w, box / h)
     if not upscale:
@@ -744,7 +760,7 @@ def _geometry(
 
 def _render(source: _Source, size: int, spec: ResizeSpec, fmt: str) -> Image.Image:
     """The finished thumbnail for one box size, in a mode the output format can store."""
-    rw, rh, region, canvas = _geometry(source.width, source.height, size, spec.fit, spec.upscale)
+    rw, rh, region, canvas = _geometry(source.width, source.height, size, spec.fit, spec.upscale, source.focus)
     base = source.image
     fx, fy = base.width / source.width, base.height / source.height  # < 1 after a JPEG draft
     box = (region[0] * fx, region[1] * fy, region[2] * fx, region[3] * fy)
