@@ -67,6 +67,17 @@ def test_a_file_cut_short_becomes_a_thumbnail_of_what_decoded(tmp_path: Path, fm
         assert bottom.getchannel("A").getextrema() == (0, 0)
 
 
+def test_a_gif_cut_just_after_a_trailer_like_byte_is_still_cut_short(tmp_path: Path) -> None:
+    """0x3B, a GIF's trailer, is also an ordinary byte of its image data: a cut that lands right after one must
+    not read as a whole file (the share-based cuts hit this 1 time in 256)."""
+    whole = damaged.encode(damaged.picture(), "GIF", interlace=False)
+    start = damaged.gif_frame_data(whole)
+    at = whole.index(b";", start + (len(whole) - start) // 2)  # one in the second half of the image data
+    assert at < len(whole) - 2
+    result = make_thumbnails(whole[: at + 1], tmp_path, "cut", SPEC)
+    assert 0 < missing_percent(result.warning) < 100
+
+
 def test_from_a_file_and_from_memory_alike(tmp_path: Path) -> None:
     cut = damaged.png_cut()
     src = tmp_path / "cut.png"

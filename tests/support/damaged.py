@@ -65,12 +65,12 @@ def png_cut(share: float = 0.6) -> Cut:
 def gif_cut(share: float = 0.6) -> Cut:
     """A GIF cut inside its one frame's LZW data: noise codes evenly, so about `share` of the rows are there."""
     whole = encode(picture(), "GIF", interlace=False)  # rows in order, so the missing part is the bottom
-    data = _gif_frame_data(whole)
+    data = gif_frame_data(whole)
     cut = data + round((len(whole) - 1 - data) * share)
     return Cut(whole[:cut], 1 - share)
 
 
-def _gif_frame_data(data: bytes) -> int:
+def gif_frame_data(data: bytes) -> int:
     """Where the first frame's LZW data starts: after the screen descriptor, its colour table, any extensions,
     the image descriptor, its own colour table and the LZW minimum code size."""
     pos = 13
