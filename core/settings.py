@@ -655,11 +655,23 @@ class Settings:
     def output_fingerprint(self) -> str:
         """What changes the thumbnails' bytes: an item done under another fingerprint is redone.
         Stored in every output folder's journal: its text must never change for the same values."""
+        made = self._made()
         return ";".join(
-            f"{o.fingerprint}={o.fingerprint_text(getattr(self, name))}"
+            f"{o.fingerprint}={o.fingerprint_text(made[name])}"
             for name, o in OPTIONS.items()
-            if o.fingerprint and (o.fingerprint_omits is None or getattr(self, name) != o.fingerprint_omits)
+            if o.fingerprint and (o.fingerprint_omits is None or made[name] != o.fingerprint_omits)
         )
+
+    def _made(self) -> dict[str, Any]:
+        """Each setting's value as the resizers take it: a value that cannot change a byte (a crop when --fit is
+        not cover) reads as its default there, so changing it redoes nothing."""
+        spec = self.resize_spec()
+        return {
+            name: getattr(spec, o.feeds.name or name)
+            if o.feeds is not None and o.feeds.spec is ResizeSpec
+            else getattr(self, name)
+            for name, o in OPTIONS.items()
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (for QSettings and reports)."""

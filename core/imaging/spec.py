@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
 
 from PIL import ImageColor
 
 from core.models import Output
+
+_E = TypeVar("_E", bound=StrEnum)
 
 
 class Fit(StrEnum):
@@ -86,23 +89,23 @@ class ResizeSpec:
         if not sizes or sizes[0] < 1:
             raise ValueError(f"sizes must be positive pixel counts, got {self.sizes!r}")
         object.__setattr__(self, "sizes", sizes)
-        try:  # plain strings (from a journal, a test, an older caller) become the enum members
-            object.__setattr__(self, "fit", Fit(self.fit))
-        except ValueError:
-            raise ValueError(f"fit must be one of {', '.join(Fit)}, got {self.fit!r}") from None
-        try:
-            object.__setattr__(self, "crop", Crop(self.crop))
-        except ValueError:
-            raise ValueError(f"crop must be one of {', '.join(Crop)}, got {self.crop!r}") from None
-        try:
-            object.__setattr__(self, "format", Format(self.format))
-        except ValueError:
-            raise ValueError(f"format must be one of {', '.join(Format)}, got {self.format!r}") from None
+        # Plain strings (from a journal, a test, an older caller) become the enum members.
+        object.__setattr__(self, "fit", _member(Fit, self.fit, "fit"))
+        crop = _member(Crop, self.crop, "crop")
+        object.__setattr__(self, "crop", crop if self.fit is Fit.COVER else Crop.CENTRE)  # only cover crops
+        object.__setattr__(self, "format", _member(Format, self.format, "format"))
         if not 1 <= self.quality <= 100:
             raise ValueError(f"quality must be between 1 and 100, got {self.quality}")
         if self.max_pixels < 1:
             raise ValueError(f"max_pixels must be positive, got {self.max_pixels}")
         background_rgb(self.background)  # raises ValueError for what is not a colour
+
+
+def _member(kind: type[_E], value: str, name: str) -> _E:
+    try:
+        return kind(value)
+    except ValueError:
+        raise ValueError(f"{name} must be one of {', '.join(kind)}, got {value!r}") from None
 
 
 @dataclass

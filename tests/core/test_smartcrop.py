@@ -123,3 +123,10 @@ def test_centre_keeps_the_fingerprint_existing_output_folders_hold() -> None:
     assert centre == "s=256;fit=cover;up=0;fmt=auto;q=85;bg=white;meta=0"
     attention = Settings(fit=Fit.COVER, crop=Crop.ATTENTION).validated().output_fingerprint()
     assert attention == "s=256;fit=cover;crop=attention;up=0;fmt=auto;q=85;bg=white;meta=0"
+
+
+@pytest.mark.parametrize("fit", [Fit.CONTAIN, Fit.PAD])
+def test_a_crop_that_changes_no_byte_redoes_nothing(fit: Fit) -> None:
+    """Only `cover` crops: switching --crop under contain or pad keeps the fingerprint, so a re-run skips all."""
+    fingerprints = {Settings(fit=fit, crop=crop).validated().output_fingerprint() for crop in Crop}
+    assert fingerprints == {Settings(fit=fit).validated().output_fingerprint()}
