@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from core.batch.backends.resize_pool import JobOutcome, ResizeJob, ResizePool
+from core.batch.backends.resize_pool import ResizePool
+from core.imaging.jobs import JobOutcome, ResizeJob
 from core.imaging.resize import ResizeSpec
 from core.priority import BACKGROUND_NICENESS, WINDOW_RESIZER_NICENESS
 from tests.support.harness import wait_until
@@ -51,7 +52,7 @@ def test_a_script_without_a_main_guard_gets_an_outcome_not_a_hang(tmp_path: Path
         "import sys, threading\n"
         f"sys.path.insert(0, {str(ROOT)!r})\n"
         "from core.imaging.resize import ResizeSpec\n"
-        "from core.batch.backends.resize_pool import ResizeJob, ResizePool\n"
+        "from core.batch.backends.resize_pool import ResizePool\nfrom core.imaging.jobs import ResizeJob\n"
         "done = threading.Event(); got = []\n"
         "pool = ResizePool(1)\n"
         f"job = ResizeJob('x.png', {str(tmp_path)!r}, 'x', ResizeSpec())\n"

@@ -18,12 +18,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from core.batch.backends.resize_pool import JobOutcome, ResizeJob, ResizePool
+from core.batch.backends.resize_pool import ResizePool
 from core.batch.runner import Runner
 from core.download import shared_spool
 from core.download.fetch import Aborted, Downloader, Fetched, FetchError
 from core.download.limits import FetchLimits
 from core.download.shared_spool import SharedSpool
+from core.imaging.jobs import JobOutcome, ResizeJob
 from core.imaging.resize import ResizeSpec
 from core.models import Entry
 from core.settings import Settings, format_bytes

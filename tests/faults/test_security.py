@@ -16,8 +16,9 @@ import pypdfium2
 import pytest
 from PIL import Image
 
-from core.batch.backends.resize_pool import JobOutcome, ResizeJob, ResizePool, memory_limit_for
+from core.batch.backends.resize_pool import ResizePool
 from core.batch.runner import Runner
+from core.imaging.jobs import JobOutcome, ResizeJob, memory_limit_for
 from core.imaging.resize import ResizeSpec
 from core.settings import format_bytes
 from tests.support import images, pdfs
