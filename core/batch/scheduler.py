@@ -16,6 +16,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -26,6 +27,7 @@ from core.batch.journal import STATE_DIR, Journal, PendingItem, RunState
 from core.download.fetch import Fetched, FetchError
 from core.models import Entry, ItemUpdate, Progress, Status, Summary
 from core.settings import Settings
+from core.sources import InvalidSource, normalise_url
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +50,16 @@ def backoff_delay(attempt: int, retry_after: float | None) -> float:
 
 
 def host_of(url: str) -> str:
-    """The per-host limit's key; local files have none."""
+    """The per-host limit's key; local files and data: URLs have none. An international host is keyed by its
+    UTS #46 form, as the connection reaches it (normalised URLs have it already; this guards older journals)."""
     parts = urlsplit(url)
-    if parts.scheme == "file":
+    if parts.scheme in ("file", "data"):
         return ""
-    return parts.netloc.lower()
+    netloc = parts.netloc.lower()
+    if not netloc.isascii():
+        with suppress(InvalidSource):
+            return urlsplit(normalise_url(url)).netloc
+    return netloc
 
 
 def _until_cancelled(entries: Iterable[Entry], control: Control) -> Iterator[Entry]:

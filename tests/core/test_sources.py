@@ -70,6 +70,10 @@ def urls(found: list[Entry]) -> list[str | None]:
         ("https://pics.test/100%.jpg", "https://pics.test/100%25.jpg"),  # a lone % is not an escape
         ("https://bücher.test/a.jpg", "https://xn--bcher-kva.test/a.jpg"),
         ("https://BÜCHER.test/a.jpg", "https://xn--bcher-kva.test/a.jpg"),
+        ("http://faß.de/a.jpg", "http://xn--fa-hia.de/a.jpg"),  # UTS #46 as browsers: not fass.de, another host
+        ("http://Faß.DE:8080/a.jpg", "http://xn--fa-hia.de:8080/a.jpg"),
+        ("https://ＰＩＣＳ。bücher.test/a.jpg", "https://pics.xn--bcher-kva.test/a.jpg"),  # full-width forms mapped
+        ("https://my_pics.bücher.test/a.jpg", "https://my_pics.xn--bcher-kva.test/a.jpg"),  # ASCII labels kept
         ("https://pics.test", "https://pics.test/"),
         ("http://[::1]:8080/a.png", "http://[::1]:8080/a.png"),
         ("http://user:pw@pics.test/a.png", "http://user:pw@pics.test/a.png"),
@@ -98,6 +102,8 @@ def test_normalise_url_rejects_other_schemes_naming_the_scheme(scheme: str) -> N
         ("https://pics.test:8o/x.jpg", "bad port number"),
         ("https://bad host.test/x.jpg", "bad host name"),
         ("https://[nonsense]/x.jpg", "bad IPv6 address"),
+        ("https://ab\u200d.test/x.jpg", "bad international host name"),  # a joiner where IDNA forbids one
+        ("https://-bücher.test/x.jpg", "bad international host name.*hyphen"),
         ("//pics.test/x.jpg", "protocol-relative"),
         ("pics.test/x.jpg", "not a URL"),
         ("", "empty URL"),
