@@ -8,6 +8,8 @@ outcome and time are logged at debug level (logger `core.download.fetch`).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import codecs
 import email.utils
 import http
@@ -590,6 +592,8 @@ class Downloader:
         between chunks and also polled (about 20 times a second) from the watchdog thread, so it must be
         thread-safe (e.g. `threading.Event.is_set`); once it returns True, `Aborted` is raised.
         file: the local file is checked and used in place (`spooled=False`).
+        data: an inline image (a page's, as core.sources keeps it) is decoded into a spool file, within
+        `limits.max_bytes`.
         Raises FetchError (with `retryable`/`retry_after`) or Aborted; no spool file or slot is held either way.
         OSError from writing the spool file (disk full) propagates unchanged: it is not the item's fault.
         RuntimeError once the Downloader is closed.
@@ -601,9 +605,11 @@ class Downloader:
         scheme = urlsplit(url).scheme.lower()
         if scheme == "file":
             return _fetch_file(url, limits)
+        if scheme == "data":
+            return _fetch_data(url, spool_dir, limits)
         if scheme not in WEB_SCHEMES:
             shown = f"{scheme}:" if scheme else "(none)"
-            raise FetchError(f"unsupported URL scheme {shown} (only http, https and file URLs can be fetched)")
+            raise FetchError(f"unsupported URL scheme {shown} (only http, https, file and data: URLs can be fetched)")
         spool_dir.mkdir(parents=True, exist_ok=True)
         attempt = _Attempt(time.monotonic() + limits.timeout, should_abort, self._reach)
         session = self._session()
@@ -1063,6 +1069,40 @@ def _fetch_file(url: str, limits: FetchLimits) -> Fetched:
     if _clearly_not_an_image(head):
         raise FetchError(f"{_not_an_image('file is', head)}: {shown}")
     return Fetched(path=path, final_url=url, http_status=None, bytes=info.st_size, spooled=False)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# data: URLs, decoded here
+
+
+def _fetch_data(url: str, spool_dir: Path, limits: FetchLimits) -> Fetched:
+    """An inline image: its bytes, within --max-bytes (judged from the encoded length before decoding)."""
+    header, comma, payload = url[len("data:") :].partition(",")
+    encoded = header.lower().endswith(";base64")
+    size = len(payload) * 3 // 4 if encoded else len(payload)  # at most this many bytes once decoded
+    if not comma:
+        raise FetchError("a data: URL without the comma that starts its data")
+    if size > limits.max_bytes:
+        raise FetchError(
+            f"data: image over --max-bytes {format_bytes(limits.max_bytes)} (it is about {format_bytes(size)})"
+        )
+    try:
+        data = base64.b64decode(payload + "=" * (-len(payload) % 4)) if encoded else unquote_to_bytes(payload)
+    except binascii.Error as exc:
+        raise FetchError(f"a data: URL whose base64 does not decode ({exc})") from None
+    if not data:
+        raise FetchError("a data: URL with no data")
+    if _clearly_not_an_image(data[:HEAD_BYTES]):
+        raise FetchError(_not_an_image("data: URL holds", data[:HEAD_BYTES]))
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix="data-", suffix=".part", dir=spool_dir)
+    try:
+        with open(fd, "wb") as out:
+            out.write(data)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Fetched(path=Path(name), final_url=url, http_status=None, bytes=len(data), spooled=True)
 
 
 def _file_path(url: str) -> Path:
