@@ -11,9 +11,11 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import email.message
 import email.utils
 import http
 import http.client
+import io
 import ipaddress
 import logging
 import os
@@ -44,8 +46,10 @@ from urllib3.response import HTTPResponse
 
 from core.download.limits import FetchLimits
 from core.download.shared_spool import SharedSpool, Slot, SlotWriter
+from core.models import Entry
 from core.priority import lower_current_thread
 from core.settings import format_bytes
+from core.sources import entries_from_page
 
 #: Bytes asked for per read: a few trips through urllib3 per image rather than dozens, and under the size at
 #: which glibc would mmap (and page-fault in) every buffer anew. urllib3 decompresses at most this much per read.
@@ -57,6 +61,7 @@ WEB_SCHEMES = ("http", "https")
 _WATCH_INTERVAL = 0.05
 _ACCEPT = "image/avif,image/webp,image/png,image/jpeg,image/*;q=0.9,*/*;q=0.5"
 _RETRYABLE_4XX = frozenset({408, 425, 429})
+_PAGE_TYPES = frozenset({"text/html", "application/xhtml+xml"})  # answers read for their images under --pages
 #: Hosts a download thread keeps connections to (urllib3's pools, least recently used dropped): the state a
 #: thread holds stays this size however many hosts a list names.
 KEPT_HOSTS = 10
@@ -76,6 +81,7 @@ class Fetched:
     bytes: int
     spooled: bool
     slot: Slot | None = None
+    page: tuple[Entry, ...] | None = None  # a web page read for its images (`read_page`): no file, no slot
 
     def local_path(self) -> Path:
         """The file, for callers that never pass a shared spool."""
@@ -582,6 +588,8 @@ class Downloader:
         should_abort: Callable[[], bool],
         on_bytes: Callable[[int], None] | None = None,
         shared: SharedSpool | None = None,
+        *,
+        read_page: bool = False,
     ) -> Fetched:
         """Make ONE attempt to get `url` as an image file.
 
@@ -591,6 +599,8 @@ class Downloader:
         and at the total `limits.timeout`. `on_bytes(n)` is called after each chunk. `should_abort` is checked
         between chunks and also polled (about 20 times a second) from the watchdog thread, so it must be
         thread-safe (e.g. `threading.Event.is_set`); once it returns True, `Aborted` is raised.
+        With `read_page` (--pages), an answer whose Content-Type says HTML is read for its images instead, as an
+        HTML list file is (within the same limits): `Fetched.page` holds them, `url` named as their list.
         file: the local file is checked and used in place (`spooled=False`).
         data: an inline image (a page's, as core.sources keeps it) is decoded into a spool file, within
         `limits.max_bytes`.
@@ -616,7 +626,7 @@ class Downloader:
         session.cookies.clear()  # cookies live for one item's redirect chain (a login's redirect sets one)
         try:
             with self._watchdog.watching(attempt):
-                return _fetch_http(session, url, spool_dir, limits, attempt, on_bytes, shared)
+                return _fetch_http(session, url, spool_dir, limits, attempt, on_bytes, shared, read_page)
         finally:
             session.cookies.clear()
 
@@ -677,6 +687,7 @@ def _fetch_http(
     attempt: _Attempt,
     on_bytes: Callable[[int], None] | None,
     shared: SharedSpool | None,
+    read_page: bool,
 ) -> Fetched:
     started = time.monotonic()
     first = url
@@ -694,7 +705,11 @@ def _fetch_http(
                     if not 200 <= resp.status_code < 300:
                         _discard_body(resp)
                         raise _status_error(resp)
-                    got = _download(resp, url, spool_dir, limits, attempt, on_bytes, shared)
+                    page_charset = _page_charset(resp) if read_page else None
+                    if page_charset is not None:
+                        got = _read_page(resp, url, first, page_charset, limits, attempt, on_bytes)
+                    else:
+                        got = _download(resp, url, spool_dir, limits, attempt, on_bytes, shared)
                     _log.debug(
                         "%s: HTTP %d, %d bytes in %.3f s", first, got.http_status, got.bytes, time.monotonic() - started
                     )
@@ -790,6 +805,42 @@ def _download(
         path.unlink(missing_ok=True)
         raise
     return Fetched(path=path, final_url=url, http_status=status, bytes=total, spooled=True)
+
+
+def _page_charset(resp: requests.Response) -> str | None:
+    """For an answer whose Content-Type is a web page, its charset parameter ('' when it names none); None when
+    the answer is not a page."""
+    header = email.message.Message()
+    header["Content-Type"] = resp.headers.get("Content-Type", "")
+    if header.get_content_type() not in _PAGE_TYPES:
+        return None
+    charset = header.get_param("charset")
+    return charset if isinstance(charset, str) else ""
+
+
+def _read_page(
+    resp: requests.Response,
+    url: str,
+    first: str,
+    charset: str,
+    limits: FetchLimits,
+    attempt: _Attempt,
+    on_bytes: Callable[[int], None] | None,
+) -> Fetched:
+    """A web page read for its images (--pages), within --max-bytes and the timeout, parsed as an HTML list file
+    is: relative links resolve against `url` (where the redirects ended), the items name `first` as their list."""
+    length = _content_length(resp)
+    if length is not None and length > limits.max_bytes:
+        raise FetchError(
+            f"web page over --max-bytes {format_bytes(limits.max_bytes)} (Content-Length says {format_bytes(length)})",
+            http_status=resp.status_code,
+        )
+    body = io.BytesIO()
+    total, _ = _stream(resp, body, length, limits, attempt, on_bytes)
+    found = entries_from_page(body.getvalue(), url, charset or None, file=first)
+    return Fetched(
+        path=None, final_url=url, http_status=resp.status_code, bytes=total, spooled=False, page=tuple(found)
+    )
 
 
 def _download_to_slot(
