@@ -302,13 +302,20 @@ class Journal:
 
     def include_page_items(self, run: int) -> None:
         """The images an earlier run found on the web pages of `run` belong to `run` too: a page done before is
-        not read again, and its images are as much the list's items as the page (its report lists them)."""
-        with self._transaction():
-            self._db.execute(
-                "UPDATE items SET run = :run WHERE run != :run AND file IN"
-                " (SELECT key FROM items WHERE run = :run AND expanded IS NOT NULL)",
-                {"run": run},
+        not read again, and its images are as much the list's items as the page (its report lists them). Costs
+        one indexed look-up when the run has no such page (a million-row journal is not scanned)."""
+        pages = [
+            key
+            for (key,) in self._db.execute(
+                "SELECT key FROM items WHERE run = ? AND status = 'done' AND expanded IS NOT NULL", (run,)
             )
+        ]
+        with self._transaction():
+            for chunk in _chunks(pages):
+                self._db.execute(
+                    f"UPDATE items SET run = ? WHERE run != ? AND file IN ({', '.join('?' * len(chunk))})",
+                    (run, run, *chunk),
+                )
 
     def _select(self, sql: str, run: int, keys: Sequence[str]) -> Iterator[tuple[Any, ...]]:
         """Rows of `sql` (with `{}` where the keys' placeholders go) for `keys`, a few hundred at a time."""
