@@ -71,6 +71,7 @@ class ItemUpdate:
     outputs: list[Output] = field(default_factory=list)
     seconds: float | None = None
     warning: str | None = None  # a `done` item's thumbnails were made, but from a file that decoded in part
+    expanded: int | None = None  # a web page read under --pages: how many images it gave (queued as items)
 
 
 @dataclass(slots=True)

@@ -50,7 +50,10 @@ def _truncate(text: str) -> str:
 
 
 def readable_part(url: str) -> str:
-    """The sanitised last path segment of `url` (without extension), or 'image' when there is none."""
+    """The sanitised last path segment of `url` (without extension), or 'image' when there is none (a query, or
+    a data: URL, whose "path" is its media type and data)."""
+    if url[:5].lower() == "data:":
+        return FALLBACK
     path = urlsplit(url).path
     # Decode first, then split on both separators: '..%2F..%2Fx' and 'a%5Cb' never survive as paths.
     segment = re.split(r"[/\\]", unquote(path, errors="replace"))[-1]

@@ -620,6 +620,16 @@ class Settings:
         default=DEFAULT_USER_AGENT,
         metadata=declared(LineOption(help="User-Agent header", group=_LIMITS, feeds=Feed(FetchLimits))),
     )
+    pages: bool = field(
+        default=False,
+        metadata=declared(
+            FlagOption(
+                help="read a URL that answers with a web page (text/html) for its images, one level deep;"
+                " without it such a URL fails as not an image",
+                group=_BATCH,
+            )
+        ),
+    )
     cluster: str = field(
         default="",
         metadata=declared(

@@ -23,6 +23,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
+    QInputDialog,
     QMainWindow,
     QMessageBox,
     QScrollArea,
@@ -81,6 +82,8 @@ class MainWindow(QMainWindow):
         self._actions_state: tuple[object, ...] | None = None  # what _update_actions last showed
         self.about_box: QMessageBox | None = None
         self._start_when_loaded = False
+        self._asked_pages = False  # whether links that answered with a web page were offered --pages already
+        self.pages_prompt: QMessageBox | None = None
         self._closing = False
 
         self.model = QueueModel(self)
@@ -140,6 +143,7 @@ class MainWindow(QMainWindow):
             "&Add list or images…", self.choose_files, "Ctrl+O", sp.SP_DialogOpenButton
         )
         self.add_folder_action = self._action("Add &folder…", self.choose_folder, "Ctrl+Shift+O", sp.SP_DirOpenIcon)
+        self.add_page_action = self._action("Add &web page…", self.choose_page)
         self.paste_action = self._action("&Paste URLs", self.paste, QKeySequence.StandardKey.Paste)
         self.clear_action = self._action("C&lear queue", self.clear_queue, None, sp.SP_DialogResetButton)
         self.export_action = self._action("&Export report…", self.export_report, "Ctrl+E")
@@ -154,7 +158,13 @@ class MainWindow(QMainWindow):
 
         menus = self.menuBar()
         file_menu = menus.addMenu("&File")
-        for action in (self.add_files_action, self.add_folder_action, self.paste_action, self.clear_action):
+        for action in (
+            self.add_files_action,
+            self.add_folder_action,
+            self.add_page_action,
+            self.paste_action,
+            self.clear_action,
+        ):
             file_menu.addAction(action)
         file_menu.addSeparator()
         file_menu.addAction(self.export_action)
@@ -229,6 +239,15 @@ class MainWindow(QMainWindow):
         folder = QFileDialog.getExistingDirectory(self, "Add a folder of images", str(Path.home()))
         if folder:
             self.add_sources([folder])
+
+    def choose_page(self) -> None:
+        """File > Add web page: a page's address, whose images the batch queues (it turns --pages on)."""
+        url, ok = QInputDialog.getText(
+            self, "Add a web page", "Address of a web page whose images to make thumbnails of:"
+        )
+        if ok and url.strip():
+            self.settings_panel.pages_check.setChecked(True)
+            self.add_sources([url.strip()])
 
     def clear_queue(self) -> None:
         if self.batch.is_running:
@@ -356,6 +375,33 @@ class MainWindow(QMainWindow):
         dialog.retry_requested.connect(self.retry_failed)
         self.summary_dialog = dialog
         dialog.show()
+        if not self.batch.settings.pages and not self._asked_pages:
+            self.offer_pages()
+
+    def offer_pages(self) -> QMessageBox | None:
+        """Links dropped or pasted on their own that answered with a web page: ask once (without blocking) whether
+        to read such pages for their images (--pages) and retry them."""
+        pages = self.model.failed_pages()
+        if not pages:
+            return None
+        self._asked_pages = True
+        box = QMessageBox(QMessageBox.Icon.Question, "Read web pages?", "", parent=self)
+        links = "link opens a web page" if pages == 1 else "links open web pages"
+        box.setText(f"{pages:,} {links}, not an image.")
+        box.setInformativeText("Read such pages for their images (one level deep) and queue them?")
+        read = box.addButton("&Read pages", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("&No", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(read)
+
+        def answered(_result: int) -> None:
+            if box.clickedButton() is read:
+                self.settings_panel.pages_check.setChecked(True)
+                self.retry_failed()
+
+        box.finished.connect(answered)
+        self.pages_prompt = box
+        box.open()
+        return box
 
     def _show_percent(self, value: int) -> None:
         paused = "Paused, " if self.batch.is_paused else ""

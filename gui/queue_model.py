@@ -100,6 +100,7 @@ FILTER_GROUPS: dict[str, frozenset[Status]] = {
 _GROUP_OF = {status: name for name, members in FILTER_GROUPS.items() for status in members}
 _STATUSES = tuple(Status)  # a row's status is stored as its index here (see the module docstring); sorts by it
 _CODE = {s: i for i, s in enumerate(_STATUSES)}
+PAGE_ANSWER = "server sent HTML, not an image"  # core.download.fetch's error for a page answering an image's URL
 _PENDING, _INVALID = _CODE[Status.PENDING], _CODE[Status.INVALID]
 # key -> row is split in dicts by the key's hash: a dict grows by copying itself whole, which for one dict of
 # 700,000 keys took 30 ms inside one insert of a loading list; a 64th of that is lost in the noise.
@@ -447,6 +448,12 @@ class QueueModel(QAbstractTableModel):
         status = self._status
         found = [(row, key) for shard in self._rows for key, row in shard.items() if status[row] in wanted]
         return [key for _row, key in sorted(found)]
+
+    def failed_pages(self) -> int:
+        """Links given one by one (dropped, pasted: no list file) that failed because they answered with a web page
+        (the fetcher's words), which --pages would have read for their images."""
+        files, file_of = self._files, self._file
+        return sum(1 for row, error in self._error.items() if error == PAGE_ANSWER and files[file_of[row]] is None)
 
     def failed_sources(self) -> list[str]:
         """Source text of failed and invalid rows, in the order added, to copy or save as a new list."""

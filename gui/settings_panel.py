@@ -75,11 +75,13 @@ _TOOLTIPS = {
     "processes": "Worker processes that decode and resize images",
     "user_agent": "User-Agent header sent with every download",
     "cluster": "The Dask scheduler's address (start one with `dask scheduler`)",
+    "pages": "A link that opens a web page queues the page's images (one level deep) instead of failing",
 }
 _PLACEHOLDERS = {"size": "256 or 128, 512", "cluster": "tcp://scheduler:8786"}
 _CHECK_TEXTS = {
     "upscale": "&Upscale images smaller than the box",
     "keep_metadata": "Keep &metadata (EXIF, colour profile)",
+    "pages": "E&xpand web pages into their images",
 }
 _CHOICE_LABELS: dict[str, str] = {
     Fit.CONTAIN: "Contain (whole image, inside the box)",
@@ -285,6 +287,7 @@ class SettingsPanel(QWidget):
         self.max_pixels_edit = self._widget("max_pixels", QLineEdit)
         self.processes_spin = self._widget("processes", QSpinBox)
         self.user_agent_edit = self._widget("user_agent", QLineEdit)
+        self.pages_check = self._widget("pages", QCheckBox)
         self.cluster_edit = self._widget("cluster", QLineEdit)
         self.browse_button = QPushButton("Bro&wse…")
         self.open_button = QPushButton("Ope&n folder")
@@ -355,6 +358,7 @@ class SettingsPanel(QWidget):
         form.addRow("Retr&ies:", self.retries_spin)
         form.addRow("Max download si&ze:", self.max_bytes_edit)
         form.addRow("User a&gent:", self.user_agent_edit)
+        form.addRow(self.pages_check)
 
         processing = QGroupBox("Processing")
         form = QFormLayout(processing)

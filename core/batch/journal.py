@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 from core.batch.folder_lock import FolderLock, OutputFolderError
 from core.models import Entry, ItemUpdate, Output, Status
@@ -90,8 +91,14 @@ def _to_v2(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE items ADD COLUMN warning TEXT")
 
 
+def _to_v3(db: sqlite3.Connection) -> None:
+    """Add `items.expanded`: how many images a web page read under --pages gave. Older rows read NULL (not a
+    page), which is what they were."""
+    db.execute("ALTER TABLE items ADD COLUMN expanded INTEGER")
+
+
 # MIGRATIONS[n] brings a journal from version n to n + 1; append a step for each schema change.
-MIGRATIONS: tuple[Migration, ...] = (_to_v1, _to_v2)
+MIGRATIONS: tuple[Migration, ...] = (_to_v1, _to_v2, _to_v3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -138,6 +145,12 @@ class PendingItem:
     source: str
     file: str | None
     line: int | None
+
+    @property
+    def from_page(self) -> bool:
+        """Found on a web page read under --pages (whose address is its `file`; a list file is a path): it is
+        never read as a page itself, so pages expand one level deep."""
+        return self.file is not None and self.file.startswith(("http://", "https://"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +267,61 @@ class Journal:
             count += len(batch)
         return count
 
+    def add_found(self, entries: Sequence[Entry], run: int, fingerprint: str) -> list[ItemUpdate]:
+        """Entries found while `run` goes on (the images of a web page read under --pages), added as
+        `add_entries` adds a list's; one done by an earlier run under other settings is to do again, as
+        `prepare_run` decides for a list's. Those that are to do are moved after every row, so the scheduler,
+        which reads pending rows in id order, reaches them. Returns the items new to this run, as they stand:
+        pending, invalid, or settled by an earlier run (skipped, failed)."""
+        keys = list(dict.fromkeys(e.key for e in entries))
+        known = {key for (key,) in self._select("SELECT key FROM items WHERE run = ? AND key IN ({})", run, keys)}
+        new = [key for key in keys if key not in known]
+        self.add_entries(entries, run)
+        with self._transaction():
+            for chunk in _chunks(new):
+                marks = ", ".join("?" * len(chunk))
+                self._db.execute(
+                    f"UPDATE items SET status = 'pending' WHERE key IN ({marks}) AND status = 'done'"
+                    " AND fingerprint IS NOT ?",
+                    (*chunk, fingerprint),
+                )
+                for (key,) in self._db.execute(
+                    f"SELECT key FROM items WHERE key IN ({marks}) AND status = 'pending' ORDER BY id", chunk
+                ).fetchall():
+                    self._db.execute("UPDATE items SET id = (SELECT MAX(id) + 1 FROM items) WHERE key = ?", (key,))
+        found: list[ItemUpdate] = []
+        columns = (
+            "SELECT key, source, file, line, url, status, error, done_run FROM items WHERE run = ? AND key IN ({})"
+        )
+        for key, source, file, line, url, status, error, done in self._select(columns, run, new):
+            shown = Status(status)
+            if shown == Status.DONE and done != run:
+                shown, error = Status.SKIPPED, None
+            found.append(ItemUpdate(key, source, shown, file, line, url, error))
+        return found
+
+    def include_page_items(self, run: int) -> None:
+        """The images an earlier run found on the web pages of `run` belong to `run` too: a page done before is
+        not read again, and its images are as much the list's items as the page (its report lists them). Costs
+        one indexed look-up when the run has no such page (a million-row journal is not scanned)."""
+        pages = [
+            key
+            for (key,) in self._db.execute(
+                "SELECT key FROM items WHERE run = ? AND status = 'done' AND expanded IS NOT NULL", (run,)
+            )
+        ]
+        with self._transaction():
+            for chunk in _chunks(pages):
+                self._db.execute(
+                    f"UPDATE items SET run = ? WHERE run != ? AND file IN ({', '.join('?' * len(chunk))})",
+                    (run, run, *chunk),
+                )
+
+    def _select(self, sql: str, run: int, keys: Sequence[str]) -> Iterator[tuple[Any, ...]]:
+        """Rows of `sql` (with `{}` where the keys' placeholders go) for `keys`, a few hundred at a time."""
+        for chunk in _chunks(keys):
+            yield from self._db.execute(sql.format(", ".join("?" * len(chunk))), (run, *chunk)).fetchall()
+
     def prepare_run(self, run: int, fingerprint: str, mode: str) -> None:
         """Decide what this run does: pending items, plus redone ones by mode and changed settings."""
         with self._transaction():
@@ -295,6 +363,7 @@ class Journal:
                 fingerprint if u.status == Status.DONE else None,
                 run,
                 u.warning,
+                u.expanded,
                 u.key,
             )
             for u in updates
@@ -303,7 +372,7 @@ class Journal:
             self._db.executemany(
                 "UPDATE items SET status = ?, url = COALESCE(?, url), error = ?, http_status = ?, bytes = ?,"
                 " source_width = ?, source_height = ?, outputs = ?, seconds = ?, fingerprint = ?, done_run = ?,"
-                " warning = ? WHERE key = ?",
+                " warning = ?, expanded = ? WHERE key = ?",
                 rows,
             )
 
@@ -328,11 +397,28 @@ class Journal:
         """Every item of `run` once, in input order, with its status as a report shows it."""
         cur = self._db.execute(
             "SELECT key, source, file, line, url, status, error, http_status, bytes, source_width,"
-            " source_height, outputs, seconds, done_run, warning FROM items WHERE run = ? ORDER BY id",
+            " source_height, outputs, seconds, done_run, warning, expanded FROM items WHERE run = ? ORDER BY id",
             (run,),
         )
         for row in cur:
-            (key, source, file, line, url, status, error, http, nbytes, sw, sh, outputs, seconds, done, warning) = row
+            (
+                key,
+                source,
+                file,
+                line,
+                url,
+                status,
+                error,
+                http,
+                nbytes,
+                sw,
+                sh,
+                outputs,
+                seconds,
+                done,
+                warning,
+                expanded,
+            ) = row
             status = Status(status)
             if status == Status.DONE and done != run:
                 status = Status.SKIPPED
@@ -355,6 +441,7 @@ class Journal:
                 outputs=[Output(*o) for o in json.loads(outputs)] if outputs else [],
                 seconds=seconds,
                 warning=warning,  # kept for a skipped item too: it describes the thumbnail on disk
+                expanded=expanded,
             )
 
     def _transaction(self) -> _Transaction:
@@ -372,6 +459,12 @@ class _Transaction:
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
         self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _chunks(keys: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
+    """`keys` in slices that stay below SQLite's limit on a statement's parameters."""
+    for start in range(0, len(keys), size):
+        yield keys[start : start + size]
 
 
 def unfinished_batch(out_dir: Path) -> int:

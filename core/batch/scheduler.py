@@ -16,16 +16,29 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from core.batch.backends.base import Aborted, Backend, Context, Downloaded, Event, Failed, FetchFailed, Made, Stop
+from core.batch.backends.base import (
+    Aborted,
+    Backend,
+    Context,
+    Downloaded,
+    Event,
+    Failed,
+    FetchFailed,
+    Made,
+    PageRead,
+    Stop,
+)
 from core.batch.control import BatchMode, Control
 from core.batch.journal import STATE_DIR, Journal, PendingItem, RunState
 from core.download.fetch import Fetched, FetchError
 from core.models import Entry, ItemUpdate, Progress, Status, Summary
 from core.settings import Settings
+from core.sources import InvalidSource, normalise_url
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +61,16 @@ def backoff_delay(attempt: int, retry_after: float | None) -> float:
 
 
 def host_of(url: str) -> str:
-    """The per-host limit's key; local files have none."""
+    """The per-host limit's key; local files and data: URLs have none. An international host is keyed by its
+    UTS #46 form, as the connection reaches it (normalised URLs have it already; this guards older journals)."""
     parts = urlsplit(url)
-    if parts.scheme == "file":
+    if parts.scheme in ("file", "data"):
         return ""
-    return parts.netloc.lower()
+    netloc = parts.netloc.lower()
+    if not netloc.isascii():
+        with suppress(InvalidSource):
+            return urlsplit(normalise_url(url)).netloc
+    return netloc
 
 
 def _until_cancelled(entries: Iterable[Entry], control: Control) -> Iterator[Entry]:
@@ -267,6 +285,7 @@ class Scheduler:
         else:
             run = journal.new_run(self.fingerprint, self.mode.value)
             journal.add_entries(_until_cancelled(self.entries, self.control), run)
+            journal.include_page_items(run)
         journal.prepare_run(run, self.fingerprint, self.mode.value)
         return run
 
@@ -408,6 +427,31 @@ class Scheduler:
                 del self.active[event.key]  # stays pending in the journal
             case Stop(error=error):
                 self._stop(act, error)
+            case PageRead(fetched=fetched):
+                self._expand_page(act, fetched)
+
+    def _expand_page(self, act: _Active, fetched: Fetched) -> None:
+        """A web page read under --pages: its images join this run's journal as items of their own (after what is
+        there, naming the page as their list), counted from here on, and the page's item is done with how many
+        it gave. A page with none fails, as an HTML list file with none is invalid."""
+        found = fetched.page or ()
+        if not found:
+            self._fail(act, "the web page has no images or links to images", fetched)
+            return
+        assert self.journal is not None
+        for update in self.journal.add_found(found, self.run_id, self.fingerprint):
+            self.meter.total += 1
+            match update.status:
+                case Status.INVALID:
+                    self.meter.invalid += 1
+                case Status.SKIPPED:
+                    self.meter.skipped += 1
+                case Status.FAILED:
+                    self.meter.failed += 1
+            self.updates.append(update)  # the window lists them now, the pending ones as queued
+        self.exhausted = False  # the journal has rows to pull again
+        self.meter.done += 1
+        self._settle(act, Status.DONE, fetched, expanded=len(found))
 
     def _stop(self, act: _Active, error: str) -> None:
         """The batch cannot go on (the output folder refused a file, ...). The item is not at fault, so it stays

@@ -8,10 +8,15 @@ outcome and time are logged at debug level (logger `core.download.fetch`).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import codecs
+import email.message
 import email.utils
 import http
 import http.client
+import io
+import ipaddress
 import logging
 import os
 import re
@@ -26,6 +31,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import IntEnum
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import unquote_to_bytes, urljoin, urlsplit
@@ -40,8 +46,10 @@ from urllib3.response import HTTPResponse
 
 from core.download.limits import FetchLimits
 from core.download.shared_spool import SharedSpool, Slot, SlotWriter
+from core.models import Entry
 from core.priority import lower_current_thread
 from core.settings import format_bytes
+from core.sources import entries_from_page
 
 #: Bytes asked for per read: a few trips through urllib3 per image rather than dozens, and under the size at
 #: which glibc would mmap (and page-fault in) every buffer anew. urllib3 decompresses at most this much per read.
@@ -53,6 +61,11 @@ WEB_SCHEMES = ("http", "https")
 _WATCH_INTERVAL = 0.05
 _ACCEPT = "image/avif,image/webp,image/png,image/jpeg,image/*;q=0.9,*/*;q=0.5"
 _RETRYABLE_4XX = frozenset({408, 425, 429})
+_PAGE_TYPES = frozenset({"text/html", "application/xhtml+xml"})  # answers read for their images under --pages
+#: Hosts a download thread keeps connections to (urllib3's pools, least recently used dropped): the state a
+#: thread holds stays this size however many hosts a list names.
+KEPT_HOSTS = 10
+_KEPT_PER_HOST = 2  # a thread makes one request at a time; one more for a redirect's hop back to the same host
 
 _log = logging.getLogger(__name__)
 
@@ -68,6 +81,7 @@ class Fetched:
     bytes: int
     spooled: bool
     slot: Slot | None = None
+    page: tuple[Entry, ...] | None = None  # a web page read for its images (`read_page`): no file, no slot
 
     def local_path(self) -> Path:
         """The file, for callers that never pass a shared spool."""
@@ -255,19 +269,101 @@ def _not_an_image(source: str, head: bytes) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Private-network safety: a redirect never leads from a public address into a more private network.
+
+
+class Reach(IntEnum):
+    """Where an address is, from the most public to this computer, ranked as browsers' Private Network Access
+    ranks them: a redirect may lead only to an address as public as the most public one its chain has been at."""
+
+    PUBLIC = 0
+    PRIVATE = 1  # a private network: RFC 1918, CGNAT, link-local (cloud metadata at 169.254.169.254), ULA
+    LOCAL = 2  # this computer: loopback, and 0.0.0.0 / :: (which reach it too)
+
+    @property
+    def words(self) -> str:
+        return _REACH_WORDS[self]
+
+
+_REACH_WORDS = {
+    Reach.PUBLIC: "a public address",
+    Reach.PRIVATE: "a private-network address",
+    Reach.LOCAL: "an address of this computer",
+}
+_LOCAL_NETWORKS = tuple(map(ipaddress.ip_network, ("0.0.0.0/8", "127.0.0.0/8", "::/128", "::1/128")))
+_PRIVATE_NETWORKS = tuple(
+    map(
+        ipaddress.ip_network,
+        (
+            *("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16"),
+            *("fc00::/7", "fe80::/10", "fec0::/10"),
+        ),
+    )
+)
+
+
+def reach_of(address: str) -> Reach:
+    """The reach of an IP address as a socket reports it ('10.0.0.5', '::ffff:127.0.0.1', 'fe80::1%eth0');
+    an IPv4 address mapped into IPv6 counts as itself. Anything `ipaddress` calls private (reserved and
+    documentation ranges too) is not public."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if any(ip in network for network in _LOCAL_NETWORKS):
+        return Reach.LOCAL
+    if ip.is_private or any(ip in network for network in _PRIVATE_NETWORKS):
+        return Reach.PRIVATE
+    return Reach.PUBLIC
+
+
+def _resolved_reach(host: str, reach: Callable[[str], Reach]) -> Reach | None:
+    """The most private reach of the addresses `host` resolves to here (behind a proxy, which resolves the name
+    itself), or None when it does not resolve here."""
+    try:
+        answers = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return None
+    return max((reach(str(info[4][0])) for info in answers), default=None)
+
+
+# ---------------------------------------------------------------------------------------------------------
 # The watchdog: one thread per Downloader that enforces every attempt's total deadline and its cancel flag.
 
 
 class _Attempt:
-    """One download attempt as the watchdog sees it; `reason` is set once the watchdog cut its socket."""
+    """One download attempt as the watchdog sees it; `reason` is set once the watchdog cut its socket.
 
-    __slots__ = ("deadline", "reason", "should_abort", "sock")
+    It also follows where the attempt's redirect chain has been (`url`, `hop`, `widest`), so that each
+    request's connection can refuse a redirect into a more private network (`check_peer`)."""
 
-    def __init__(self, deadline: float, should_abort: Callable[[], bool]) -> None:
+    __slots__ = ("deadline", "hop", "reach", "reason", "should_abort", "sock", "url", "widest")
+
+    def __init__(self, deadline: float, should_abort: Callable[[], bool], reach: Callable[[str], Reach]) -> None:
         self.deadline = deadline
         self.should_abort = should_abort
+        self.reach = reach
         self.sock: socket.socket | None = None
         self.reason: str | None = None  # "timeout" or "abort"
+        self.url = ""  # the address being requested: the user's, then each redirect's
+        self.hop = 0  # 0 for the user's address, which may be anywhere (an intranet's pictures)
+        self.widest = Reach.LOCAL  # the most public reach the chain has been at
+
+    def check_peer(self, peer: str | None) -> None:
+        """Before a request goes out on a connection to `peer` (its IP address; None behind a proxy, where
+        the name is resolved here instead): refuse a redirect to a more private address than the chain has
+        been at. The connection's own peer is checked, not a separate DNS answer, so a name that resolves
+        anew (DNS rebinding) cannot slip past."""
+        host = urlsplit(self.url).hostname or ""
+        reach = self.reach(peer) if peer is not None else _resolved_reach(host, self.reach)
+        if reach is None:
+            return
+        if self.hop and reach > self.widest:
+            shown = peer or host
+            raise FetchError(
+                f"redirect refused: {host} is {reach.words} ({shown}), and a redirect that came from "
+                f"{self.widest.words} may not lead there (private-network safety)"
+            )
+        self.widest = min(self.widest, reach)
 
 
 class _Watchdog:
@@ -304,6 +400,11 @@ class _Watchdog:
             with self._cond:
                 self._attempts.discard(attempt)
                 self._cond.notify()
+
+    def current(self) -> _Attempt | None:
+        """The attempt the calling download thread is making, if any."""
+        attempt: _Attempt | None = getattr(self._local, "attempt", None)
+        return attempt
 
     def attach(self, sock: socket.socket) -> None:
         """Called by a connection about to wait for a response: this socket carries the current attempt."""
@@ -364,15 +465,27 @@ def _cut(sock: socket.socket) -> None:
 
 
 class _Watched:
-    """A connection that hands its socket to its Downloader's watchdog before waiting for a response."""
+    """A connection that hands its socket to its Downloader's watchdog before waiting for a response, and that
+    lets the attempt check where it is connected before each request (a new or a kept-alive connection)."""
 
-    sock: socket.socket
+    sock: socket.socket | None
+    proxy: object
 
     def __init__(self, *args: Any, watchdog: _Watchdog, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._watchdog = watchdog
 
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        attempt = self._watchdog.current()
+        if attempt is not None:
+            if self.sock is None:
+                self.connect()  # type: ignore[attr-defined]  # now, not while sending: the peer is checked first
+            peer = None if self.proxy is not None else str(self.sock.getpeername()[0])  # type: ignore[union-attr]
+            attempt.check_peer(peer)
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
     def getresponse(self) -> HTTPResponse:
+        assert self.sock is not None
         self._watchdog.attach(self.sock)
         response: HTTPResponse = super().getresponse()  # type: ignore[misc]  # the connection class's, after this
         return response
@@ -399,7 +512,7 @@ class _WatchedAdapter(HTTPAdapter):
     fall back to the per-read timeout."""
 
     def __init__(self, watchdog: _Watchdog) -> None:
-        super().__init__()
+        super().__init__(pool_connections=KEPT_HOSTS, pool_maxsize=_KEPT_PER_HOST)
         self._watchdog = watchdog
 
     def get_connection_with_tls_context(
@@ -445,9 +558,17 @@ class Downloader:
     Thread-safe: download threads call `fetch` at once, each on its own session (for keep-alive). Sessions are
     keyed by OS thread id rather than kept in a threading.local: a QThreadPool thread gets a fresh Python thread
     state per runnable, which would drop a threading.local (and its kept-alive connections) after every download.
+
+    Nothing a session holds grows with the hosts a list names: its cookie jar lives for one fetch (cookies
+    set along a redirect chain go with it, none to the next item: a jar of 10,000 hosts' cookies took 123 ms
+    to prepare each request), and it keeps connections to at most `KEPT_HOSTS` hosts.
+
+    `reach` says where an IP address is (`reach_of`); a test names its loopback addresses public or private
+    with it, as it has no public address to serve from.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, reach: Callable[[str], Reach] = reach_of) -> None:
+        self._reach = reach
         self._watchdog = _Watchdog()
         self._sessions: dict[int, requests.Session] = {}
         self._lock = threading.Lock()
@@ -467,6 +588,8 @@ class Downloader:
         should_abort: Callable[[], bool],
         on_bytes: Callable[[int], None] | None = None,
         shared: SharedSpool | None = None,
+        *,
+        read_page: bool = False,
     ) -> Fetched:
         """Make ONE attempt to get `url` as an image file.
 
@@ -476,7 +599,11 @@ class Downloader:
         and at the total `limits.timeout`. `on_bytes(n)` is called after each chunk. `should_abort` is checked
         between chunks and also polled (about 20 times a second) from the watchdog thread, so it must be
         thread-safe (e.g. `threading.Event.is_set`); once it returns True, `Aborted` is raised.
+        With `read_page` (--pages), an answer whose Content-Type says HTML is read for its images instead, as an
+        HTML list file is (within the same limits): `Fetched.page` holds them, `url` named as their list.
         file: the local file is checked and used in place (`spooled=False`).
+        data: an inline image (a page's, as core.sources keeps it) is decoded into a spool file, within
+        `limits.max_bytes`.
         Raises FetchError (with `retryable`/`retry_after`) or Aborted; no spool file or slot is held either way.
         OSError from writing the spool file (disk full) propagates unchanged: it is not the item's fault.
         RuntimeError once the Downloader is closed.
@@ -488,13 +615,28 @@ class Downloader:
         scheme = urlsplit(url).scheme.lower()
         if scheme == "file":
             return _fetch_file(url, limits)
+        if scheme == "data":
+            return _fetch_data(url, spool_dir, limits)
         if scheme not in WEB_SCHEMES:
             shown = f"{scheme}:" if scheme else "(none)"
-            raise FetchError(f"unsupported URL scheme {shown} (only http, https and file URLs can be fetched)")
+            raise FetchError(f"unsupported URL scheme {shown} (only http, https, file and data: URLs can be fetched)")
         spool_dir.mkdir(parents=True, exist_ok=True)
-        attempt = _Attempt(time.monotonic() + limits.timeout, should_abort)
-        with self._watchdog.watching(attempt):
-            return _fetch_http(self._session(), url, spool_dir, limits, attempt, on_bytes, shared)
+        attempt = _Attempt(time.monotonic() + limits.timeout, should_abort, self._reach)
+        session = self._session()
+        session.cookies.clear()  # cookies live for one item's redirect chain (a login's redirect sets one)
+        try:
+            with self._watchdog.watching(attempt):
+                return _fetch_http(session, url, spool_dir, limits, attempt, on_bytes, shared, read_page)
+        finally:
+            session.cookies.clear()
+
+    def footprint(self) -> Footprint:
+        """What the sessions hold now, summed over the download threads: cookies and per-host connection pools."""
+        with self._lock:
+            sessions = list(self._sessions.values())
+        cookies = sum(len(session.cookies) for session in sessions)
+        pools = sum(len(adapter.poolmanager.pools) for s in sessions for adapter in _watched_adapters(s))
+        return Footprint(sessions=len(sessions), cookies=cookies, pools=pools)
 
     def close(self) -> None:
         """Close every session this Downloader made (and their kept-alive connections) and end its watchdog
@@ -524,6 +666,19 @@ class Downloader:
         return session
 
 
+@dataclass(frozen=True)
+class Footprint:
+    """What a Downloader's sessions hold (`Downloader.footprint`): bounded whatever the hosts seen."""
+
+    sessions: int
+    cookies: int
+    pools: int
+
+
+def _watched_adapters(session: requests.Session) -> list[_WatchedAdapter]:
+    return [adapter for adapter in session.adapters.values() if isinstance(adapter, _WatchedAdapter)]
+
+
 def _fetch_http(
     session: requests.Session,
     url: str,
@@ -532,6 +687,7 @@ def _fetch_http(
     attempt: _Attempt,
     on_bytes: Callable[[int], None] | None,
     shared: SharedSpool | None,
+    read_page: bool,
 ) -> Fetched:
     started = time.monotonic()
     first = url
@@ -541,6 +697,7 @@ def _fetch_http(
         while True:
             if attempt.should_abort():
                 raise Aborted("download cancelled")
+            attempt.url, attempt.hop = url, hops
             resp = _request(session, url, limits, attempt)
             try:
                 location = session.get_redirect_target(resp)
@@ -548,7 +705,11 @@ def _fetch_http(
                     if not 200 <= resp.status_code < 300:
                         _discard_body(resp)
                         raise _status_error(resp)
-                    got = _download(resp, url, spool_dir, limits, attempt, on_bytes, shared)
+                    page_charset = _page_charset(resp) if read_page else None
+                    if page_charset is not None:
+                        got = _read_page(resp, url, first, page_charset, limits, attempt, on_bytes)
+                    else:
+                        got = _download(resp, url, spool_dir, limits, attempt, on_bytes, shared)
                     _log.debug(
                         "%s: HTTP %d, %d bytes in %.3f s", first, got.http_status, got.bytes, time.monotonic() - started
                     )
@@ -644,6 +805,42 @@ def _download(
         path.unlink(missing_ok=True)
         raise
     return Fetched(path=path, final_url=url, http_status=status, bytes=total, spooled=True)
+
+
+def _page_charset(resp: requests.Response) -> str | None:
+    """For an answer whose Content-Type is a web page, its charset parameter ('' when it names none); None when
+    the answer is not a page."""
+    header = email.message.Message()
+    header["Content-Type"] = resp.headers.get("Content-Type", "")
+    if header.get_content_type() not in _PAGE_TYPES:
+        return None
+    charset = header.get_param("charset")
+    return charset if isinstance(charset, str) else ""
+
+
+def _read_page(
+    resp: requests.Response,
+    url: str,
+    first: str,
+    charset: str,
+    limits: FetchLimits,
+    attempt: _Attempt,
+    on_bytes: Callable[[int], None] | None,
+) -> Fetched:
+    """A web page read for its images (--pages), within --max-bytes and the timeout, parsed as an HTML list file
+    is: relative links resolve against `url` (where the redirects ended), the items name `first` as their list."""
+    length = _content_length(resp)
+    if length is not None and length > limits.max_bytes:
+        raise FetchError(
+            f"web page over --max-bytes {format_bytes(limits.max_bytes)} (Content-Length says {format_bytes(length)})",
+            http_status=resp.status_code,
+        )
+    body = io.BytesIO()
+    total, _ = _stream(resp, body, length, limits, attempt, on_bytes)
+    found = entries_from_page(body.getvalue(), url, charset or None, file=first)
+    return Fetched(
+        path=None, final_url=url, http_status=resp.status_code, bytes=total, spooled=False, page=tuple(found)
+    )
 
 
 def _download_to_slot(
@@ -923,6 +1120,40 @@ def _fetch_file(url: str, limits: FetchLimits) -> Fetched:
     if _clearly_not_an_image(head):
         raise FetchError(f"{_not_an_image('file is', head)}: {shown}")
     return Fetched(path=path, final_url=url, http_status=None, bytes=info.st_size, spooled=False)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# data: URLs, decoded here
+
+
+def _fetch_data(url: str, spool_dir: Path, limits: FetchLimits) -> Fetched:
+    """An inline image: its bytes, within --max-bytes (judged from the encoded length before decoding)."""
+    header, comma, payload = url[len("data:") :].partition(",")
+    encoded = header.lower().endswith(";base64")
+    size = len(payload) * 3 // 4 if encoded else len(payload)  # at most this many bytes once decoded
+    if not comma:
+        raise FetchError("a data: URL without the comma that starts its data")
+    if size > limits.max_bytes:
+        raise FetchError(
+            f"data: image over --max-bytes {format_bytes(limits.max_bytes)} (it is about {format_bytes(size)})"
+        )
+    try:
+        data = base64.b64decode(payload + "=" * (-len(payload) % 4)) if encoded else unquote_to_bytes(payload)
+    except binascii.Error as exc:
+        raise FetchError(f"a data: URL whose base64 does not decode ({exc})") from None
+    if not data:
+        raise FetchError("a data: URL with no data")
+    if _clearly_not_an_image(data[:HEAD_BYTES]):
+        raise FetchError(_not_an_image("data: URL holds", data[:HEAD_BYTES]))
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix="data-", suffix=".part", dir=spool_dir)
+    try:
+        with open(fd, "wb") as out:
+            out.write(data)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Fetched(path=Path(name), final_url=url, http_status=None, bytes=len(data), spooled=True)
 
 
 def _file_path(url: str) -> Path:

@@ -59,7 +59,7 @@ _ALLOWED = "http, https and file"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # A scheme has at least two letters, so a Windows drive (C:\pics) is a path, not a URL.
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]+):")
-_FETCHABLE = re.compile(r"(?:https?|file):", re.IGNORECASE)
+_FETCHABLE = re.compile(r"(?:https?|file|data):", re.IGNORECASE)
 # RFC 3986, appendix B, with the scheme's syntax: scheme, authority, path, ?query.
 _URL_PARTS = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]+):(?://([^/?#]*))?([^?#]*)(\?[^#]*)?")
 _HOST = re.compile(r"[a-z0-9_\-.]+")
@@ -73,6 +73,9 @@ _WHITESPACE = re.compile(r"\s")
 _SRCSET_URL = re.compile(r"[\s,]*(\S+)")
 _SRCSET_DESCRIPTOR = re.compile(r"(\d+(?:\.\d+)?)([wx])")
 _LOOKS_HTML = re.compile(rb"<(?:!doctype\s+html|html|head|body|img|a|base)[\s>]", re.IGNORECASE)
+# A data: URL's media type and parameters up to its comma (RFC 2397); `;base64` last.
+_DATA_HEADER = re.compile(r"data:([^,]*?)(;base64)?,", re.IGNORECASE)
+_ASCII_SPACE = re.compile(r"[ \t\n\r\f]+")
 
 
 class InvalidSource(ValueError):
@@ -85,10 +88,16 @@ class InvalidSource(ValueError):
 def normalise_url(text: str) -> str:
     """Return the canonical http, https or file URL for `text`, or raise InvalidSource.
 
-    Canonical means: lower-case scheme and host, IDNA host, no default port, no fragment, spaces and
-    non-ASCII percent-encoded (existing %XX escapes kept), so the journal sees one key per address.
+    A data: URL of an image (an inline image of a page) is kept whole, its media type in lower case and the
+    white space that pages wrap base64 with taken out; the fetcher decodes it.
+
+    Canonical means: lower-case scheme and host, host encoded per UTS #46 (as browsers do), no default port,
+    no fragment, spaces and non-ASCII percent-encoded (existing %XX escapes kept), so the journal sees one key
+    per address.
     """
     text = text.strip()
+    if text[:5].lower() == "data:":
+        return _data_url(text)
     m = _URL_PARTS.match(text)
     if m is None:
         if not text:
@@ -110,6 +119,17 @@ def normalise_url(text: str) -> str:
     if _NEEDS_QUOTING.search(tail):
         tail = _quote(_LONE_PERCENT.sub("%25", tail), safe=_SAFE)
     return f"{scheme}://{netloc}{tail}"
+
+
+def _data_url(text: str) -> str:
+    m = _DATA_HEADER.match(text)
+    if m is None:
+        raise InvalidSource("a data: URL without the comma that starts its data")
+    media, base64 = m.group(1).strip().lower(), m.group(2)
+    if not media.startswith("image/"):
+        raise InvalidSource(f"a data: URL of {media.split(';')[0] or 'text/plain'}, not of an image")
+    data = text[m.end() :]
+    return f"data:{media}{';base64' if base64 else ''},{_ASCII_SPACE.sub('', data) if base64 else data}"
 
 
 @functools.lru_cache(maxsize=4096)  # lists repeat a few hosts many times
@@ -142,14 +162,24 @@ def _canonical_host(host: str) -> str:
             raise InvalidSource(f"bad IPv6 address in the URL: {host!r}") from None
         return host.lower()
     if not host.isascii():
-        try:
-            host = host.encode("idna").decode("ascii")
-        except UnicodeError:
-            raise InvalidSource(f"bad host name in the URL: {host!r}") from None
+        host = _uts46_host(host)
     host = host.lower()
     if not _HOST.fullmatch(host):
         raise InvalidSource(f"bad host name in the URL: {host!r}")
     return host
+
+
+def _uts46_host(host: str) -> str:
+    """An international host name encoded as browsers and requests do (UTS #46, nontransitional: faß.de is
+    xn--fa-hia.de, not fass.de). ASCII labels are kept as they are (a host name with '_' exists on real
+    intranets), so only the labels that need it go through IDNA's checks."""
+    import idna  # 6 ms of import that a list of ASCII hosts never pays
+
+    try:
+        mapped = idna.uts46_remap(host, std3_rules=False, transitional=False)
+        return ".".join(label if label.isascii() else idna.alabel(label).decode("ascii") for label in mapped.split("."))
+    except (idna.IDNAError, UnicodeError) as exc:
+        raise InvalidSource(f"bad international host name in the URL: {host!r} ({exc})") from None
 
 
 def _file_location(netloc: str, path: str) -> tuple[str, str]:
@@ -514,8 +544,29 @@ def _url_column(rows: list[list[str]]) -> tuple[list[str] | None, int]:
 # --- HTML ------------------------------------------------------------------------------------------
 
 
+# Where lazy-loading scripts keep an image's real address while `src` holds a placeholder (often a data: GIF),
+# in the order they are looked at; a srcset's largest candidate wins over a single address.
+_LAZY_SRCSETS = ("data-srcset",)
+_LAZY_SRCS = ("data-src", "data-lazy-src", "data-original")
+_STYLE_URL = re.compile(r"""url\(\s*(["']?)(.*?)\1\s*\)""", re.IGNORECASE | re.DOTALL)
+
+
+def _image_ref(values: dict[str, str]) -> str | None:
+    """The address an <img> or a <source> shows: a lazy-loading attribute's before srcset and src (whose
+    placeholder is then not an item), the largest srcset candidate before a single address."""
+    for name in (*_LAZY_SRCSETS, *_LAZY_SRCS, "srcset", "src"):
+        value = values.get(name)
+        if value:
+            ref = _largest_in_srcset(value) if name.endswith("srcset") else value
+            if ref:
+                return ref
+    return None
+
+
 class _ImageLinks(HTMLParser):
-    """Collects img src / srcset (largest) and links to image files, resolved against the page address."""
+    """Collects the images of a page as it is written today, resolved against the page address (or its
+    <base href>): each <img> (lazy-loading attributes, srcset, src), a <picture> once (its first <source>,
+    else its <img>), url(...) in style attributes, and links to image files."""
 
     def __init__(self, base: str | None, file: str | None) -> None:
         super().__init__(convert_charrefs=True)
@@ -523,6 +574,8 @@ class _ImageLinks(HTMLParser):
         self.file = file
         self.found: list[Entry] = []
         self._base_seen = False
+        self._picture: list[str] | None = None  # inside a <picture>: its <source> choice, once there is one
+        self._picture_shown = False  # the <picture>'s item was found
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = {k: v.strip() for k, v in attrs if v is not None and v.strip()}
@@ -531,12 +584,33 @@ class _ImageLinks(HTMLParser):
             base = urljoin(self.base, values["href"]) if self.base else values["href"]
             if _looks_like_url(base):
                 self.base = base
+        elif tag == "picture":
+            self._picture, self._picture_shown = [], False
+        elif tag == "source" and self._picture is not None:
+            ref = _image_ref(values)
+            if ref and not self._picture:
+                self._picture.append(ref)
         elif tag == "img":
-            ref = _largest_in_srcset(values.get("srcset", "")) or values.get("src")
+            ref = _image_ref(values)
+            if self._picture is not None and not self._picture_shown:
+                ref = self._picture[0] if self._picture else ref
+                self._picture_shown = ref is not None
             if ref:
                 self.found.append(self._entry(ref))
         elif tag == "a" and "href" in values and _image_suffix(values["href"]):
             self.found.append(self._entry(values["href"]))
+        style = values.get("style")
+        if style and "url(" in style.lower():
+            for m in _STYLE_URL.finditer(style):
+                ref = m.group(2).strip()
+                if ref and not ref.startswith("#"):  # url(#id) names a part of the page (an SVG filter)
+                    self.found.append(self._entry(ref))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "picture" and self._picture is not None:
+            if self._picture and not self._picture_shown:  # sources without an <img> (not valid, but written)
+                self.found.append(self._entry(self._picture[0]))
+            self._picture = None
 
     def _resolve(self, ref: str) -> str | None:
         if _looks_like_url(ref) and not ref.startswith("//"):
@@ -592,11 +666,49 @@ def _srcset_score(descriptor: str) -> tuple[int, float]:
     return (1 if m.group(2) == "w" else 0), float(m.group(1))
 
 
-def _decoded_chunks(stream: io.BufferedReader) -> Iterator[str]:
-    """The text of a stream in chunks: UTF-8 (BOM dropped) or UTF-16 by BOM; on bad UTF-8, Latin-1."""
-    head = stream.peek(4)[:4]
-    encoding = "utf-16" if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else "utf-8-sig"
-    decoder = codecs.getincrementaldecoder(encoding)(errors="replace" if encoding == "utf-16" else "strict")
+_PRESCAN_BYTES = 1024  # where the HTML standard looks for a <meta charset>
+_META_CHARSET = re.compile(rb"""<meta\s[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9_.:\-]+)""", re.IGNORECASE)
+# What the WHATWG Encoding standard reads for labels a page may declare but browsers never decode as such.
+_BROWSER_CODECS = {"ascii": "cp1252", "iso8859-1": "cp1252"}
+
+
+def _codec(label: str | bytes | None) -> str | None:
+    """The Python codec for an encoding label as a page declares it, or None for no or an unknown label."""
+    if not label:
+        return None
+    if isinstance(label, bytes):
+        label = label.decode("ascii", "replace")
+    try:
+        name = codecs.lookup(label.strip().strip("\"'")).name
+    except LookupError:
+        return None
+    if name.startswith(("utf-16", "utf-32")):  # a declaration in bytes that ASCII spells is not UTF-16
+        return "utf-8"
+    return _BROWSER_CODECS.get(name, name)
+
+
+def _page_encoding(head: bytes, transport: str | None) -> str | None:
+    """How a page is decoded, as browsers decide: its BOM, else the HTTP header's charset, else a
+    <meta charset> (or http-equiv Content-Type) in its first KiB; None when it says nothing."""
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    declared = _META_CHARSET.search(head[:_PRESCAN_BYTES])
+    return _codec(transport) or _codec(declared.group(1) if declared else None)
+
+
+def _decoded_chunks(stream: io.BufferedReader, transport: str | None = None) -> Iterator[str]:
+    """The text of a page in chunks, in the encoding it declares (`_page_encoding`; `transport`: the HTTP
+    header's charset); when it declares none, UTF-8, or Latin-1 once the bytes are not UTF-8."""
+    encoding = _page_encoding(stream.peek(_PRESCAN_BYTES)[:_PRESCAN_BYTES], transport)
+    if encoding is not None:
+        decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+        while chunk := stream.read(_CHUNK):
+            yield decoder.decode(chunk)
+        yield decoder.decode(b"", final=True)
+        return
+    decoder = codecs.getincrementaldecoder("utf-8")()
     latin1 = False
     while True:
         chunk = stream.read(_CHUNK)
@@ -645,6 +757,15 @@ def entries_from_html(html: str, base: str | None = None, file: str | None = Non
     resolve against <base href>, else `base`.
     """
     return _html_entries([html], base, file)
+
+
+def entries_from_page(body: bytes, url: str, charset: str | None = None, file: str | None = None) -> list[Entry]:
+    """The images of a web page fetched from `url` (its final address: relative links resolve against it), read
+    as an HTML list file is: `charset` from the HTTP header, which a BOM overrides. `file`: what the items name
+    as their list (the page's address as the user gave it, by default `url`)."""
+    return list(
+        map(_in_words, _html_entries(_decoded_chunks(io.BufferedReader(io.BytesIO(body)), charset), url, file or url))
+    )
 
 
 def entries_from_uri_list(text: str) -> Iterator[Entry]:

@@ -94,7 +94,31 @@ def test_a_version_1_journal_gains_the_warning_column_and_records_warnings(tmp_p
         (again,) = j.items(1)
         assert again.warning == "truncated: about 40% ..."
         assert j.counts(1).warned == 1
-    assert _user_version(path) == SCHEMA_VERSION == 2
+    assert _user_version(path) == SCHEMA_VERSION
+
+
+def test_a_version_2_journal_gains_the_expanded_column_and_records_pages(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    path = journal_path(out)
+    path.parent.mkdir(parents=True)
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        migrate(db, path, MIGRATIONS[:2])
+        db.execute(
+            "INSERT INTO items (key, source, url, status, run, done_run, outputs)"
+            " VALUES ('http://a/page', 'http://a/page', 'http://a/page', 'failed', 1, 1, '[]')"
+        )
+    finally:
+        db.close()
+    assert _user_version(path) == 2 and "expanded" not in _columns(path)
+
+    with Journal(out) as j:
+        (old,) = j.items(1)
+        assert old.status == Status.FAILED and old.expanded is None
+        j.record([ItemUpdate("http://a/page", "http://a/page", Status.DONE, expanded=12)], 1, "fp")
+        (again,) = j.items(1)
+        assert (again.status, again.expanded) == (Status.DONE, 12)
+    assert _user_version(path) == SCHEMA_VERSION
 
 
 def test_a_failing_migration_step_leaves_the_journal_as_it_was(tmp_path: Path) -> None:

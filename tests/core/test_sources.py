@@ -70,6 +70,10 @@ def urls(found: list[Entry]) -> list[str | None]:
         ("https://pics.test/100%.jpg", "https://pics.test/100%25.jpg"),  # a lone % is not an escape
         ("https://bücher.test/a.jpg", "https://xn--bcher-kva.test/a.jpg"),
         ("https://BÜCHER.test/a.jpg", "https://xn--bcher-kva.test/a.jpg"),
+        ("http://faß.de/a.jpg", "http://xn--fa-hia.de/a.jpg"),  # UTS #46 as browsers: not fass.de, another host
+        ("http://Faß.DE:8080/a.jpg", "http://xn--fa-hia.de:8080/a.jpg"),
+        ("https://ＰＩＣＳ。bücher.test/a.jpg", "https://pics.xn--bcher-kva.test/a.jpg"),  # full-width forms mapped
+        ("https://my_pics.bücher.test/a.jpg", "https://my_pics.xn--bcher-kva.test/a.jpg"),  # ASCII labels kept
         ("https://pics.test", "https://pics.test/"),
         ("http://[::1]:8080/a.png", "http://[::1]:8080/a.png"),
         ("http://user:pw@pics.test/a.png", "http://user:pw@pics.test/a.png"),
@@ -82,7 +86,7 @@ def test_normalise_url_canonical_forms(text: str, expected: str) -> None:
     assert normalise_url(text) == expected
 
 
-@pytest.mark.parametrize("scheme", ["ftp", "javascript", "mailto", "data", "sftp"])
+@pytest.mark.parametrize("scheme", ["ftp", "javascript", "mailto", "sftp"])
 def test_normalise_url_rejects_other_schemes_naming_the_scheme(scheme: str) -> None:
     with pytest.raises(InvalidSource) as info:
         normalise_url(f"{scheme.upper()}:something/x.jpg")
@@ -98,6 +102,8 @@ def test_normalise_url_rejects_other_schemes_naming_the_scheme(scheme: str) -> N
         ("https://pics.test:8o/x.jpg", "bad port number"),
         ("https://bad host.test/x.jpg", "bad host name"),
         ("https://[nonsense]/x.jpg", "bad IPv6 address"),
+        ("https://ab\u200d.test/x.jpg", "bad international host name"),  # a joiner where IDNA forbids one
+        ("https://-bücher.test/x.jpg", "bad international host name.*hyphen"),
         ("//pics.test/x.jpg", "protocol-relative"),
         ("pics.test/x.jpg", "not a URL"),
         ("", "empty URL"),
@@ -105,6 +111,31 @@ def test_normalise_url_rejects_other_schemes_naming_the_scheme(scheme: str) -> N
     ],
 )
 def test_normalise_url_explains_unusable_input(text: str, words: str) -> None:
+    with pytest.raises(InvalidSource, match=words):
+        normalise_url(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("data:image/png;base64,iVBO Rw0K\n GgoA", "data:image/png;base64,iVBORw0KGgoA"),  # wrapped base64
+        ("DATA:Image/SVG+XML,<svg xmlns='x'/>", "data:image/svg+xml,<svg xmlns='x'/>"),  # percent-data kept
+        ("data:image/gif;name=dot.gif;base64,R0lG", "data:image/gif;name=dot.gif;base64,R0lG"),
+    ],
+)
+def test_a_data_url_of_an_image_is_an_item(text: str, expected: str) -> None:
+    assert normalise_url(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("data:text/html,<b>hi</b>", "a data: URL of text/html, not of an image"),
+        ("data:,hello", "a data: URL of text/plain, not of an image"),
+        ("data:image/png;base64", "a data: URL without the comma that starts its data"),
+    ],
+)
+def test_a_data_url_that_is_not_an_image_is_invalid(text: str, words: str) -> None:
     with pytest.raises(InvalidSource, match=words):
         normalise_url(text)
 
@@ -466,9 +497,8 @@ def test_html_base_img_srcset_and_image_links(tmp_path: Path) -> None:
         ("/root.png", "https://cdn.pics.test/root.png", 6),
         ("full/two.PNG?size=orig", "https://cdn.pics.test/gallery/full/two.PNG?size=orig", 7),
         ("https://other.pics.test/three.webp#top", "https://other.pics.test/three.webp", 9),
-        ("data:image/gif;base64,R0lGODlhAQABAAAAACw=", None, 10),
-    ]
-    assert found[-1].error == "unsupported scheme data: (only http, https and file)"
+        ("data:image/gif;base64,R0lGODlhAQABAAAAACw=", "data:image/gif;base64,R0lGODlhAQABAAAAACw=", 10),
+    ]  # an inline image standing alone is an item: the fetcher decodes it
     assert {e.file for e in found} == {str(page)}
 
 
@@ -506,7 +536,7 @@ def test_html_fragment_without_base_resolves_only_absolute_links() -> None:
 def test_html_huge_data_uri_source_is_shortened() -> None:
     html = f'<img src="data:image/png;base64,{"A" * 100_000}">'
     (found,) = entries_from_html(html, file="drop.html")
-    assert found.url is None
+    assert found.url == f"data:image/png;base64,{'A' * 100_000}"
     assert len(found.source) < 200 and "characters" in found.source
     assert found.line == 1
 

@@ -114,7 +114,6 @@ def test_urls_whose_short_hashes_collide_still_get_their_own_files(
 OTHER_SCHEMES = [
     "ftp://127.0.0.1/a.jpg",
     "javascript:alert(1)",
-    "data:image/png;base64,iVBORw0KGgo=",
     "gopher://127.0.0.1/a.jpg",
     "smb://server/share/a.jpg",
     "ws://127.0.0.1/a.jpg",
@@ -127,6 +126,15 @@ def test_only_http_https_and_file_are_ever_fetched(qapp, tmp_path: Path) -> None
     for line in OTHER_SCHEMES:
         row = batch.item(line)
         assert row["status"] == "invalid" and "only http, https and file" in row["error"], (line, row["error"])
+
+
+def test_a_data_url_is_an_item_only_when_it_is_an_image(qapp, tmp_path: Path) -> None:
+    """An inline image is decoded here, never fetched; any other data: URL is not an item."""
+    lines = ["data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==", "data:image/png;base64,PHNjcmlwdD4="]
+    batch = run_batch(settings(tmp_path / "out"), entries_of(list_file(tmp_path, lines)))
+    page, fake = batch.item(lines[0]), batch.item(lines[1])
+    assert page["status"] == "invalid" and page["error"] == "a data: URL of text/html, not of an image"
+    assert fake["status"] == "failed" and fake["error"] == "data: URL holds HTML, not an image"
 
 
 FILE_LOCATIONS = {

@@ -46,7 +46,7 @@ def test_menus_toolbar_and_shortcuts(window):
     menus = {a.text(): a.menu() for a in window.menuBar().actions()}
     assert list(menus) == ["&File", "&Batch", "&View", "&Help"]
     file_items = [a.text() for a in menus["&File"].actions() if not a.isSeparator()]
-    assert file_items[:4] == ["&Add list or images…", "Add &folder…", "&Paste URLs", "C&lear queue"]
+    assert file_items[:5] == ["&Add list or images…", "Add &folder…", "Add &web page…", "&Paste URLs", "C&lear queue"]
     assert "&Export report…" in file_items
     batch_items = [a.text() for a in menus["&Batch"].actions()]
     assert batch_items == ["&Start", "&Pause", "&Cancel", "&Retry failed"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QByteArray, QSettings, Qt
-from PySide6.QtWidgets import QLabel, QLineEdit
+from PySide6.QtWidgets import QCheckBox, QLabel, QLineEdit
 
 import gui.settings_panel
 from core.settings import Settings, SettingsError
@@ -180,7 +180,9 @@ def test_every_field_is_keyboard_reachable_and_labelled(panel):
     buddies = {label.buddy() for label in panel.findChildren(QLabel) if label.buddy() is not None}
     for name, widget in panel.editors().items():
         assert widget.focusPolicy() & Qt.FocusPolicy.TabFocus, name
-        if name not in ("upscale", "keep_metadata"):  # check boxes carry their own mnemonic
+        if isinstance(widget, QCheckBox):  # check boxes carry their own mnemonic
+            assert "&" in widget.text(), f"{name} has no mnemonic"
+        else:
             assert widget in buddies, f"{name} has no label with a mnemonic"
 
 

@@ -79,7 +79,16 @@ class Stop:
     error: str
 
 
-Event = Downloaded | Made | FetchFailed | Failed | Aborted | Stop
+@dataclass(frozen=True, slots=True)
+class PageRead:
+    """The item's URL answered with a web page, read for its images under --pages (`fetched.page`): the
+    scheduler adds them to the batch and the page's item is done."""
+
+    key: str
+    fetched: Fetched
+
+
+Event = Downloaded | Made | FetchFailed | Failed | Aborted | Stop | PageRead
 
 
 @dataclass(frozen=True, slots=True)

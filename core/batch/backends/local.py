@@ -16,6 +16,7 @@ from core.batch.backends.base import (
     Failed,
     FetchFailed,
     Made,
+    PageRead,
     Stop,
     describe_error,
 )
@@ -78,7 +79,8 @@ class LocalBackend:
         assert self._threads is not None
         with self._lock:
             self._downloading += 1
-        self._threads.start(partial(self._download, item.key, item.url))
+        read_page = self._settings.pages and not item.from_page  # one level deep
+        self._threads.start(partial(self._download, item.key, item.url, read_page))
 
     def cancel_queued(self) -> None:
         if self.pool is not None:
@@ -103,16 +105,18 @@ class LocalBackend:
 
     # -- on a download thread ------------------------------------------------------------------------------------
 
-    def _download(self, key: str, url: str) -> None:
-        """One attempt; on success the resize is handed to the pool from here."""
+    def _download(self, key: str, url: str, read_page: bool) -> None:
+        """One attempt; on success the resize is handed to the pool from here (a web page read for its images
+        has nothing to resize)."""
         lower_current_thread()  # idempotent: in effect once per pool thread
         ctx = self._ctx
         assert ctx is not None
         event: Event
         try:
             fetched = self._downloader.fetch(
-                url, ctx.spool, self._limits, ctx.control.should_abort, ctx.count_bytes, self._shared
-            )
+                url, ctx.spool, self._limits, ctx.control.should_abort, ctx.count_bytes, self._shared,
+                read_page=read_page,
+            )  # fmt: skip
         except DownloadAborted:
             event = Aborted(key)
         except FetchError as exc:
@@ -125,8 +129,10 @@ class LocalBackend:
         except Exception as exc:  # a bug must fail one item, not hang the batch
             event = Failed(key, f"unexpected error while downloading: {describe_error(exc)}")
         else:
-            self._resize(key, url, fetched)
-            return
+            if fetched.page is None:
+                self._resize(key, url, fetched)
+                return
+            event = PageRead(key, fetched)
         with self._lock:
             self._downloading -= 1
         ctx.report(event)
