@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from core.batch.journal import Journal
+from core.imaging.focus import focus_text
 from core.models import ItemUpdate
 
 CSV_FIELDS = (
@@ -34,6 +35,7 @@ CSV_FIELDS = (
     "output_sizes",
     "output_bytes",
     "seconds",
+    "crop",
 )
 
 # What makes a spreadsheet read a cell as a formula (OWASP, CSV injection): `=`, `+`, `-`, `@`, tab, CR.
@@ -65,6 +67,7 @@ def item_record(item: ItemUpdate, out_dir: Path) -> dict[str, Any]:
             for o in item.outputs
         ],
         "seconds": item.seconds,
+        "crop": focus_text(item.focus),
     }
 
 
