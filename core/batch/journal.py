@@ -234,8 +234,15 @@ class Journal:
         return None if row[0] is None else int(row[0])
 
     def set_focus(self, key: str, focus: Focus | None) -> bool:
-        """Keep `focus` (None: automatic) as the item's crop for every later run; False if the key is unknown."""
-        cur = self._db.execute("UPDATE items SET focus = ? WHERE key = ?", (None if focus is None else str(focus), key))
+        """Keep `focus` (None: automatic) as the item's crop for every later run; a done item whose crop changes is
+        to do again (by a redo of it, or the next run). False if the key is unknown."""
+        text = None if focus is None else str(focus)
+        cur = self._db.execute(
+            "UPDATE items SET focus = :focus,"
+            " status = CASE WHEN status = 'done' AND focus IS NOT :focus THEN 'pending' ELSE status END"
+            " WHERE key = :key",
+            {"focus": text, "key": key},
+        )
         return cur.rowcount > 0
 
     def end_run(self, run: int, state: RunState) -> None:

@@ -144,6 +144,31 @@ def make_thumbnails(
     return ResizeResult(source.width, source.height, outputs, source.warning)
 
 
+@dataclass(frozen=True)
+class Shown:
+    """An image as the window's preview shows it under its crop boxes (`for_preview`): `image` upright sRGB RGB,
+    at most the asked size a side; `width` x `height` the source's full size; `shares` where `--crop` puts cover's
+    region (the share of the spare width and height left of and above it), for `core.imaging.focus.geometry`."""
+
+    image: Image.Image
+    width: int
+    height: int
+    shares: tuple[float, float]
+
+
+def for_preview(src: bytes, spec: ResizeSpec, longest: int) -> Shown:
+    """Decode `src` as `make_thumbnails` would for `spec` (same formats, limits, orientation and automatic crop),
+    shrunk to fit `longest` pixels a side. Raises ResizeError."""
+    shown = replace(spec, sizes=(longest,), fit=Fit.CONTAIN, upscale=False)
+    with _decode(src, shown) as source:
+        shares = _focused(source, spec, None).focus
+        image = _to_srgb(source.image.convert("RGBA") if source.image.mode == "RGBa" else source.image, source.icc)
+        image = image.convert("RGB")
+        if max(image.size) > longest:
+            image.thumbnail((longest, longest), Image.Resampling.LANCZOS)
+        return Shown(image, source.width, source.height, shares)
+
+
 # --------------------------------------------------------------------------------------------------
 # opening, limits, decoding
 
