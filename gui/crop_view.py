@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import QPointF, QRectF, QSize, QSizeF, Qt, Signal
-from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen, QPixmap
+from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPainterPath, QPaintEvent, QPen, QPixmap
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from core.imaging.focus import Focus, FocusBox, FocusPoint, geometry
@@ -20,6 +20,8 @@ from core.imaging.focus import Focus, FocusBox, FocusPoint, geometry
 _CLICK_SLOP = 4
 #: One colour per size, smallest first (repeats after five).
 _COLOURS = ("#ffd400", "#00d0ff", "#ff4fd8", "#7dff4f", "#ff8a00")
+#: How far (logical pixels) each smaller size's box is drawn inside the next larger one.
+_INSET = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,16 +168,30 @@ class CropView(QWidget):
             return
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        p.drawPixmap(self.image_rect(), self._pixmap, QRectF(self._pixmap.rect()))
+        image = self.image_rect()
+        p.drawPixmap(image, self._pixmap, QRectF(self._pixmap.rect()))
         offset = self._drag_offset()
-        for i, box in enumerate(self._boxes):
-            rect = self.box_rect(box).translated(offset)
+        if self._boxes:  # what no size keeps, dimmed
+            kept = QPainterPath()
+            kept.addRect(self.box_rect(self._boxes[-1]).translated(offset))
+            whole = QPainterPath()
+            whole.addRect(image)
+            p.fillPath(whole.subtracted(kept), QColor(0, 0, 0, 90))
+        # Boxes of square sizes often coincide: each smaller size is drawn a little inside the larger one.
+        count = len(self._boxes)
+        rects = [
+            self.box_rect(box).translated(offset).adjusted(inset, inset, -inset, -inset)
+            for i, box in enumerate(self._boxes)
+            for inset in [_INSET * (count - 1 - i)]
+        ]
+        tag_left = 0.0
+        for i in reversed(range(count)):
             colour = QColor(_COLOURS[i % len(_COLOURS)])
             p.setPen(QPen(QColor(0, 0, 0, 160), 3))
-            p.drawRect(rect)
+            p.drawRect(rects[i])
             p.setPen(QPen(colour, 1.5))
-            p.drawRect(rect)
-            self._label(p, rect, box.label, colour, i)
+            p.drawRect(rects[i])
+            tag_left = self._label(p, rects[i], rects[0].top(), self._boxes[i].label, colour, tag_left)
         if self._press is not None and self._drag is not None and not self._moving:
             p.setPen(QPen(QColor("white"), 1.5, Qt.PenStyle.DashLine))
             p.drawRect(QRectF(self._press, self._drag).normalized())
@@ -185,11 +201,13 @@ class CropView(QWidget):
             return QPointF()
         return self._drag - self._press
 
-    def _label(self, p: QPainter, rect: QRectF, text: str, colour: QColor, index: int) -> None:
-        """The size's name in a small tag inside the box's top-left corner, tags of equal boxes side by side."""
+    def _label(self, p: QPainter, rect: QRectF, top: float, text: str, colour: QColor, after: float) -> float:
+        """The size's name in a small tag at the box's left, below `top`, right of `after` (the previous tag's right
+        edge) so the tags of coinciding boxes sit side by side in one row; returns this tag's right edge."""
         metrics = p.fontMetrics()
         width, height = metrics.horizontalAdvance(text) + 8, metrics.height() + 2
-        tag = QRectF(rect.left() + 2 + index * (width + 2), rect.top() + 2, width, height)
+        tag = QRectF(max(rect.left() + 3, after + 3), top + 3, width, height)
         p.fillRect(tag, QColor(0, 0, 0, 170))
         p.setPen(colour)
         p.drawText(tag, Qt.AlignmentFlag.AlignCenter, text)
+        return tag.right()
