@@ -216,3 +216,22 @@ def test_redoing_one_item_with_its_new_crop_leaves_the_rest_and_the_run_as_they_
     assert all(_keeps_subject(out / o.path) for o in items[key].outputs)
     after_other = {o.path: (out / o.path).stat().st_mtime_ns for o in items[other.resolve().as_uri()].outputs}
     assert after_other == before_other  # not redone
+
+
+def test_a_list_that_moves_the_point_redoes_the_item_and_one_without_a_point_keeps_it(
+    qtbot, wide: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    settings = Settings(out=out, fit=Fit.COVER, size=(64,), processes=1, threads=2)
+
+    def run(x: str) -> tuple[Status, object]:
+        listing = _csv(tmp_path / f"list{x}.csv", [["url", "focus_x", "focus_y"], [str(wide), x, "0.5" if x else ""]])
+        summary = _run(qtbot, Runner(settings, iter_entries([str(listing)])))
+        with Journal(out) as j:
+            (item,) = j.items(summary.run_id)
+        return item.status, item.focus
+
+    assert run("0.1") == (Status.DONE, FocusPoint(0.1, 0.5))
+    assert run("0.1") == (Status.SKIPPED, FocusPoint(0.1, 0.5))
+    assert run("0.9") == (Status.DONE, FocusPoint(0.9, 0.5))  # another point: made again
+    assert run("") == (Status.SKIPPED, FocusPoint(0.9, 0.5))  # no point given: the journal's is kept
