@@ -39,12 +39,12 @@ class Refocus(QObject):
         """Keep `focus` for `key` and start remaking it; returns why it cannot, in words, or None once started."""
         if self._runner is not None:
             return "the previous crop is still being applied"
-        try:
-            with Journal(settings.out, lock=False) as journal:
+        try:  # with the folder's lock: while a batch writes there, nothing is changed (FolderBusy says who writes)
+            with Journal(settings.out) as journal:
                 if not journal.set_focus(key, focus):
                     return "this item is no longer in the output folder's journal"
         except (OSError, OutputFolderError, sqlite3.Error) as exc:
-            return f"cannot keep the crop: {exc}"
+            return f"cannot change the crop now: {exc}"
         runner = RunnerProcess(settings, None, mode=BatchMode.FORCE, only=[key], parent=self)
         runner.progress.connect(self._on_progress)
         runner.finished.connect(self._on_finished)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,7 @@ class SourceLoader(QObject):
         self._threads: list[threading.Thread] = []
         self._latest = ""
         self._lock = threading.Lock()
+        self._closing = threading.Event()  # downloads in progress stop at once when the window goes
 
     def request(self, token: str, url: str, settings: Settings) -> None:
         with self._lock:
@@ -58,6 +60,7 @@ class SourceLoader(QObject):
 
     def shutdown(self) -> None:
         self.cancel()
+        self._closing.set()
         for thread in self._threads:
             thread.join()
         self._threads = []
@@ -65,7 +68,7 @@ class SourceLoader(QObject):
     def _load(self, token: str, url: str, settings: Settings) -> None:
         lower_current_thread()
         try:
-            result: LoadedSource | str = _load(url, settings)
+            result: LoadedSource | str = _load(url, settings, self._closing.is_set)
         except Exception as exc:  # a decoder's or a server's surprise must not take the window down
             result = f"cannot show the source: {exc}"
         with self._lock:
@@ -74,7 +77,7 @@ class SourceLoader(QObject):
         self.loaded.emit(token, result)
 
 
-def _load(url: str, settings: Settings) -> LoadedSource | str:
+def _load(url: str, settings: Settings, should_abort: Callable[[], bool]) -> LoadedSource | str:
     from core.download.fetch import Aborted, Downloader, FetchError
     from core.imaging.resize import for_preview
     from core.imaging.spec import ResizeError
@@ -83,7 +86,7 @@ def _load(url: str, settings: Settings) -> LoadedSource | str:
     try:
         with tempfile.TemporaryDirectory(prefix="thumbnailer-preview-") as spool:
             try:
-                got = downloader.fetch(url, Path(spool), settings.fetch_limits(), lambda: False)
+                got = downloader.fetch(url, Path(spool), settings.fetch_limits(), should_abort)
             except (FetchError, Aborted) as exc:
                 return f"cannot download the source: {exc}"
             data = got.local_path().read_bytes()

@@ -153,3 +153,13 @@ def test_crop_by_stays_enabled_whatever_the_fit(qtbot, tmp_path: Path) -> None:
     window = make_window(qtbot, tmp_path, fit=Fit.CONTAIN)
     combo = window.settings_panel.crop_combo
     assert combo.isEnabled() and "Cover" in combo.toolTip()
+
+
+def test_no_crop_changes_while_a_batch_writes_to_the_folder(qtbot, finished, tmp_path: Path) -> None:
+    dialog = _open_preview(qtbot, finished)
+    with Journal(tmp_path / "out"):  # holds the folder's lock, as a running batch does
+        qtbot.mouseClick(dialog.crop_view, Qt.MouseButton.LeftButton, pos=_at(dialog, 0.125, 0.5))
+        assert "cannot change the crop now" in dialog.crop_label.text()
+        assert "writing" in dialog.crop_label.text() or "batch" in dialog.crop_label.text()
+    assert not dialog.is_remaking() and _journalled(tmp_path / "out").focus is None
+    assert "automatic" in dialog.crop_label.text()
