@@ -283,7 +283,10 @@ class Scheduler:
         return run
 
     def _announce_settled(self, journal: Journal) -> None:
-        """Tell the front end about items decided before any work: skipped, invalid, earlier failures."""
+        """Tell the front end about items decided before any work: skipped, invalid, earlier failures. Not when
+        redoing `only` some items: the front end shows the rest already (a million of them, perhaps)."""
+        if self.only is not None:
+            return
         chunk: list[ItemUpdate] = []
         for u in journal.items(self.run_id):
             if u.status == Status.SKIPPED and u.error:  # pending: the run will process it
