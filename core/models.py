@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from core.imaging.focus import Focus
+
 
 class Status(StrEnum):
     """An item's state. `pending` and `running` are internal; reports show the last four."""
@@ -26,7 +28,8 @@ class Entry:
 
     `source` is the text exactly as written (a list's line, a path, a URL). `url` is the normalised
     URL to fetch (http, https or file) or None when the line is unusable, in which case `error` says
-    why. `file`/`line` locate it in a list file.
+    why. `file`/`line` locate it in a list file. `focus`: where `--fit cover` crops it, chosen by hand (a CSV's
+    `focus_x`, `focus_y` columns), or None for `--crop`'s choice.
     """
 
     source: str
@@ -34,6 +37,7 @@ class Entry:
     file: str | None = None
     line: int | None = None
     error: str | None = None
+    focus: Focus | None = None
 
     @property
     def key(self) -> str:
@@ -72,6 +76,7 @@ class ItemUpdate:
     seconds: float | None = None
     warning: str | None = None  # a `done` item's thumbnails were made, but from a file that decoded in part
     expanded: int | None = None  # a web page read under --pages: how many images it gave (queued as items)
+    focus: Focus | None = None  # the crop chosen by hand for this item (the report's `crop`), None for automatic
 
 
 @dataclass(slots=True)

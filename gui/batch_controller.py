@@ -58,6 +58,7 @@ class BatchController(QObject):
             self.model.reset_statuses()
         self.thumbnails.clear()
         self.thumbnails.set_output_dir(runner.settings.out)
+        self.thumbnails.set_settings(runner.settings)
         self.settings = runner.settings
         self.last_summary = None
         self.last_progress = None

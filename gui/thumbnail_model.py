@@ -12,6 +12,7 @@ batch, each waiting for the GIL that the download and engine threads hold, which
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QImage, QPixmap
 
+from core.imaging.focus import Focus
 from core.models import ItemUpdate, Output, Status
 from gui.icons import broken_pixmap, placeholder_pixmap
 from gui.image_loader import ImageLoader
@@ -52,6 +54,7 @@ class ThumbItem:
     outputs: tuple[Output, ...]
     source_width: int | None
     source_height: int | None
+    focus: Focus | None = None  # the crop chosen by hand, if any
 
     @property
     def main(self) -> Output:
@@ -141,7 +144,7 @@ class ThumbnailModel(QStringListModel):
             if self._out_dir is None:
                 raise RuntimeError("ThumbnailModel.set_output_dir() must be called before adding items")
             new[u.key] = ThumbItem(
-                u.key, u.source, u.url, self._out_dir, tuple(u.outputs), u.source_width, u.source_height
+                u.key, u.source, u.url, self._out_dir, tuple(u.outputs), u.source_width, u.source_height, u.focus
             )
         if not new:
             return 0
@@ -151,6 +154,28 @@ class ThumbnailModel(QStringListModel):
         self.insertRows(first, len(new))
         self.count_changed.emit(len(self._items))
         return len(new)
+
+    def replace(self, update: ItemUpdate) -> bool:
+        """An item shown already, made again (a crop chosen by hand): its new outputs and crop, its image reloaded.
+        False when the key is not shown or the update has no outputs."""
+        row = self._rows.get(update.key)
+        if row is None or update.status not in SHOWN or not update.outputs:
+            return False
+        old = self._items[row]
+        self._items[row] = dataclasses.replace(
+            old,
+            outputs=tuple(update.outputs),
+            source_width=update.source_width or old.source_width,
+            source_height=update.source_height or old.source_height,
+            focus=update.focus,
+        )
+        pixmap = self._cache.pop(update.key, None)
+        if pixmap is not None:
+            self._cache_bytes -= _bytes_of(pixmap)
+        self._broken.discard(update.key)
+        index = self.index(row)
+        self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+        return True
 
     def clear(self) -> None:
         self.loader.cancel()

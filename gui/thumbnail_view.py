@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.models import ItemUpdate
+from core.settings import Settings
 from gui.preview_dialog import PreviewDialog
 from gui.thumbnail_model import DEFAULT_CELL, ThumbnailModel
 
@@ -63,6 +64,7 @@ class ThumbnailView(QWidget):
         super().__init__(parent)
         self.model = ThumbnailModel(self)
         self._preview: PreviewDialog | None = None
+        self._settings: Settings | None = None
 
         self.grid = _Grid(self)
         self.grid.setModel(self.model)
@@ -115,6 +117,13 @@ class ThumbnailView(QWidget):
         """The output folder of the batch whose updates come next (their paths are relative to it)."""
         self.model.set_output_dir(out_dir)
 
+    def set_settings(self, settings: Settings | None) -> None:
+        """The settings of the batch whose items the grid shows: the preview draws its crop boxes and remakes an
+        item with them."""
+        self._settings = settings
+        if self._preview is not None:
+            self._preview.set_settings(settings)
+
     def add_items(self, updates: list[ItemUpdate]) -> None:
         """Add finished items with outputs (the largest output is shown); keys already shown are ignored."""
         self.model.add(updates)
@@ -160,6 +169,7 @@ class ThumbnailView(QWidget):
             return
         if self._preview is None:
             self._preview = PreviewDialog(self.model, index.row(), self)
+            self._preview.set_settings(self._settings)
             self._preview.row_changed.connect(self._follow_preview)
         else:
             self._preview.set_row(index.row())

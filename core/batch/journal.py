@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from itertools import islice
@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from core.batch.folder_lock import FolderLock, OutputFolderError
+from core.imaging.focus import Focus, parse_focus
 from core.models import Entry, ItemUpdate, Output, Status
 
 STATE_DIR = ".thumbnailer"
@@ -97,8 +98,14 @@ def _to_v3(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE items ADD COLUMN expanded INTEGER")
 
 
+def _to_v4(db: sqlite3.Connection) -> None:
+    """Add `items.focus`: the item's crop chosen by hand (`core.imaging.focus` text: 'point X,Y' or 'box L,T,R,B'),
+    kept across re-runs, --force and resumes. Rows of older runs read NULL (automatic), which is what they had."""
+    db.execute("ALTER TABLE items ADD COLUMN focus TEXT")
+
+
 # MIGRATIONS[n] brings a journal from version n to n + 1; append a step for each schema change.
-MIGRATIONS: tuple[Migration, ...] = (_to_v1, _to_v2, _to_v3)
+MIGRATIONS: tuple[Migration, ...] = (_to_v1, _to_v2, _to_v3, _to_v4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -145,6 +152,7 @@ class PendingItem:
     source: str
     file: str | None
     line: int | None
+    focus: Focus | None = None  # the crop chosen by hand, if any
 
     @property
     def from_page(self) -> bool:
@@ -227,6 +235,29 @@ class Journal:
             (RunState.RUNNING, fingerprint, run),
         )
 
+    def run_state(self, run: int) -> RunState | None:
+        row = self._db.execute("SELECT state FROM runs WHERE id = ?", (run,)).fetchone()
+        return RunState(row[0]) if row else None
+
+    def run_of(self, keys: Iterable[str]) -> int | None:
+        """The newest run any of `keys` belongs to (None if none is in the journal)."""
+        row = self._db.execute(
+            "SELECT MAX(run) FROM items WHERE key IN (SELECT value FROM json_each(?))", (json.dumps(list(keys)),)
+        ).fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def set_focus(self, key: str, focus: Focus | None) -> bool:
+        """Keep `focus` (None: automatic) as the item's crop for every later run; a done item whose crop changes is
+        to do again (by a redo of it, or the next run). False if the key is unknown."""
+        text = None if focus is None else str(focus)
+        cur = self._db.execute(
+            "UPDATE items SET focus = :focus,"
+            " status = CASE WHEN status = 'done' AND focus IS NOT :focus THEN 'pending' ELSE status END"
+            " WHERE key = :key",
+            {"focus": text, "key": key},
+        )
+        return cur.rowcount > 0
+
     def end_run(self, run: int, state: RunState) -> None:
         self._db.execute("UPDATE runs SET state = ?, ended = ? WHERE id = ?", (state, time.time(), run))
 
@@ -235,15 +266,19 @@ class Journal:
     def add_entries(self, entries: Iterable[Entry], run: int) -> int:
         """Insert or re-tag entries for `run` in batches; returns how many input entries were read.
 
-        A key seen again in the same run keeps its first source, file and line (duplicates collapse).
+        A key seen again in the same run keeps its first source, file and line (duplicates collapse). A crop chosen
+        by hand is kept unless the entry brings one (a CSV's focus columns); a different one redoes a done item.
         """
         sql = """
-            INSERT INTO items (key, source, file, line, url, status, error, run)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO items (key, source, file, line, url, status, error, run, focus)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (key) DO UPDATE SET
                 source = CASE WHEN items.run = excluded.run THEN items.source ELSE excluded.source END,
                 file = CASE WHEN items.run = excluded.run THEN items.file ELSE excluded.file END,
                 line = CASE WHEN items.run = excluded.run THEN items.line ELSE excluded.line END,
+                status = CASE WHEN items.status = 'done' AND excluded.focus IS NOT NULL
+                              AND excluded.focus IS NOT items.focus THEN 'pending' ELSE items.status END,
+                focus = COALESCE(excluded.focus, items.focus),
                 run = excluded.run
         """
         count = 0
@@ -259,6 +294,7 @@ class Journal:
                     Status.PENDING if e.url is not None else Status.INVALID,
                     e.error,
                     run,
+                    None if e.focus is None else str(e.focus),
                 )
                 for e in batch
             ]
@@ -322,8 +358,17 @@ class Journal:
         for chunk in _chunks(keys):
             yield from self._db.execute(sql.format(", ".join("?" * len(chunk))), (run, *chunk)).fetchall()
 
-    def prepare_run(self, run: int, fingerprint: str, mode: str) -> None:
-        """Decide what this run does: pending items, plus redone ones by mode and changed settings."""
+    def prepare_run(self, run: int, fingerprint: str, mode: str, only: Collection[str] | None = None) -> None:
+        """Decide what this run does: pending items, plus redone ones by mode and changed settings.
+        `only`: the run redoes just these keys (whatever their state) and leaves every other item as it is."""
+        if only is not None:
+            with self._transaction():
+                self._db.execute(
+                    "UPDATE items SET status = 'pending' WHERE run = ? AND status IN ('done', 'failed')"
+                    " AND key IN (SELECT value FROM json_each(?))",
+                    (run, json.dumps(list(only))),
+                )
+            return
         with self._transaction():
             if mode == "force":
                 self._db.execute(
@@ -339,13 +384,18 @@ class Journal:
 
     # -- processing -----------------------------------------------------------------------------------------
 
-    def pending(self, run: int, after_id: int, limit: int) -> list[PendingItem]:
+    def pending(self, run: int, after_id: int, limit: int, only: Collection[str] | None = None) -> list[PendingItem]:
+        """The next pending items after `after_id`; `only`: of these keys alone."""
+        among = "" if only is None else " AND key IN (SELECT value FROM json_each(?))"
         rows = self._db.execute(
-            "SELECT id, key, url, source, file, line FROM items"
-            " WHERE run = ? AND status = 'pending' AND id > ? ORDER BY id LIMIT ?",
-            (run, after_id, limit),
+            "SELECT id, key, url, source, file, line, focus FROM items"
+            f" WHERE run = ? AND status = 'pending' AND id > ?{among} ORDER BY id LIMIT ?",
+            (run, after_id, limit) if only is None else (run, after_id, json.dumps(list(only)), limit),
         ).fetchall()
-        return [PendingItem(*row) for row in rows]
+        return [
+            PendingItem(i, key, url, source, file, line, parse_focus(focus))
+            for i, key, url, source, file, line, focus in rows
+        ]
 
     def record(self, updates: list[ItemUpdate], run: int, fingerprint: str) -> None:
         """Store final outcomes (done / failed) in one transaction."""
@@ -397,7 +447,8 @@ class Journal:
         """Every item of `run` once, in input order, with its status as a report shows it."""
         cur = self._db.execute(
             "SELECT key, source, file, line, url, status, error, http_status, bytes, source_width,"
-            " source_height, outputs, seconds, done_run, warning, expanded FROM items WHERE run = ? ORDER BY id",
+            " source_height, outputs, seconds, done_run, warning, expanded, focus FROM items WHERE run = ?"
+            " ORDER BY id",
             (run,),
         )
         for row in cur:
@@ -418,6 +469,7 @@ class Journal:
                 done,
                 warning,
                 expanded,
+                focus,
             ) = row
             status = Status(status)
             if status == Status.DONE and done != run:
@@ -442,6 +494,7 @@ class Journal:
                 seconds=seconds,
                 warning=warning,  # kept for a skipped item too: it describes the thumbnail on disk
                 expanded=expanded,
+                focus=parse_focus(focus),
             )
 
     def _transaction(self) -> _Transaction:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from core.batch.journal import Journal
+from core.imaging.focus import focus_text
 from core.models import ItemUpdate
 
 CSV_FIELDS = (
@@ -35,6 +36,7 @@ CSV_FIELDS = (
     "output_bytes",
     "seconds",
     "expanded",
+    "crop",
 )
 
 # What makes a spreadsheet read a cell as a formula (OWASP, CSV injection): `=`, `+`, `-`, `@`, tab, CR.
@@ -67,6 +69,7 @@ def item_record(item: ItemUpdate, out_dir: Path) -> dict[str, Any]:
         ],
         "seconds": item.seconds,
         "expanded": item.expanded,
+        "crop": focus_text(item.focus),
     }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from PySide6.QtCore import QObject, Signal
 
@@ -44,10 +44,12 @@ class Runner(QObject):
         interactive: bool = False,
         pool: ResizePool | None = None,
         parent: QObject | None = None,
+        only: Collection[str] | None = None,
     ) -> None:
         """`mode`: a `BatchMode` (or its value). `interactive`: a window shows the batch, so its resizer processes
         run at the lowest priority. `pool`: resizer processes already starting (`backends.resize_pool.start_pool`);
-        the runner owns them from here: they are shut down when the batch ends, or by `close` if it never starts."""
+        the runner owns them from here: they are shut down when the batch ends, or by `close` if it never starts.
+        `only` (with `entries` None): redo just these keys of the run they belong to (`Scheduler`)."""
         super().__init__(parent)
         try:
             self._mode = BatchMode(mode)
@@ -55,6 +57,7 @@ class Runner(QObject):
             raise ValueError(f"unknown mode {mode!r}") from None
         self._settings = settings.validated()
         self._entries = entries
+        self._only = only
         self.interactive = interactive
         self._control = Control()
         self._backend = create_backend(self._settings, interactive=interactive, pool=pool)
@@ -118,7 +121,9 @@ class Runner(QObject):
         lower_current_thread()  # a window's GUI thread wins a contended core (core/priority.py)
         started = time.monotonic()
         listener = Listener(run_opened=self._opened, prepared=self.prepared.emit, progress=self.progress.emit)
-        scheduler = Scheduler(self._settings, self._entries, self._mode, self._backend, self._control, listener)
+        scheduler = Scheduler(
+            self._settings, self._entries, self._mode, self._backend, self._control, listener, self._only
+        )
         try:
             summary = scheduler.run()
         except Exception as exc:  # the batch cannot go on (folder not writable, journal broken, ...)

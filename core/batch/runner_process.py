@@ -15,7 +15,7 @@ import multiprocessing
 import signal
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from itertools import islice
@@ -71,7 +71,9 @@ class RunnerProcess(QObject):
         *,
         mode: str = BatchMode.NORMAL,
         parent: QObject | None = None,
+        only: Collection[str] | None = None,
     ) -> None:
+        """As `Runner`'s; `only` (with `entries` None): redo just these keys."""
         super().__init__(parent)
         try:  # here, not only in the child, where it would surface as a dead engine
             self._mode = BatchMode(mode)
@@ -79,6 +81,7 @@ class RunnerProcess(QObject):
             raise ValueError(f"unknown mode {mode!r}") from None
         self._settings = settings.validated()
         self._entries = entries
+        self._only = None if only is None else list(only)
         self._paused = False
         self._ended = threading.Event()
         self._reader: threading.Thread | None = None
@@ -115,7 +118,7 @@ class RunnerProcess(QObject):
         # Not a daemon: daemonic processes may not start the resizer processes.
         self._process = ctx.Process(
             target=_child_main,
-            args=(child_control, events_w, feed_r, self._settings, self._mode, self._before_start),
+            args=(child_control, events_w, feed_r, self._settings, self._mode, self._before_start, self._only),
             name="thumbnailer-engine",
         )
         self._process.start()
@@ -223,6 +226,7 @@ def _child_main(
     settings: Settings,
     mode: BatchMode,
     before_start: list[Command],
+    only: list[str] | None = None,
 ) -> None:
     """The child: run the batch, forward the runner's signals, obey pause, resume and cancel."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in the window's terminal is the window's to handle
@@ -233,7 +237,7 @@ def _child_main(
         with send_lock, contextlib.suppress(OSError):  # the window is gone: the batch still ends cleanly
             events.send(event)
 
-    runner = Runner(settings, None if feed is None else _received(feed), mode=mode, interactive=True)
+    runner = Runner(settings, None if feed is None else _received(feed), mode=mode, interactive=True, only=only)
     direct = Qt.ConnectionType.DirectConnection  # this process has no event loop: forward from the engine thread
     runner.prepared.connect(lambda total: send(Prepared(total)), direct)
     runner.progress.connect(send, direct)

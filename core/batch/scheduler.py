@@ -15,7 +15,7 @@ import random
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -211,8 +211,12 @@ class Scheduler:
         backend: Backend,
         control: Control,
         listener: Listener,
+        only: Collection[str] | None = None,
     ) -> None:
+        """`only`: redo just these keys of the run they belong to (`entries` None), e.g. one item whose crop was
+        chosen by hand; every other item of that run stays as it is, and so does the run's state."""
         self.s, self.entries, self.mode, self.backend, self.control = settings, entries, mode, backend, control
+        self.only = None if only is None else frozenset(only)
         self.listener = listener
         self.out = Path(settings.out)
         self.spool = spool_dir(self.out)
@@ -258,9 +262,11 @@ class Scheduler:
             self._announce_settled(journal)
             self.spool.mkdir(parents=True, exist_ok=True)
             _remove_partial_downloads(self.spool)
+            state_before = journal.run_state(run)
             self._loop()
             cancelled = self.control.aborted
-            journal.end_run(run, RunState.CANCELLED if cancelled else RunState.FINISHED)
+            ended = RunState.FINISHED if self.only is None or state_before is None else state_before
+            journal.end_run(run, RunState.CANCELLED if cancelled else ended)
             counts = journal.counts(run)
             return Summary(
                 total=counts.total,
@@ -276,6 +282,12 @@ class Scheduler:
             )
 
     def _open_run(self, journal: Journal) -> int:
+        if self.only is not None:
+            found = journal.run_of(self.only)
+            if found is None:
+                raise RuntimeError(f"the items to redo are not in the journal of {self.out}")
+            journal.prepare_run(found, self.fingerprint, self.mode.value, self.only)
+            return found
         if self.entries is None:
             last = journal.last_run()
             if last is None:
@@ -290,7 +302,10 @@ class Scheduler:
         return run
 
     def _announce_settled(self, journal: Journal) -> None:
-        """Tell the front end about items decided before any work: skipped, invalid, earlier failures."""
+        """Tell the front end about items decided before any work: skipped, invalid, earlier failures. Not when
+        redoing `only` some items: the front end shows the rest already (a million of them, perhaps)."""
+        if self.only is not None:
+            return
         chunk: list[ItemUpdate] = []
         for u in journal.items(self.run_id):
             if u.status == Status.SKIPPED and u.error:  # pending: the run will process it
@@ -343,7 +358,7 @@ class Scheduler:
         if len(self.lanes) + len(self.retries) >= BUFFER_CAP:
             return
         assert self.journal is not None
-        batch = self.journal.pending(self.run_id, self.last_id, PULL_SIZE)
+        batch = self.journal.pending(self.run_id, self.last_id, PULL_SIZE, self.only)
         if len(batch) < PULL_SIZE:
             self.exhausted = True
         if batch:
@@ -501,6 +516,7 @@ class Scheduler:
             file=act.item.file,
             line=act.item.line,
             seconds=round(now - act.started, 3),
+            focus=act.item.focus,
         )
         if fetched is not None:
             update.url, update.http_status, update.bytes = fetched.final_url, fetched.http_status, fetched.bytes

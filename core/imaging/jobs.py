@@ -19,6 +19,7 @@ from pathlib import Path
 
 from core.download import shared_spool
 from core.download.shared_spool import Slot
+from core.imaging.focus import Focus
 from core.imaging.spec import ResizeError, ResizeResult, ResizeSpec
 
 #: errno values that mean "the output folder cannot take files": the batch stops instead of failing every item.
@@ -35,6 +36,7 @@ class ResizeJob:
     out_dir: str
     stem: str
     spec: ResizeSpec
+    focus: Focus | None = None  # this item's crop chosen by hand (the spec is the whole batch's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +79,7 @@ def run_job(job: ResizeJob, limit_note: str = "") -> JobOutcome:
 
     try:
         src = shared_spool.read(job.src) if isinstance(job.src, Slot) else job.src
-        return JobOutcome(result=make_thumbnails(src, Path(job.out_dir), job.stem, job.spec))
+        return JobOutcome(result=make_thumbnails(src, Path(job.out_dir), job.stem, job.spec, job.focus))
     except ResizeError as exc:
         cause = exc.__cause__
         fatal = isinstance(cause, OSError) and cause.errno in FATAL_ERRNOS

@@ -1,8 +1,8 @@
 """The resize engine: one source image in, one thumbnail per requested size out.
 
 Plain Pillow, run in worker processes: this module imports no Qt, directly or indirectly (from the project it
-imports only `core.models`, `core.naming`, `core.imaging.spec`, `core.imaging.smartcrop` and the PNG helpers
-`core.imaging.png_inflate` and `core.imaging.png_deflate`), which `tests/core/test_architecture.py` checks.
+imports only `core.models`, `core.naming`, `core.imaging.spec`, `core.imaging.smartcrop`, `core.imaging.focus` and the
+PNG helpers `core.imaging.png_inflate` and `core.imaging.png_deflate`), which `tests/core/test_architecture.py` checks.
 
 One call decodes the source once and writes every size from that decode:
 
@@ -19,10 +19,10 @@ One call decodes the source once and writes every size from that decode:
    JPEG XL come upright from their decoders, whose own orientation wins over EXIF); any colour mode made
    L, RGB, RGBa or CMYK (16-bit and float scaled, palettes expanded, alpha dropped when fully opaque,
    premultiplied once when not, which every size's resize needs).
-5. Per size: resize (with an exact centre crop for `cover`), convert to sRGB through the embedded
-   ICC profile (CMYK without one: Pillow's plain conversion), flatten alpha onto the background for
-   formats without alpha, pad, and save to a temporary name that is renamed into place (PNG's image data
-   compressed by zlib-ng, `core.imaging.png_deflate`).
+5. Per size: resize (with an exact crop for `cover`, placed by `--crop` or by the item's hand-chosen focus),
+   convert to sRGB through the embedded ICC profile (CMYK without one: Pillow's plain conversion), flatten alpha
+   onto the background for formats without alpha, pad, and save to a temporary name that is renamed into place
+   (PNG's image data compressed by zlib-ng, `core.imaging.png_deflate`).
 
 Thread-safe: the pixel limit is the calling thread's (a Dask worker decodes several images at once);
 `PIL.Image.MAX_IMAGE_PIXELS` and the warning filters are never touched.
@@ -46,6 +46,8 @@ from PIL import GifImagePlugin, Image, ImageChops, ImageCms, ImageFile, Unidenti
 from pillow_jxl import JpegXLImagePlugin
 
 from core.imaging import documents, png_deflate, png_inflate, smartcrop
+from core.imaging.focus import Focus
+from core.imaging.focus import geometry as _geometry
 from core.imaging.spec import Crop, Fit, ResizeError, ResizeResult, ResizeSpec, background_rgb, too_large
 from core.models import Output
 from core.naming import output_filename, safe_join
@@ -108,13 +110,16 @@ class _Source:
     warning: str | None = None  # the image decoded only in part (`_salvage`)
     # Where cover's crop sits, as the share of the spare width and height left of and above it (`_focused`).
     focus: tuple[float, float] = (0.5, 0.5)
+    hand: Focus | None = None  # the item's crop chosen by hand: under cover it replaces `focus`
 
 
 # --------------------------------------------------------------------------------------------------
 # public entry point
 
 
-def make_thumbnails(src: str | Path | bytes, out_dir: str | Path, stem: str, spec: ResizeSpec) -> ResizeResult:
+def make_thumbnails(
+    src: str | Path | bytes, out_dir: str | Path, stem: str, spec: ResizeSpec, focus: Focus | None = None
+) -> ResizeResult:
     """Decode `src` (a file, or a whole file's bytes) once and write one thumbnail per size in `spec` into `out_dir`.
 
     Names come from `naming.output_filename(stem, size, ext, several_sizes)`; subfolders in `stem`
@@ -123,11 +128,13 @@ def make_thumbnails(src: str | Path | bytes, out_dir: str | Path, stem: str, spe
 
     Raises ResizeError for anything about the image (unreadable, too large, corrupt, unsupported
     output format). OSErrors from writing (disk full, permissions) propagate unchanged.
+
+    `focus`: this item's crop chosen by hand (`core.imaging.focus`); under cover it wins over `spec.crop`.
     """
     if spec.format == "avif" and not features.check("avif"):
         raise ResizeError("AVIF output is not supported by this Pillow build")
     out_dir = Path(out_dir)
-    with _decode(src if isinstance(src, bytes) else Path(src), spec) as source:
+    with _decode(src if isinstance(src, bytes) else Path(src), spec, focus) as source:
         fmt = spec.format if spec.format != "auto" else ("png" if source.transparent else "jpeg")
         outputs = []
         for size in spec.sizes:
@@ -135,6 +142,31 @@ def make_thumbnails(src: str | Path | bytes, out_dir: str | Path, stem: str, spe
             name = output_filename(stem, size, _WRITERS[fmt][1], len(spec.sizes) > 1)
             outputs.append(_write(thumb, out_dir, name, fmt, spec, source))
     return ResizeResult(source.width, source.height, outputs, source.warning)
+
+
+@dataclass(frozen=True)
+class Shown:
+    """An image as the window's preview shows it under its crop boxes (`for_preview`): `image` upright sRGB RGB,
+    at most the asked size a side; `width` x `height` the source's full size; `shares` where `--crop` puts cover's
+    region (the share of the spare width and height left of and above it), for `core.imaging.focus.geometry`."""
+
+    image: Image.Image
+    width: int
+    height: int
+    shares: tuple[float, float]
+
+
+def for_preview(src: bytes, spec: ResizeSpec, longest: int) -> Shown:
+    """Decode `src` as `make_thumbnails` would for `spec` (same formats, limits, orientation and automatic crop),
+    shrunk to fit `longest` pixels a side. Raises ResizeError."""
+    shown = replace(spec, sizes=(longest,), fit=Fit.CONTAIN, upscale=False)
+    with _decode(src, shown) as source:
+        shares = _focused(source, spec, None).focus
+        image = _to_srgb(source.image.convert("RGBA") if source.image.mode == "RGBa" else source.image, source.icc)
+        image = image.convert("RGB")
+        if max(image.size) > longest:
+            image.thumbnail((longest, longest), Image.Resampling.LANCZOS)
+        return Shown(image, source.width, source.height, shares)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -338,21 +370,26 @@ def _header_size(src: Source, pixels: int) -> tuple[int, int] | None:
 
 
 @contextmanager
-def _decode(src: Source, spec: ResizeSpec) -> Iterator[_Source]:
+def _decode(src: Source, spec: ResizeSpec, hand: Focus | None = None) -> Iterator[_Source]:
     """The decoded source, with the pixel limit in force until the block ends."""
     head = _head(src)
     document = documents.find(head)
     with _pixel_limit(src, spec.max_pixels):
         if document is not None:
-            yield _focused(_render_document(document, src, spec), spec)
+            yield _focused(_render_document(document, src, spec, hand), spec, hand)
         else:
             with _open(src, head) as im:
-                yield _focused(_load(im, spec, src), spec)
+                yield _focused(_load(im, spec, src, hand), spec, hand)
 
 
-def _focused(source: _Source, spec: ResizeSpec) -> _Source:
-    """The source with cover's crop placed by `spec.crop`: chosen once, at the largest size, kept for every size."""
-    if spec.fit != Fit.COVER or spec.crop == Crop.CENTRE:
+def _focused(source: _Source, spec: ResizeSpec, hand: Focus | None) -> _Source:
+    """The source with cover's crop placed by hand, else by `spec.crop`: chosen once, at the largest size, kept for
+    every size."""
+    if spec.fit != Fit.COVER:
+        return source
+    if hand is not None:
+        return replace(source, hand=hand)
+    if spec.crop == Crop.CENTRE:
         return source
     _, _, region, _ = _geometry(source.width, source.height, spec.sizes[-1], spec.fit, spec.upscale)
     base = source.image
@@ -378,14 +415,14 @@ def _head(src: Source) -> bytes:
     return head
 
 
-def _render_document(document: documents.Document, src: Source, spec: ResizeSpec) -> _Source:
+def _render_document(document: documents.Document, src: Source, spec: ResizeSpec, hand: Focus | None) -> _Source:
     """A document rendered once, at the scale of the largest thumbnail (never at its declared size)."""
     data = src if isinstance(src, bytes) else _whole(src)
     if data is None:
         raise ResizeError(f"cannot read this {document.name}")
     page = document.open(data, spec.max_pixels)
     w, h = page.size
-    rw, _, region, _ = _geometry(w, h, spec.sizes[-1], spec.fit, spec.upscale)
+    rw, _, region, _ = _geometry(w, h, spec.sizes[-1], spec.fit, spec.upscale, hand=hand)
     scale = rw / (region[2] - region[0])
     image = _normalise_mode(page.render((max(1, round(w * scale)), max(1, round(h * scale)))))
     return _Source(image, w, h, image.mode == "RGBa", None, None)
@@ -413,7 +450,7 @@ def _open(src: Source, head: bytes) -> Image.Image:
     return im
 
 
-def _load(im: Image.Image, spec: ResizeSpec, src: Source) -> _Source:
+def _load(im: Image.Image, spec: ResizeSpec, src: Source, hand: Focus | None) -> _Source:
     """Decode the first frame of an opened image (from `src`), shrinking on load when the format allows it.
 
     A JPEG, PNG or GIF whose file ends early and fails to decode is decoded again in part (`_salvage`)."""
@@ -423,7 +460,7 @@ def _load(im: Image.Image, spec: ResizeSpec, src: Source) -> _Source:
     try:
         try:
             if im.format in _JPEG_FORMATS:
-                orientation, w, h = _jpeg_decode(im, spec)
+                orientation, w, h = _jpeg_decode(im, spec, hand)
             else:
                 png = _whole(src) if im.format == "PNG" else None  # the PNG fast path takes the file's bytes
                 if png is not None:  # the same pixels, decoded faster where possible; `_decode` closes the original
@@ -432,7 +469,7 @@ def _load(im: Image.Image, spec: ResizeSpec, src: Source) -> _Source:
                 orientation = 1 if _oriented_by_decoder(im) else _orientation(im)
                 w, h = _upright(im.size, orientation)
         except _DECODE_ERRORS:
-            salvaged = _salvage(im.format, src, spec)
+            salvaged = _salvage(im.format, src, spec, hand)
             if salvaged is None:
                 raise
             im, orientation, w, h, warning = salvaged
@@ -456,14 +493,14 @@ def _load(im: Image.Image, spec: ResizeSpec, src: Source) -> _Source:
     return _Source(image, w, h, transparent, icc, exif, warning)
 
 
-def _jpeg_decode(im: Image.Image, spec: ResizeSpec) -> tuple[int, int, int]:
+def _jpeg_decode(im: Image.Image, spec: ResizeSpec, hand: Focus | None) -> tuple[int, int, int]:
     """Load an opened JPEG shrunk on load to the largest output's scale: (orientation, upright width, height)."""
     # The orientation must be known before draft: the draft size is in stored pixels.
     orientation = _orientation(im)
     w, h = _upright(im.size, orientation)
     # Aspect-fitted, not the square box: the whole image at the largest output's scale
     # (for cover that is the size before the crop), at least 1 px on each side.
-    rw, _, region, _ = _geometry(w, h, spec.sizes[-1], spec.fit, spec.upscale)
+    rw, _, region, _ = _geometry(w, h, spec.sizes[-1], spec.fit, spec.upscale, hand=hand)
     scale = rw / (region[2] - region[0])
     target = (max(1, round(w * scale)), max(1, round(h * scale)))
     im.draft(im.mode, _upright(target, orientation))  # in stored orientation (a swap is symmetric)
@@ -487,7 +524,7 @@ _MASKED = 255
 _Salvaged = tuple[Image.Image, int, int, int, str]
 
 
-def _salvage(fmt: str | None, src: Source, spec: ResizeSpec) -> _Salvaged | None:
+def _salvage(fmt: str | None, src: Source, spec: ResizeSpec, hand: Focus | None) -> _Salvaged | None:
     """What decoded of a JPEG, PNG or GIF that ends early, as a browser shows it: (image, orientation, upright
     width, height, warning); None when the file is not one of those cut short, or nothing of it decoded.
 
@@ -508,7 +545,7 @@ def _salvage(fmt: str | None, src: Source, spec: ResizeSpec) -> _Salvaged | None
     if fmt not in _FILE_ENDS or data is None or data.rstrip(b"\x00").endswith(_FILE_ENDS[fmt]):
         return None
     if fmt in _JPEG_FORMATS:
-        return _salvage_jpeg(data + _JPEG_EOI, spec)
+        return _salvage_jpeg(data + _JPEG_EOI, spec, hand)
     return _salvage_partial(data)
 
 
@@ -520,10 +557,10 @@ def _missing(share: float) -> str:
     return f"truncated: about {percent}% of the image is missing"
 
 
-def _salvage_jpeg(data: bytes, spec: ResizeSpec) -> _Salvaged | None:
+def _salvage_jpeg(data: bytes, spec: ResizeSpec, hand: Focus | None) -> _Salvaged | None:
     try:
         im = _identify(data)
-        orientation, w, h = _jpeg_decode(im, spec)
+        orientation, w, h = _jpeg_decode(im, spec, hand)
     except _DECODE_ERRORS:
         return None
     grey = Image.new(im.mode, im.size, (_JPEG_FILL,) * len(im.getbands()))
@@ -737,32 +774,11 @@ def _to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
 # geometry and composition
 
 
-def _geometry(
-    w: int, h: int, box: int, fit: str, upscale: bool, focus: tuple[float, float] = (0.5, 0.5)
-) -> tuple[int, int, tuple[float, float, float, float], tuple[int, int]]:
-    """For an upright w x h source and a box: (resize width, resize height, the source region to
-    resize, in source pixels, canvas size). The canvas is larger than the resize size only for pad.
-    `focus`: where cover's region sits, as the share of the spare width and height left of and above it."""
-    if fit == "cover":
-        scale = max(box / w, box / h)
-        if not upscale:
-            scale = min(scale, 1.0)
-        rw = min(box, max(1, round(w * scale)))
-        rh = min(box, max(1, round(h * scale)))
-        cw, ch = min(w, rw / scale), min(h, rh / scale)
-        left, top = (w - cw) * focus[0], (h - ch) * focus[1]
-        return rw, rh, (left, top, left + cw, top + ch), (rw, rh)
-    scale = min(box / w, box / h)
-    if not upscale:
-        scale = min(scale, 1.0)
-    rw, rh = max(1, round(w * scale)), max(1, round(h * scale))
-    canvas = (box, box) if fit == "pad" else (rw, rh)
-    return rw, rh, (0.0, 0.0, float(w), float(h)), canvas
-
-
 def _render(source: _Source, size: int, spec: ResizeSpec, fmt: str) -> Image.Image:
     """The finished thumbnail for one box size, in a mode the output format can store."""
-    rw, rh, region, canvas = _geometry(source.width, source.height, size, spec.fit, spec.upscale, source.focus)
+    rw, rh, region, canvas = _geometry(
+        source.width, source.height, size, spec.fit, spec.upscale, source.focus, source.hand
+    )
     base = source.image
     fx, fy = base.width / source.width, base.height / source.height  # < 1 after a JPEG draft
     box = (region[0] * fx, region[1] * fy, region[2] * fx, region[3] * fy)

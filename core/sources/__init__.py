@@ -24,6 +24,7 @@ import stat
 import sys
 import zlib
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from html.parser import HTMLParser
 from itertools import chain, islice
 from pathlib import Path
@@ -32,6 +33,7 @@ from urllib.parse import quote as _quote
 from urllib.parse import unquote_to_bytes, urljoin, urlsplit
 from urllib.request import url2pathname
 
+from core.imaging.focus import FocusPoint
 from core.models import Entry
 
 TEXT_SUFFIXES = frozenset({".txt", ".lst", ".urls"})
@@ -48,6 +50,9 @@ IMAGE_SUFFIXES = frozenset(
         *(".svg", ".svgz"),  # and .svg.gz, which `_image_suffix` knows by its two suffixes
     }
 )
+
+#: A CSV's columns of an item's focal point for `--fit cover` (fractions of the width and height).
+FOCUS_X, FOCUS_Y = "focus_x", "focus_y"
 
 MAX_LINE_BYTES = 64 * 1024  # longer lines are not URLs; capping them keeps memory flat on binary junk
 _HEAD_BYTES = 8192  # what is looked at to tell an image, an HTML page and a text list apart
@@ -464,7 +469,10 @@ def _text_entries(lines: _Lines, file: str | None, base_dir: Path | None) -> Ite
 
 
 def _csv_entries(lines: _Lines, file: str | None, base_dir: Path | None, tabs: bool) -> Iterator[Entry]:
-    """Rows of a CSV/TSV: the `url` column, else the first column holding URLs, else the first column."""
+    """Rows of a CSV/TSV: the `url` column, else the first column holding URLs, else the first column.
+
+    With a header naming `focus_x` and `focus_y`, a row's pair (fractions of the width and height) is the point
+    `--fit cover` keeps for its item; a pair out of range or not numbers makes the row an invalid entry."""
     lines_iter = iter(lines)
     sample: list[str] = []
     size = 0
@@ -482,6 +490,7 @@ def _csv_entries(lines: _Lines, file: str | None, base_dir: Path | None, tabs: b
     header, column = _url_column([row for _, row, _ in first if _filled(row)])
     name = f"{header[column]!r}" if header and column < len(header) else f"{column + 1}"
     skip_header = header is not None
+    focus_columns = _focus_columns(header)
     for number, row, error in chain(first, rows):
         if error is not None or number in lines.overlong:
             text = dialect.delimiter.join(row)
@@ -493,10 +502,48 @@ def _csv_entries(lines: _Lines, file: str | None, base_dir: Path | None, tabs: b
             skip_header = False
             continue
         cell = row[column].strip() if column < len(row) else ""
-        if cell:
+        try:
+            focus = _row_focus(row, focus_columns)
+        except ValueError as e:
+            yield Entry(dialect.delimiter.join(row), None, file, number, str(e))
+            continue
+        if cell and focus is not None:
+            yield from (
+                replace(e, focus=focus) if e.url is not None else e for e in _line_entries(cell, file, number, base_dir)
+            )
+        elif cell:
             yield from _line_entries(cell, file, number, base_dir)
         else:
             yield Entry(dialect.delimiter.join(row), None, file, number, f"no URL in column {name}")
+
+
+def _focus_columns(header: list[str] | None) -> tuple[int, int] | None:
+    """The indexes of the `focus_x` and `focus_y` columns, when the header names both."""
+    names = [cell.strip().lower() for cell in header or ()]
+    if FOCUS_X in names and FOCUS_Y in names:
+        return names.index(FOCUS_X), names.index(FOCUS_Y)
+    return None
+
+
+def _row_focus(row: list[str], columns: tuple[int, int] | None) -> FocusPoint | None:
+    """The row's focal point; None when the columns are absent or both cells empty. ValueError, in words."""
+    if columns is None:
+        return None
+    cells = [row[i].strip() if i < len(row) else "" for i in columns]
+    if not any(cells):
+        return None
+    values = []
+    for name, cell in zip((FOCUS_X, FOCUS_Y), cells, strict=True):
+        if not cell:
+            raise ValueError(f"{name} is empty: {FOCUS_X} and {FOCUS_Y} go together")
+        try:
+            value = float(cell)
+        except ValueError:
+            raise ValueError(f"{name} is not a number: {cell!r}") from None
+        if not 0.0 <= value <= 1.0:  # also NaN
+            raise ValueError(f"{name} must be a fraction between 0 and 1, got {cell}")
+        values.append(value)
+    return FocusPoint(values[0], values[1])
 
 
 def _filled(row: list[str]) -> bool:
@@ -825,7 +872,7 @@ def _in_words(entry: Entry) -> Entry:
         return entry
     source, url, file, error = (None if text is None else _replace_surrogates(text) for text in fields)
     assert source is not None
-    return Entry(source, url, file, entry.line, error)
+    return replace(entry, source=source, url=url, file=file, error=error)
 
 
 def _replace_surrogates(text: str) -> str:

@@ -38,6 +38,7 @@ from core.batch.journal import PendingItem
 from core.download.fetch import Aborted as DownloadAborted
 from core.download.fetch import Downloader, Fetched, FetchError
 from core.download.limits import FetchLimits
+from core.imaging.focus import Focus
 from core.imaging.jobs import FATAL_ERRNOS, ResizeJob, disk_error, run_job
 from core.imaging.spec import ResizeSpec
 from core.models import Output
@@ -73,6 +74,7 @@ class RemoteJob:
     limits: FetchLimits
     per_host: int
     data: bytes | None = None
+    focus: Focus | None = None  # the item's crop chosen by hand
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +134,7 @@ def run_remote(job: RemoteJob) -> RemoteResult:
                 return result
             src = got.local_path()
             result.final_url, result.http_status, result.bytes = got.final_url, got.http_status, got.bytes
-        outcome = run_job(ResizeJob(str(src), str(work / "out"), job.stem, job.spec))
+        outcome = run_job(ResizeJob(str(src), str(work / "out"), job.stem, job.spec, job.focus))
         if outcome.result is None:
             result.error = outcome.error or "resizing failed"
             return result
@@ -397,7 +399,9 @@ class DaskBackend:
             except OSError as exc:
                 self._ctx.report(Failed(item.key, f"cannot read the file: {describe_error(exc)}"))
                 return
-        job = RemoteJob(item.url, output_stem(item.url), self._spec, self._limits, self._settings.per_host, data)
+        job = RemoteJob(
+            item.url, output_stem(item.url), self._spec, self._limits, self._settings.per_host, data, item.focus
+        )
         with self._lock:
             self._in_flight += 1
         self._session.submit(item.key, job, self._done)

@@ -25,6 +25,7 @@ from core.batch.journal import PendingItem
 from core.download.fetch import Aborted as DownloadAborted
 from core.download.fetch import Downloader, Fetched, FetchError
 from core.download.shared_spool import SLOT_BYTES, SharedSpool
+from core.imaging.focus import Focus
 from core.imaging.jobs import FATAL_ERRNOS, JobOutcome, ResizeJob, disk_error
 from core.naming import output_stem
 from core.priority import lower_current_thread
@@ -80,7 +81,7 @@ class LocalBackend:
         with self._lock:
             self._downloading += 1
         read_page = self._settings.pages and not item.from_page  # one level deep
-        self._threads.start(partial(self._download, item.key, item.url, read_page))
+        self._threads.start(partial(self._download, item.key, item.url, read_page, item.focus))
 
     def cancel_queued(self) -> None:
         if self.pool is not None:
@@ -105,7 +106,7 @@ class LocalBackend:
 
     # -- on a download thread ------------------------------------------------------------------------------------
 
-    def _download(self, key: str, url: str, read_page: bool) -> None:
+    def _download(self, key: str, url: str, read_page: bool, focus: Focus | None) -> None:
         """One attempt; on success the resize is handed to the pool from here (a web page read for its images
         has nothing to resize)."""
         lower_current_thread()  # idempotent: in effect once per pool thread
@@ -130,20 +131,21 @@ class LocalBackend:
             event = Failed(key, f"unexpected error while downloading: {describe_error(exc)}")
         else:
             if fetched.page is None:
-                self._resize(key, url, fetched)
+                self._resize(key, url, fetched, focus)
                 return
             event = PageRead(key, fetched)
         with self._lock:
             self._downloading -= 1
         ctx.report(event)
 
-    def _resize(self, key: str, url: str, fetched: Fetched) -> None:
+    def _resize(self, key: str, url: str, fetched: Fetched, focus: Focus | None) -> None:
         assert self._ctx is not None and self.pool is not None
         with self._lock:
             self._resizing += 1
             self._downloading -= 1
         self._ctx.report(Downloaded(key, fetched))
-        job = ResizeJob(fetched.slot or str(fetched.path), str(self._settings.out), output_stem(url), self._spec)
+        src = fetched.slot or str(fetched.path)
+        job = ResizeJob(src, str(self._settings.out), output_stem(url), self._spec, focus)
         self.pool.submit(job, partial(self._resized, key, fetched))
 
     # -- on the pool's dispatcher thread -------------------------------------------------------------------------
