@@ -20,6 +20,7 @@ from PySide6.QtGui import (
     QDropEvent,
     QGuiApplication,
     QKeySequence,
+    QResizeEvent,
     QShowEvent,
 )
 from PySide6.QtWidgets import (
@@ -28,7 +29,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QMainWindow,
     QMessageBox,
-    QScrollArea,
     QStyle,
     QTabWidget,
     QToolBar,
@@ -42,6 +42,7 @@ from gui.about import app_icon, show_about
 from gui.batch_controller import BatchController
 from gui.drops import Dropped, SourceLoader, can_accept, read_mime
 from gui.help_dialog import ShortcutsDialog
+from gui.icons import Glyph, toolbar_icon
 from gui.notify import BatchNotifier
 from gui.queue_model import QueueModel
 from gui.queue_view import QueueView
@@ -93,6 +94,7 @@ class MainWindow(QMainWindow):
         self.about_box: QWidget | None = None
         self.shortcuts_dialog: ShortcutsDialog | None = None
         self._placed_on_screen = False
+        self._toolbar_text_width: int | None = None
         self._start_when_loaded = False
         self._closing = False
 
@@ -107,15 +109,9 @@ class MainWindow(QMainWindow):
 
         self.settings_panel = SettingsPanel()
         self.settings_panel.set_settings(store.load())
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self.settings_panel)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.settings_dock = QDockWidget("Settings", self)
         self.settings_dock.setObjectName("settings_dock")
-        self.settings_dock.setWidget(scroll)
-        bar = scroll.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
-        scroll.setMinimumWidth(self.settings_panel.minimumSizeHint().width() + bar + 2 * scroll.frameWidth())
+        self.settings_dock.setWidget(self.settings_panel)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.settings_dock)
 
         self.status = StatusBar()
@@ -423,7 +419,10 @@ class MainWindow(QMainWindow):
         toggle.setText("&Settings panel")
         toggle.setShortcut(QKeySequence("F9"))
         toggle.setToolTip("Show or hide the settings, to give the queue the whole width (F9)")
-        toggle.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_FileDialogDetailedView))
+        toggle.setIcon(toolbar_icon(Glyph.PANEL))
+        for action, glyph in ((self.start_action, Glyph.START), (self.pause_action, Glyph.PAUSE)):
+            action.setIcon(toolbar_icon(glyph))
+        self.cancel_action.setIcon(toolbar_icon(Glyph.STOP))
         self.addAction(toggle)
         self.toolbar.addSeparator()
         self.toolbar.addAction(toggle)
@@ -482,6 +481,20 @@ class MainWindow(QMainWindow):
         if not self._placed_on_screen:
             self._placed_on_screen = True
             self.keep_on_screen()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_toolbar()
+
+    def _fit_toolbar(self) -> None:
+        """Names beside the icons when they all fit; on a narrow window icons alone (names in their tooltips), so
+        no button, the settings toggle least of all, hides behind the toolbar's overflow arrow."""
+        if self._toolbar_text_width is None:  # measured once, while the names are shown
+            self._toolbar_text_width = self.toolbar.sizeHint().width()
+        fits = self.width() >= self._toolbar_text_width
+        style = Qt.ToolButtonStyle.ToolButtonTextBesideIcon if fits else Qt.ToolButtonStyle.ToolButtonIconOnly
+        if self.toolbar.toolButtonStyle() != style:
+            self.toolbar.setToolButtonStyle(style)
 
     def keep_on_screen(self) -> None:
         """Shrink and move the window so all of it, the status bar included, is on its screen's free area (a

@@ -35,7 +35,9 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMessageBox,
     QPushButton,
+    QScrollArea,
     QSpinBox,
+    QStyle,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -307,8 +309,9 @@ class SettingsPanel(QWidget):
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
         self.error_label.setAccessibleName("Settings problem")
+        self.error_label.setContentsMargins(6, 4, 6, 4)
         self.error_label.hide()
-        self._error_space = self._reserved_space(self.error_label)
+        self.scroll = QScrollArea()
 
         self._fields: dict[str, tuple[QWidget, Callable[[], Any]]] = {
             name: (editor.widget, editor.value) for name, editor in self._editors.items()
@@ -369,8 +372,8 @@ class SettingsPanel(QWidget):
         form.addRow("Run o&n:", self.run_on_combo)
         form.addRow("Sc&heduler:", self.cluster_edit)
 
-        layout = QVBoxLayout(self)
-        layout.addWidget(self._error_space)
+        form_page = QWidget()
+        layout = QVBoxLayout(form_page)
         for box in (output, downloads, processing):
             layout.addWidget(box)
         restore_row = QHBoxLayout()
@@ -378,6 +381,19 @@ class SettingsPanel(QWidget):
         restore_row.addWidget(self.restore_button)
         layout.addLayout(restore_row)
         layout.addStretch(1)
+
+        # The form scrolls; the message has a fixed place under it, so showing it never moves a field.
+        scroll = self.scroll
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(form_page)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        bar = scroll.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
+        scroll.setMinimumWidth(form_page.minimumSizeHint().width() + bar + 2 * scroll.frameWidth())
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+        outer.addWidget(scroll, 1)
+        outer.addWidget(self.error_label)
 
     @staticmethod
     def _set_buddies(form: QFormLayout, buddies: dict[str, QWidget]) -> None:
@@ -500,16 +516,6 @@ class SettingsPanel(QWidget):
 
     # -- the message line -----------------------------------------------------------------------------------
 
-    @staticmethod
-    def _reserved_space(label: QLabel) -> QWidget:
-        """A fixed-height place for the message: showing or hiding it never moves the form below."""
-        space = QWidget()
-        inner = QVBoxLayout(space)
-        inner.setContentsMargins(0, 0, 0, 0)
-        inner.addWidget(label, 0, Qt.AlignmentFlag.AlignTop)
-        space.setFixedHeight(2 * label.fontMetrics().lineSpacing() + 4)
-        return space
-
     def _field_words(self) -> dict[str, str]:
         """Each field's name as its label shows it ("Sizes", "Max download size"), read from the form."""
         by_widget = {
@@ -538,7 +544,11 @@ class SettingsPanel(QWidget):
         text = self.in_words(name, error) if error else ""
         self.error_label.setText(text)
         self.error_label.setToolTip(self._with_flag(name, text) if text else "")
-        self.error_label.setVisible(bool(text))
+        if bool(text) != self.error_label.isVisibleTo(self):
+            self.error_label.setVisible(bool(text))
+            focused = self.focusWidget()
+            if focused is not None and text:  # the form's view is shorter now: keep the field typed in in sight
+                self.scroll.ensureWidgetVisible(focused)
 
     def changeEvent(self, event: QEvent) -> None:
         """Keep the message's red readable when the colour scheme changes."""

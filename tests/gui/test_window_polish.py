@@ -45,10 +45,10 @@ def global_rect(widget: QWidget) -> QRect:
 
 
 @pytest.fixture(autouse=True)
-def system_scheme():
+def system_scheme(qapp):
     """A test that forces a scheme must not leave the application dark for the next one."""
     yield
-    app = QApplication.instance()
+    app = qapp
     app.styleHints().setColorScheme(Qt.ColorScheme.Unknown)
     app.setPalette(QPalette())
 
@@ -132,7 +132,10 @@ def queued_window(qtbot, tmp_path: Path) -> MainWindow:
 
 def test_at_800_by_600_the_settings_fold_away_and_every_column_shows(qtbot, tmp_path):
     window = queued_window(qtbot, tmp_path)
-    assert window.settings_toggle_action in window.toolbar.actions()
+    toggle = window.toolbar.widgetForAction(window.settings_toggle_action)
+    assert toggle.isVisible()  # not behind the toolbar's overflow arrow: the buttons show icons alone
+    assert window.toolbar.toolButtonStyle() == Qt.ToolButtonStyle.ToolButtonIconOnly
+    assert "F9" in window.settings_toggle_action.toolTip()
     qtbot.keyClick(window, Qt.Key.Key_F9)
     assert not window.settings_dock.isVisible()
     table = window.queue_view.table
@@ -150,6 +153,8 @@ def test_at_800_by_600_the_settings_fold_away_and_every_column_shows(qtbot, tmp_
     assert not again.settings_dock.isVisible() and not again.settings_toggle_action.isChecked()
     again.settings_toggle_action.trigger()
     assert again.settings_dock.isVisible()
+    again.resize(1280, 800)
+    assert again.toolbar.toolButtonStyle() == Qt.ToolButtonStyle.ToolButtonTextBesideIcon  # room for the names
 
 
 def test_tab_moves_out_of_the_queue_table_to_the_other_panes(qtbot, tmp_path):
@@ -190,7 +195,8 @@ def test_a_settings_message_does_not_move_the_form_and_speaks_in_words(window, q
     message = panel.error_label.text()
     assert message.startswith("Sizes must be between") and "--" not in message
     assert "--size" in panel.size_edit.toolTip() and "Sizes must be between" in panel.size_edit.toolTip()
-    assert panel.error_label.height() >= 2 * panel.error_label.fontMetrics().lineSpacing()  # room for two lines
+    message_top = panel.error_label.mapTo(panel, QPoint(0, 0)).y()
+    assert message_top >= panel.scroll.mapTo(panel, QPoint(0, panel.scroll.height())).y()  # under the form
 
     panel.size_edit.setText("256")
     assert panel.error_label.isHidden()
