@@ -311,7 +311,7 @@ class SettingsPanel(QWidget):
         self.error_label.setAccessibleName("Settings problem")
         self.error_label.setContentsMargins(6, 4, 6, 4)
         self.error_label.hide()
-        self.scroll = QScrollArea()
+        self.form_scroll = QScrollArea()
 
         self._fields: dict[str, tuple[QWidget, Callable[[], Any]]] = {
             name: (editor.widget, editor.value) for name, editor in self._editors.items()
@@ -383,7 +383,7 @@ class SettingsPanel(QWidget):
         layout.addStretch(1)
 
         # The form scrolls; the message has a fixed place under it, so showing it never moves a field.
-        scroll = self.scroll
+        scroll = self.form_scroll
         scroll.setWidgetResizable(True)
         scroll.setWidget(form_page)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -548,7 +548,7 @@ class SettingsPanel(QWidget):
             self.error_label.setVisible(bool(text))
             focused = self.focusWidget()
             if focused is not None and text:  # the form's view is shorter now: keep the field typed in in sight
-                self.scroll.ensureWidgetVisible(focused)
+                self.form_scroll.ensureWidgetVisible(focused)
 
     def changeEvent(self, event: QEvent) -> None:
         """Keep the message's red readable when the colour scheme changes."""

@@ -196,7 +196,7 @@ def test_a_settings_message_does_not_move_the_form_and_speaks_in_words(window, q
     assert message.startswith("Sizes must be between") and "--" not in message
     assert "--size" in panel.size_edit.toolTip() and "Sizes must be between" in panel.size_edit.toolTip()
     message_top = panel.error_label.mapTo(panel, QPoint(0, 0)).y()
-    assert message_top >= panel.scroll.mapTo(panel, QPoint(0, panel.scroll.height())).y()  # under the form
+    assert message_top >= panel.form_scroll.mapTo(panel, QPoint(0, panel.form_scroll.height())).y()  # under the form
 
     panel.size_edit.setText("256")
     assert panel.error_label.isHidden()
