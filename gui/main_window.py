@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
 from core.batch.journal import unfinished_batch
 from core.models import Status, Summary
 from core.settings import Settings, SettingsError
-from gui.about import app_icon, show_about
+from gui.about import AboutDialog, app_icon, show_about
 from gui.batch_controller import BatchController
 from gui.drops import Dropped, SourceLoader, can_accept, read_mime
 from gui.help_dialog import ShortcutsDialog
@@ -91,7 +91,7 @@ class MainWindow(QMainWindow):
         self.summary_dialog: SummaryDialog | None = None
         self.resume_prompt: QMessageBox | None = None
         self._actions_state: tuple[object, ...] | None = None  # what _update_actions last showed
-        self.about_box: QWidget | None = None
+        self.about_box: AboutDialog | None = None
         self.shortcuts_dialog: ShortcutsDialog | None = None
         self._placed_on_screen = False
         self._toolbar_text_width: int | None = None
@@ -410,6 +410,19 @@ class MainWindow(QMainWindow):
 
     def _make_window_polish(self) -> None:
         """What makes the window fit small screens, keyboards and the desktop (kept apart from the batch logic)."""
+        self._set_up_panes()
+        self._set_up_colour_scheme()
+        self.shortcuts_action = self._action(
+            "&Keyboard shortcuts", self.show_shortcuts, QKeySequence.StandardKey.HelpContents
+        )
+        self.help_menu.insertAction(self.about_action, self.shortcuts_action)
+        self.help_menu.insertSeparator(self.about_action)
+        self.notifier = BatchNotifier(self)
+        self.batch.finished.connect(self._notify_batch_end)
+
+    def _set_up_panes(self) -> None:
+        """Named panes (the shortcuts list says where a shortcut works), Tab between them, a foldable settings
+        panel, toolbar icons that read on light and dark toolbars, and file dialogs that remember."""
         self.queue_view.setAccessibleName("Queue")
         self.thumbnail_view.setAccessibleName("Thumbnails")
         self.queue_view.table.setTabKeyNavigation(False)  # Tab leaves the table for the next pane
@@ -427,6 +440,7 @@ class MainWindow(QMainWindow):
         self.toolbar.addSeparator()
         self.toolbar.addAction(toggle)
 
+    def _set_up_colour_scheme(self) -> None:
         self.theme = ThemeManager(QApplication.instance(), self)  # type: ignore[arg-type]
         self.scheme_actions: dict[Scheme, QAction] = {}
         schemes = QActionGroup(self)
@@ -438,15 +452,6 @@ class MainWindow(QMainWindow):
             schemes.addAction(action)
             self.scheme_actions[scheme] = action
         self.set_scheme(self.store.scheme(), remember=False)
-
-        self.shortcuts_action = self._action(
-            "&Keyboard shortcuts", self.show_shortcuts, QKeySequence.StandardKey.HelpContents
-        )
-        self.help_menu.insertAction(self.about_action, self.shortcuts_action)
-        self.help_menu.insertSeparator(self.about_action)
-
-        self.notifier = BatchNotifier(self)
-        self.batch.finished.connect(self._notify_batch_end)
 
     def set_scheme(self, scheme: Scheme, remember: bool = True) -> None:
         """View > Colour scheme: System follows the desktop; Light and Dark are kept until changed."""
