@@ -6,10 +6,11 @@ for an icon per painted row, so drawing must happen once per status, not once pe
 
 from __future__ import annotations
 
+from enum import Enum
 from functools import cache
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QIcon, QPainter, QPainterPath, QPen, QPixmap
+from PySide6.QtGui import QColor, QIcon, QPainter, QPainterPath, QPen, QPixmap, QPolygonF
 
 from core.models import Status
 
@@ -129,3 +130,51 @@ def _draw_glyph_at(p: QPainter, status: Status, rect: QRectF) -> None:
     p.translate(rect.topLeft())
     _draw_glyph(p, status, rect.width())
     p.restore()
+
+
+class Glyph(Enum):
+    """Toolbar glyphs drawn here: the style's own media icons are black, and vanish on a dark toolbar."""
+
+    START = "start"
+    PAUSE = "pause"
+    STOP = "stop"
+    PANEL = "panel"
+
+
+# Colours that read on light and dark toolbars alike (mid lightness), so the icons need no redraw on a switch.
+_GLYPH_COLORS = {Glyph.START: "#43a047", Glyph.PAUSE: "#1e88e5", Glyph.STOP: "#e53935", Glyph.PANEL: "#1e88e5"}
+_OUTLINE = "#8a8a8a"
+
+
+def _draw_toolbar_glyph(p: QPainter, glyph: Glyph, s: float) -> None:
+    color = QColor(_GLYPH_COLORS[glyph])
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(color)
+    if glyph is Glyph.START:
+        p.drawPolygon(QPolygonF([QPointF(s * 0.26, s * 0.16), QPointF(s * 0.84, s * 0.5), QPointF(s * 0.26, s * 0.84)]))
+    elif glyph is Glyph.PAUSE:
+        p.drawRoundedRect(QRectF(s * 0.22, s * 0.18, s * 0.2, s * 0.64), s * 0.04, s * 0.04)
+        p.drawRoundedRect(QRectF(s * 0.58, s * 0.18, s * 0.2, s * 0.64), s * 0.04, s * 0.04)
+    elif glyph is Glyph.STOP:
+        p.drawRoundedRect(QRectF(s * 0.2, s * 0.2, s * 0.6, s * 0.6), s * 0.08, s * 0.08)
+    else:  # a window with its left pane filled: the settings panel
+        frame = QRectF(s * 0.1, s * 0.18, s * 0.8, s * 0.64)
+        p.drawRect(QRectF(frame.left(), frame.top(), frame.width() * 0.38, frame.height()))
+        p.setPen(QPen(QColor(_OUTLINE), max(1.0, s * 0.08)))
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.drawRect(frame)
+
+
+@cache
+def toolbar_icon(glyph: Glyph) -> QIcon:
+    """A toolbar icon with 16, 24 and 32 px pixmaps."""
+    icon = QIcon()
+    for size in (16, 24, 32):
+        pm = QPixmap(size, size)
+        pm.fill(Qt.GlobalColor.transparent)
+        p = QPainter(pm)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        _draw_toolbar_glyph(p, glyph, float(size))
+        p.end()
+        icon.addPixmap(pm)
+    return icon

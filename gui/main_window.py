@@ -10,23 +10,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QMimeData, Qt
+from PySide6.QtCore import QMimeData, QRect, QSize, Qt
 from PySide6.QtGui import (
     QAction,
+    QActionGroup,
     QCloseEvent,
     QDragEnterEvent,
     QDragMoveEvent,
     QDropEvent,
     QGuiApplication,
     QKeySequence,
+    QResizeEvent,
+    QShowEvent,
 )
 from PySide6.QtWidgets import (
+    QApplication,
     QDockWidget,
     QFileDialog,
     QInputDialog,
     QMainWindow,
     QMessageBox,
-    QScrollArea,
     QStyle,
     QTabWidget,
     QToolBar,
@@ -36,16 +39,20 @@ from PySide6.QtWidgets import (
 from core.batch.journal import unfinished_batch
 from core.models import Status, Summary
 from core.settings import Settings, SettingsError
-from gui.about import app_icon, show_about
+from gui.about import AboutDialog, app_icon, show_about
 from gui.batch_controller import BatchController
 from gui.drops import Dropped, SourceLoader, can_accept, read_mime
+from gui.help_dialog import ShortcutsDialog
+from gui.icons import Glyph, toolbar_icon
+from gui.notify import BatchNotifier
 from gui.queue_model import QueueModel
 from gui.queue_view import QueueView
 from gui.report_export import ReportExport
 from gui.settings_panel import SettingsPanel
-from gui.settings_store import SettingsStore
+from gui.settings_store import FolderKind, Scheme, SettingsStore
 from gui.status_bar import StatusBar
 from gui.summary_dialog import SummaryDialog, ask_report_file
+from gui.theme import ThemeManager
 from gui.thumbnail_view import ThumbnailView
 
 APP_TITLE = "Batch Thumbnailer"
@@ -53,6 +60,11 @@ OPEN_FILTER = (
     "URL lists and images (*.txt *.csv *.tsv *.html *.htm *.jpg *.jpeg *.png *.gif *.webp *.bmp *.tif *.tiff"
     " *.avif *.heic *.heif *.jxl *.svg *.svgz *.pdf);;All files (*)"
 )
+#: The first window's size on a screen that has room for it; smaller screens get what they have.
+PREFERRED_SIZE = QSize(1280, 800)
+#: Room left for the window's frame and title bar, which are not known before the window is shown.
+FRAME_ALLOWANCE = QSize(16, 48)
+SETTINGS_WIDTH = 400
 
 
 def confirm_close(parent: QWidget) -> bool:
@@ -80,7 +92,10 @@ class MainWindow(QMainWindow):
         self.summary_dialog: SummaryDialog | None = None
         self.resume_prompt: QMessageBox | None = None
         self._actions_state: tuple[object, ...] | None = None  # what _update_actions last showed
-        self.about_box: QMessageBox | None = None
+        self.about_box: AboutDialog | None = None
+        self.shortcuts_dialog: ShortcutsDialog | None = None
+        self._placed_on_screen = False
+        self._toolbar_text_width: int | None = None
         self._start_when_loaded = False
         self._asked_pages = False  # whether links that answered with a web page were offered --pages already
         self.pages_prompt: QMessageBox | None = None
@@ -97,15 +112,9 @@ class MainWindow(QMainWindow):
 
         self.settings_panel = SettingsPanel()
         self.settings_panel.set_settings(store.load())
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self.settings_panel)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.settings_dock = QDockWidget("Settings", self)
         self.settings_dock.setObjectName("settings_dock")
-        self.settings_dock.setWidget(scroll)
-        bar = scroll.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
-        scroll.setMinimumWidth(self.settings_panel.minimumSizeHint().width() + bar + 2 * scroll.frameWidth())
+        self.settings_dock.setWidget(self.settings_panel)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.settings_dock)
 
         self.status = StatusBar()
@@ -114,6 +123,7 @@ class MainWindow(QMainWindow):
         self.batch = BatchController(self.model, self.thumbnail_view, self.status, self)
 
         self._make_actions()
+        self._make_window_polish()
         self._connect()
         self._restore_layout()
         self._update_actions()
@@ -173,14 +183,15 @@ class MainWindow(QMainWindow):
         batch_menu = menus.addMenu("&Batch")
         for action in (self.start_action, self.pause_action, self.cancel_action, self.retry_action):
             batch_menu.addAction(action)
-        view_menu = menus.addMenu("&View")
+        self.view_menu = view_menu = menus.addMenu("&View")
         view_menu.addAction(self.queue_tab_action)
         view_menu.addAction(self.thumbs_tab_action)
         view_menu.addSeparator()
         view_menu.addAction(self.settings_dock.toggleViewAction())
-        menus.addMenu("&Help").addAction(self.about_action)
+        self.help_menu = menus.addMenu("&Help")
+        self.help_menu.addAction(self.about_action)
 
-        toolbar = QToolBar("Toolbar", self)
+        self.toolbar = toolbar = QToolBar("Toolbar", self)
         toolbar.setObjectName("main_toolbar")
         toolbar.setMovable(False)
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
@@ -206,8 +217,7 @@ class MainWindow(QMainWindow):
     def _restore_layout(self) -> None:
         geometry, state = self.store.load_window()
         if geometry is None or not self.restoreGeometry(geometry):
-            self.resize(1280, 800)
-            self.resizeDocks([self.settings_dock], [400], Qt.Orientation.Horizontal)
+            self._place_first_window()
         if state is not None:
             self.restoreState(state)
 
@@ -232,12 +242,17 @@ class MainWindow(QMainWindow):
             self.status.showMessage("The clipboard holds no URLs, images or paths to add.", 5000)
 
     def choose_files(self) -> None:
-        names, _ = QFileDialog.getOpenFileNames(self, "Add URL lists or images", str(Path.home()), OPEN_FILTER)
+        start = self.store.last_folder(FolderKind.ADD_FILES) or Path.home()
+        names, _ = QFileDialog.getOpenFileNames(self, "Add URL lists or images", str(start), OPEN_FILTER)
+        if names:
+            self.store.set_last_folder(FolderKind.ADD_FILES, Path(names[0]).parent)
         self.add_sources(names)
 
     def choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Add a folder of images", str(Path.home()))
+        start = self.store.last_folder(FolderKind.ADD_FOLDER) or Path.home()
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder of images", str(start))
         if folder:
+            self.store.set_last_folder(FolderKind.ADD_FOLDER, Path(folder).parent)
             self.add_sources([folder])
 
     def choose_page(self) -> None:
@@ -340,7 +355,7 @@ class MainWindow(QMainWindow):
         summary, settings = self.batch.last_summary, self.batch.settings
         if summary is None or settings is None or not summary.run_id:
             return
-        dest = ask_report_file(self, settings.out)
+        dest = ask_report_file(self, settings.out, self.store)
         if dest is None:
             return
         export = ReportExport(settings.out, summary.run_id, dest, self)
@@ -354,7 +369,7 @@ class MainWindow(QMainWindow):
             self.status.clearMessage()
             QMessageBox.warning(self, "Cannot write the report", error)
         elif isinstance(export, ReportExport):
-            self.status.showMessage(f"Report written: {count:,} items in {export.dest}", 8000)
+            self.status.show_file_link(f"Report written: {count:,} items in", export.dest)
         if isinstance(export, ReportExport):
             export.deleteLater()
 
@@ -373,6 +388,7 @@ class MainWindow(QMainWindow):
             self.summary_dialog.deleteLater()
         dialog = SummaryDialog(summary, self.model.failed_sources(), self.batch.settings.out, self)
         dialog.retry_requested.connect(self.retry_failed)
+        dialog.folders = self.store
         self.summary_dialog = dialog
         dialog.show()
         if not self.batch.settings.pages and not self._asked_pages:
@@ -435,6 +451,118 @@ class MainWindow(QMainWindow):
             self.start_action.setToolTip(f"Fix the settings first: {error}")
         else:
             self.start_action.setToolTip("Start the batch (Ctrl+Return)")
+
+    # -- window polish: screen fit, panes, colour scheme, help, notifications --------------------------------
+
+    def _make_window_polish(self) -> None:
+        """What makes the window fit small screens, keyboards and the desktop (kept apart from the batch logic)."""
+        self._set_up_panes()
+        self._set_up_colour_scheme()
+        self.shortcuts_action = self._action(
+            "&Keyboard shortcuts", self.show_shortcuts, QKeySequence.StandardKey.HelpContents
+        )
+        self.help_menu.insertAction(self.about_action, self.shortcuts_action)
+        self.help_menu.insertSeparator(self.about_action)
+        self.notifier = BatchNotifier(self)
+        self.batch.finished.connect(self._notify_batch_end)
+
+    def _set_up_panes(self) -> None:
+        """Named panes (the shortcuts list says where a shortcut works), Tab between them, a foldable settings
+        panel, toolbar icons that read on light and dark toolbars, and file dialogs that remember."""
+        self.queue_view.setAccessibleName("Queue")
+        self.thumbnail_view.setAccessibleName("Thumbnails")
+        self.queue_view.table.setTabKeyNavigation(False)  # Tab leaves the table for the next pane
+        self.settings_panel.folders = self.store
+
+        self.settings_toggle_action = toggle = self.settings_dock.toggleViewAction()
+        toggle.setText("&Settings panel")
+        toggle.setShortcut(QKeySequence("F9"))
+        toggle.setToolTip("Show or hide the settings, to give the queue the whole width (F9)")
+        toggle.setIcon(toolbar_icon(Glyph.PANEL))
+        for action, glyph in ((self.start_action, Glyph.START), (self.pause_action, Glyph.PAUSE)):
+            action.setIcon(toolbar_icon(glyph))
+        self.cancel_action.setIcon(toolbar_icon(Glyph.STOP))
+        self.addAction(toggle)
+        self.toolbar.addSeparator()
+        self.toolbar.addAction(toggle)
+
+    def _set_up_colour_scheme(self) -> None:
+        self.theme = ThemeManager(QApplication.instance(), self)  # type: ignore[arg-type]
+        self.scheme_actions: dict[Scheme, QAction] = {}
+        schemes = QActionGroup(self)
+        scheme_menu = self.view_menu.addMenu("Colour sc&heme")
+        for scheme, text in ((Scheme.SYSTEM, "&System"), (Scheme.LIGHT, "&Light"), (Scheme.DARK, "&Dark")):
+            action = scheme_menu.addAction(text)
+            action.setCheckable(True)
+            action.triggered.connect(lambda _checked=False, s=scheme: self.set_scheme(s))
+            schemes.addAction(action)
+            self.scheme_actions[scheme] = action
+        self.set_scheme(self.store.scheme(), remember=False)
+
+    def set_scheme(self, scheme: Scheme, remember: bool = True) -> None:
+        """View > Colour scheme: System follows the desktop; Light and Dark are kept until changed."""
+        self.theme.apply(scheme)
+        self.scheme_actions[scheme].setChecked(True)
+        if remember:
+            self.store.set_scheme(scheme)
+
+    def show_shortcuts(self) -> None:
+        if self.shortcuts_dialog is not None:
+            self.shortcuts_dialog.deleteLater()
+        self.shortcuts_dialog = ShortcutsDialog(self)
+        self.shortcuts_dialog.open()
+
+    def _notify_batch_end(self, summary: Summary) -> None:
+        if not self._closing:
+            self.notifier.batch_ended(summary)
+
+    def _place_first_window(self) -> None:
+        """A first start: the preferred size, or what the screen has room for (frame included), centred."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        available = screen.availableGeometry()
+        size = PREFERRED_SIZE.boundedTo(available.size() - FRAME_ALLOWANCE)
+        self.setGeometry(
+            QStyle.alignedRect(Qt.LayoutDirection.LeftToRight, Qt.AlignmentFlag.AlignCenter, size, available)
+        )
+        dock_width = max(self.settings_dock.minimumSizeHint().width(), min(SETTINGS_WIDTH, size.width() // 3))
+        self.resizeDocks([self.settings_dock], [dock_width], Qt.Orientation.Horizontal)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._placed_on_screen:
+            self._placed_on_screen = True
+            self.keep_on_screen()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_toolbar()
+
+    def _fit_toolbar(self) -> None:
+        """Names beside the icons when they all fit; on a narrow window icons alone (names in their tooltips), so
+        no button, the settings toggle least of all, hides behind the toolbar's overflow arrow."""
+        if self._toolbar_text_width is None:  # measured once, while the names are shown
+            self._toolbar_text_width = self.toolbar.sizeHint().width()
+        fits = self.width() >= self._toolbar_text_width
+        style = Qt.ToolButtonStyle.ToolButtonTextBesideIcon if fits else Qt.ToolButtonStyle.ToolButtonIconOnly
+        if self.toolbar.toolButtonStyle() != style:
+            self.toolbar.setToolButtonStyle(style)
+
+    def keep_on_screen(self) -> None:
+        """Shrink and move the window so all of it, the status bar included, is on its screen's free area (a
+        layout saved on a larger screen, or a frame larger than allowed for)."""
+        if self.isMaximized() or self.isFullScreen():
+            return
+        available = (self.screen() or QGuiApplication.primaryScreen()).availableGeometry()
+        frame, inner = self.frameGeometry(), self.geometry()
+        extra = frame.size() - inner.size()
+        size = inner.size().boundedTo(available.size() - extra)
+        if size != inner.size():
+            self.resize(size)
+        fitted = QRect(frame.topLeft(), size + extra)
+        x = min(max(fitted.x(), available.x()), available.x() + available.width() - fitted.width())
+        y = min(max(fitted.y(), available.y()), available.y() + available.height() - fitted.height())
+        if (x, y) != (frame.x(), frame.y()):
+            self.move(x, y)
 
     # -- window events ------------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ command rejects, with the same words; a bad field gets a red border and the mess
 from __future__ import annotations
 
 import importlib.util
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import replace
@@ -19,8 +20,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from PIL import ImageColor
-from PySide6.QtCore import Qt, QUrl, Signal
-from PySide6.QtGui import QColor, QDesktopServices, QIcon, QPixmap, QStandardItemModel
+from PySide6.QtCore import QEvent, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QColor, QDesktopServices, QIcon, QPalette, QPixmap, QStandardItemModel
 from PySide6.QtWidgets import (
     QCheckBox,
     QColorDialog,
@@ -34,7 +35,9 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMessageBox,
     QPushButton,
+    QScrollArea,
     QSpinBox,
+    QStyle,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -52,9 +55,11 @@ from core.settings import (
     Option,
     Settings,
     SettingsError,
+    flag_of,
     parse_cluster_address,
 )
-from gui.settings_store import default_settings
+from gui.settings_store import FolderKind, SettingsStore, default_settings
+from gui.theme import error_color
 
 _W = TypeVar("_W", bound=QWidget)
 _INVALID_STYLE = "*[invalid='true'] { border: 1px solid #d32f2f; border-radius: 2px; }"
@@ -265,7 +270,6 @@ class SettingsPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setStyleSheet(_INVALID_STYLE)
         self._valid = True
         self._errors: dict[str, str] = {}
 
@@ -307,16 +311,21 @@ class SettingsPanel(QWidget):
         self.restore_button = QPushButton("Restore def&aults")
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet("color: #d32f2f;")
+        self.error_label.setAccessibleName("Settings problem")
+        self.error_label.setContentsMargins(6, 4, 6, 4)
         self.error_label.hide()
+        self.form_scroll = QScrollArea()
 
         self._fields: dict[str, tuple[QWidget, Callable[[], Any]]] = {
             name: (editor.widget, editor.value) for name, editor in self._editors.items()
         }
         self._fields["cluster"] = (self.cluster_edit, self._cluster_address)  # '' unless Run on is the cluster
-        self._tooltips = {name: widget.toolTip() for name, (widget, _) in self._fields.items()}
         self._build_layout()
+        self._words = self._field_words()
+        self._tooltips = {name: self._with_flag(name, widget.toolTip()) for name, (widget, _) in self._fields.items()}
         self._connect()
+        self.setStyleSheet(_INVALID_STYLE)  # once the widgets exist: it makes a StyleChange, which colours the message
+        self.folders: SettingsStore | None = None  # remembers where Browse was last left (set by the window)
         self.set_settings(default_settings())
 
     def _widget(self, name: str, kind: type[_W]) -> _W:
@@ -367,8 +376,8 @@ class SettingsPanel(QWidget):
         form.addRow("Run o&n:", self.run_on_combo)
         form.addRow("Sc&heduler:", self.cluster_edit)
 
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.error_label)
+        form_page = QWidget()
+        layout = QVBoxLayout(form_page)
         for box in (output, downloads, processing):
             layout.addWidget(box)
         restore_row = QHBoxLayout()
@@ -376,6 +385,19 @@ class SettingsPanel(QWidget):
         restore_row.addWidget(self.restore_button)
         layout.addLayout(restore_row)
         layout.addStretch(1)
+
+        # The form scrolls; the message has a fixed place under it, so showing it never moves a field.
+        scroll = self.form_scroll
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(form_page)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        bar = scroll.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
+        scroll.setMinimumWidth(form_page.minimumSizeHint().width() + bar + 2 * scroll.frameWidth())
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+        outer.addWidget(scroll, 1)
+        outer.addWidget(self.error_label)
 
     @staticmethod
     def _set_buddies(form: QFormLayout, buddies: dict[str, QWidget]) -> None:
@@ -482,9 +504,7 @@ class SettingsPanel(QWidget):
                 self._errors[name] = str(exc)
             self._mark(name, widget, self._errors.get(name))
         self._update_colour_swatch()
-        first = next(iter(self._errors.values()), None)
-        self.error_label.setText(first[:1].upper() + first[1:] if first else "")
-        self.error_label.setVisible(first is not None)
+        self._show_first_error()
         valid = not self._errors
         if valid != self._valid:
             self._valid = valid
@@ -492,11 +512,59 @@ class SettingsPanel(QWidget):
         self.changed.emit()
 
     def _mark(self, name: str, widget: QWidget, error: str | None) -> None:
-        widget.setToolTip(error or self._tooltips[name])
+        widget.setToolTip(self._with_flag(name, self.in_words(name, error)) if error else self._tooltips[name])
         if bool(widget.property("invalid")) != (error is not None):
             widget.setProperty("invalid", error is not None)
             widget.style().unpolish(widget)
             widget.style().polish(widget)
+
+    # -- the message line -----------------------------------------------------------------------------------
+
+    def _field_words(self) -> dict[str, str]:
+        """Each field's name as its label shows it ("Sizes", "Max download size"), read from the form."""
+        by_widget = {
+            label.buddy(): re.sub(r"\s*\(.*\)", "", label.text().replace("&", "")).rstrip(":")
+            for label in self.findChildren(QLabel)
+            if label.buddy() is not None
+        }
+        return {
+            name: by_widget.get(widget, name.replace("_", " ").capitalize())
+            for name, (widget, _) in self._fields.items()
+        }
+
+    def in_words(self, name: str, error: str) -> str:
+        """A field's message for the form: its label's words instead of the command's flag, as a sentence."""
+        words = self._words[name]
+        flag = flag_of(name)
+        text = error.replace(flag, words) if flag in error else f"{words}: {error}"
+        return text[:1].upper() + text[1:]
+
+    def _with_flag(self, name: str, text: str) -> str:
+        """Tooltips name the command's flag too, so what the window says can be done from a script."""
+        return f"{text}\n(the command's {flag_of(name)})" if text else f"The command's {flag_of(name)}"
+
+    def _show_first_error(self) -> None:
+        name, error = next(iter(self._errors.items()), ("", ""))
+        text = self.in_words(name, error) if error else ""
+        self.error_label.setText(text)
+        self.error_label.setToolTip(self._with_flag(name, text) if text else "")
+        if bool(text) != self.error_label.isVisibleTo(self):
+            self.error_label.setVisible(bool(text))
+            focused = self.focusWidget()
+            if focused is not None and text:  # the form's view is shorter now: keep the field typed in in sight
+                self.form_scroll.ensureWidgetVisible(focused)
+
+    def changeEvent(self, event: QEvent) -> None:
+        """Keep the message's red readable when the colour scheme changes."""
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.StyleChange):
+            # Once the change is complete: a style sheet's palette is set after its StyleChange event.
+            QTimer.singleShot(0, self, self._colour_message)
+
+    def _colour_message(self) -> None:
+        palette = self.error_label.palette()
+        palette.setColor(QPalette.ColorRole.WindowText, error_color(self))
+        self.error_label.setPalette(palette)
 
     def _update_colour_swatch(self) -> None:
         try:
@@ -513,10 +581,14 @@ class SettingsPanel(QWidget):
     # -- buttons ------------------------------------------------------------------------------------------
 
     def _browse(self) -> None:
-        start = self.out_edit.text().strip() or str(Path.home())
-        chosen = QFileDialog.getExistingDirectory(self, "Output folder", start)
+        current = Path(self.out_edit.text().strip()).expanduser()
+        remembered = self.folders.last_folder(FolderKind.OUTPUT) if self.folders is not None else None
+        start = current if current.is_absolute() and current.is_dir() else remembered or Path.home()
+        chosen = QFileDialog.getExistingDirectory(self, "Output folder", str(start))
         if chosen:
             self.out_edit.setText(chosen)
+            if self.folders is not None:
+                self.folders.set_last_folder(FolderKind.OUTPUT, Path(chosen))
 
     def _open_folder(self) -> None:
         try:

@@ -8,6 +8,7 @@ whole set.
 from __future__ import annotations
 
 from dataclasses import fields, replace
+from enum import StrEnum
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
@@ -16,6 +17,24 @@ from core.settings import Settings, SettingsError
 
 _GROUP = "batch"
 _WINDOW_GROUP = "window"
+_FOLDERS_GROUP = "folders"
+
+
+class FolderKind(StrEnum):
+    """Each file dialog remembers its own last folder: lists come from one place, reports go to another."""
+
+    ADD_FILES = "add_files"
+    ADD_FOLDER = "add_folder"
+    OUTPUT = "output"
+    REPORT = "report"
+
+
+class Scheme(StrEnum):
+    """The window's colour scheme: the system's, or one forced from the View menu."""
+
+    SYSTEM = "system"
+    LIGHT = "light"
+    DARK = "dark"
 
 
 def default_settings() -> Settings:
@@ -81,4 +100,28 @@ class SettingsStore:
     def save_window(self, geometry: QByteArray, state: QByteArray) -> None:
         self._qs.setValue(f"{_WINDOW_GROUP}/geometry", geometry)
         self._qs.setValue(f"{_WINDOW_GROUP}/state", state)
+        self._qs.sync()
+
+    # -- remembered window choices (not batch settings) ---------------------------------------------------
+
+    def last_folder(self, kind: FolderKind) -> Path | None:
+        """The folder a file dialog of `kind` was last left in, if it still exists."""
+        raw = self._qs.value(f"{_FOLDERS_GROUP}/{kind}")
+        path = Path(raw) if isinstance(raw, str) and raw else None
+        return path if path is not None and path.is_dir() else None
+
+    def set_last_folder(self, kind: FolderKind, folder: Path) -> None:
+        self._qs.setValue(f"{_FOLDERS_GROUP}/{kind}", str(folder))
+        self._qs.sync()
+
+    def scheme(self) -> Scheme:
+        """The colour scheme chosen in View > Colour scheme (System unless changed)."""
+        raw = self._qs.value(f"{_WINDOW_GROUP}/scheme")
+        try:
+            return Scheme(raw)
+        except ValueError:
+            return Scheme.SYSTEM
+
+    def set_scheme(self, scheme: Scheme) -> None:
+        self._qs.setValue(f"{_WINDOW_GROUP}/scheme", str(scheme))
         self._qs.sync()

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from html import escape
+from pathlib import Path
+
+from PySide6.QtCore import QEvent, Qt, QTimer, QUrl
+from PySide6.QtGui import QDesktopServices, QPalette
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QWidget
 
 from core.models import Progress, Summary
 from core.settings import format_bytes
+from gui.theme import error_color
 
 
 def format_duration(seconds: float) -> str:
@@ -23,7 +29,9 @@ class StatusBar(QStatusBar):
         super().__init__(parent)
         self.counts_label = QLabel()
         self.failed_label = QLabel()
-        self.failed_label.setStyleSheet("color: #c62828;")
+        self.link_label = file_link_label()
+        self.addWidget(self.link_label, 1)
+        self.messageChanged.connect(self._on_message)
         self.speed_label = QLabel()
         self.eta_label = QLabel()
         self.progress_bar = QProgressBar()
@@ -32,6 +40,7 @@ class StatusBar(QStatusBar):
         for widget in (self.counts_label, self.failed_label, self.speed_label, self.eta_label):
             self.addPermanentWidget(widget)
         self.addPermanentWidget(self.progress_bar)
+        self._colour_failed()
         self.reset()
 
     def reset(self) -> None:
@@ -42,6 +51,26 @@ class StatusBar(QStatusBar):
         for label in (self.counts_label, self.failed_label, self.speed_label, self.eta_label):
             label.clear()
             label.hide()
+
+    def show_file_link(self, text: str, path: Path) -> None:
+        """A line that names a file as a link which opens it ("Report written: ... in <report.json>")."""
+        self.clearMessage()
+        self.link_label.setText(f"{escape(text)} {link_to(path)}")
+        self.link_label.show()
+
+    def _on_message(self, message: str) -> None:
+        if message:  # a newer message: the link is about something past
+            self.link_label.hide()
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.StyleChange):
+            QTimer.singleShot(0, self, self._colour_failed)  # once the change is complete
+
+    def _colour_failed(self) -> None:
+        palette = self.failed_label.palette()
+        palette.setColor(QPalette.ColorRole.WindowText, error_color(self))
+        self.failed_label.setPalette(palette)
 
     def show_preparing(self) -> None:
         """Sources are being read into the journal: the total is not known yet."""
@@ -85,6 +114,21 @@ class StatusBar(QStatusBar):
     def show_summary(self, summary: Summary) -> None:
         self.reset()
         self.showMessage(describe(summary))
+
+
+def link_to(path: Path) -> str:
+    """Rich text: the path as a link to the file (its full path shown)."""
+    return f"<a href='{escape(QUrl.fromLocalFile(str(path)).toString(), quote=True)}'>{escape(str(path))}</a>"
+
+
+def file_link_label() -> QLabel:
+    """A label whose file links open with the desktop's application for them, by mouse or keyboard."""
+    label = QLabel()
+    label.setTextFormat(Qt.TextFormat.RichText)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+    label.linkActivated.connect(lambda url: QDesktopServices.openUrl(QUrl(url)))
+    label.hide()
+    return label
 
 
 def percent(finished: int, total: int) -> int:

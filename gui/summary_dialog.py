@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal
@@ -20,7 +21,8 @@ from PySide6.QtWidgets import (
 
 from core.models import Summary
 from gui.report_export import ReportExport
-from gui.status_bar import format_duration, why_stopped
+from gui.settings_store import FolderKind, SettingsStore
+from gui.status_bar import file_link_label, format_duration, link_to, why_stopped
 
 
 def _headline(summary: Summary) -> str:
@@ -46,6 +48,7 @@ class SummaryDialog(QDialog):
         self.summary = summary
         self.failed_sources = list(failed_sources)
         self.out_dir = out_dir
+        self.folders: SettingsStore | None = None  # where the report dialog was last left (set by the window)
 
         self.headline = headline = QLabel(_headline(summary))
         headline.setWordWrap(True)
@@ -95,8 +98,8 @@ class SummaryDialog(QDialog):
         layout.addLayout(counts)
         layout.addWidget(where)
         layout.addWidget(buttons)
-        self.report_note = QLabel("")
-        self.report_note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.report_note = file_link_label()
+        self.report_note.show()
         layout.addWidget(self.report_note)
         (self.retry_button if summary.failed else buttons.button(QDialogButtonBox.StandardButton.Close)).setFocus()
 
@@ -113,7 +116,7 @@ class SummaryDialog(QDialog):
         says when it is written."""
         export = ReportExport(self.out_dir, self.summary.run_id, dest, self)
         export.done.connect(self._report_written)
-        self.report_note.setText(f"Writing the report to {dest}…")
+        self.report_note.setText(escape(f"Writing the report to {dest}…"))
         return export.start()
 
     def _report_written(self, count: int, error: str) -> None:
@@ -123,7 +126,7 @@ class SummaryDialog(QDialog):
         else:
             export = self.sender()
             dest = export.dest if isinstance(export, ReportExport) else ""
-            self.report_note.setText(f"Report written: {count:,} items in {dest}")
+            self.report_note.setText(f"Report written: {count:,} items in {link_to(Path(dest))}")
 
     def _retry(self) -> None:
         self.retry_requested.emit()
@@ -141,14 +144,19 @@ class SummaryDialog(QDialog):
             QMessageBox.warning(self, "Cannot write the list", f"{exc.strerror or exc}: {name}")
 
     def _choose_report_file(self) -> None:
-        dest = ask_report_file(self, self.out_dir)
+        dest = ask_report_file(self, self.out_dir, self.folders)
         if dest is not None:
             self.export_report(dest)
 
 
-def ask_report_file(parent: QWidget, out_dir: Path) -> Path | None:
-    """Ask where to save a report (shared by the dialog and the File menu); None when cancelled."""
+def ask_report_file(parent: QWidget, out_dir: Path, folders: SettingsStore | None = None) -> Path | None:
+    """Ask where to save a report (shared by the dialog and the File menu); None when cancelled.
+
+    It opens where the last report went (remembered in `folders`), else in the output folder."""
+    start = (folders.last_folder(FolderKind.REPORT) if folders is not None else None) or out_dir
     name, _ = QFileDialog.getSaveFileName(
-        parent, "Export report", str(out_dir / "report.json"), "JSON report (*.json);;CSV report (*.csv)"
+        parent, "Export report", str(start / "report.json"), "JSON report (*.json);;CSV report (*.csv)"
     )
+    if name and folders is not None:
+        folders.set_last_folder(FolderKind.REPORT, Path(name).parent)
     return Path(name) if name else None

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSize, Qt, Signal
-from PySide6.QtGui import QKeyEvent, QPainter
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QSize, Qt, Signal
+from PySide6.QtGui import QGuiApplication, QKeyEvent, QPainter
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QLabel,
     QListView,
+    QMenu,
     QSlider,
     QStyledItemDelegate,
     QStyleOptionViewItem,
@@ -20,8 +21,9 @@ from PySide6.QtWidgets import (
 
 from core.models import ItemUpdate
 from core.settings import Settings
+from gui.desktop import open_file, open_web_page, show_in_folder
 from gui.preview_dialog import PreviewDialog
-from gui.thumbnail_model import DEFAULT_CELL, ThumbnailModel
+from gui.thumbnail_model import DEFAULT_CELL, ThumbItem, ThumbnailModel
 
 EMPTY_HINT = "Thumbnails appear here as they are made"
 MIN_CELL, MAX_CELL, CELL_STEP = 64, 320, 16
@@ -84,6 +86,8 @@ class ThumbnailView(QWidget):
         self.grid.setDefaultDropAction(Qt.DropAction.CopyAction)
         self.grid.doubleClicked.connect(self._open_preview)
         self.grid.preview_requested.connect(self._open_preview)
+        self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.grid.customContextMenuRequested.connect(self._show_context_menu)
 
         self.zoom = QSlider(Qt.Orientation.Horizontal, self)
         self.zoom.setRange(MIN_CELL, MAX_CELL)
@@ -148,6 +152,30 @@ class ThumbnailView(QWidget):
         self.grid.setGridSize(QSize(cell + 20, cell + text_height + 18))
         self.model.set_cell_size(cell, self.devicePixelRatioF())
 
+    def context_menu(self, index: QModelIndex) -> QMenu:
+        """The menu for a thumbnail (for the selection when the thumbnail is part of it).
+
+        Retry is not here: a thumbnail is a made item; retrying failed ones is the queue's row menu."""
+        items = self._selected_items(index)
+        one = self.model.item(index.row()) if index.isValid() else None
+        menu = QMenu(self)
+        open_action = menu.addAction("&Open")
+        open_action.setEnabled(one is not None)
+        show_action = menu.addAction("Show in &folder")
+        show_action.setEnabled(one is not None)
+        copy_action = menu.addAction("&Copy path" if len(items) < 2 else f"&Copy {len(items):,} paths")
+        copy_action.setEnabled(bool(items))
+        url_action = menu.addAction("Open &URL in the browser")
+        url_action.setEnabled(one is not None and _is_web(one.url))
+        if one is not None:
+            open_action.triggered.connect(lambda: open_file(one.path()))
+            show_action.triggered.connect(lambda: show_in_folder(one.path()))
+            url_action.triggered.connect(lambda: open_web_page(one.url or ""))
+        copy_action.triggered.connect(
+            lambda: QGuiApplication.clipboard().setText("\n".join(str(i.path()) for i in items))
+        )
+        return menu
+
     @property
     def preview_dialog(self) -> PreviewDialog | None:
         """The preview window once opened (it is reused for later previews)."""
@@ -181,3 +209,22 @@ class ThumbnailView(QWidget):
 
     def _follow_preview(self, row: int) -> None:
         self.grid.setCurrentIndex(self.model.index(row))
+
+    def _selected_items(self, clicked: QModelIndex) -> list[ThumbItem]:
+        """The selected items in grid order, or just the clicked one when it is not selected."""
+        selection = self.grid.selectionModel()
+        if clicked.isValid() and not selection.isSelected(clicked):
+            return [self.model.item(clicked.row())]
+        return [self.model.item(i.row()) for i in sorted(selection.selectedIndexes(), key=QModelIndex.row)]
+
+    def _show_context_menu(self, pos: QPoint) -> None:
+        index = self.grid.indexAt(pos)
+        if not index.isValid():
+            return
+        menu = self.context_menu(index)
+        menu.exec(self.grid.viewport().mapToGlobal(pos))
+        menu.deleteLater()
+
+
+def _is_web(url: str | None) -> bool:
+    return bool(url) and str(url).startswith(("http://", "https://"))

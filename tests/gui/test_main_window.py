@@ -32,6 +32,7 @@ def image(path: Path) -> Path:
 def test_window_layout_at_1280_by_800(window, qtbot):
     window.show()
     qtbot.waitExposed(window)
+    window.resize(1280, 800)  # the first size fits the screen (test_window_polish.py); here, as on a large one
     assert window.windowTitle() == APP_TITLE
     assert (window.width(), window.height()) == (1280, 800)
     assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Queue", "Thumbnails"]
