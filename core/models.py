@@ -71,6 +71,7 @@ class ItemUpdate:
     outputs: list[Output] = field(default_factory=list)
     seconds: float | None = None
     warning: str | None = None  # a `done` item's thumbnails were made, but from a file that decoded in part
+    duplicate_of: str | None = None  # the URL of the item whose identical bytes were decoded for this one
 
 
 @dataclass(slots=True)
