@@ -34,6 +34,7 @@ CSV_FIELDS = (
     "output_sizes",
     "output_bytes",
     "seconds",
+    "duplicate_of",
 )
 
 # What makes a spreadsheet read a cell as a formula (OWASP, CSV injection): `=`, `+`, `-`, `@`, tab, CR.
@@ -65,6 +66,7 @@ def item_record(item: ItemUpdate, out_dir: Path) -> dict[str, Any]:
             for o in item.outputs
         ],
         "seconds": item.seconds,
+        "duplicate_of": item.duplicate_of,
     }
 
 
