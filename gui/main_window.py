@@ -8,6 +8,7 @@ actions and the few decisions that need the whole window (drops, closing, resumi
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, Qt
@@ -32,14 +33,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.batch.control import BatchMode
 from core.batch.journal import unfinished_batch
-from core.models import Status, Summary
+from core.batch.remake import remake_plan
+from core.models import Entry, Status, Summary
 from core.settings import Settings, SettingsError
 from gui.about import app_icon, show_about
 from gui.batch_controller import BatchController
 from gui.drops import Dropped, SourceLoader, can_accept, read_mime
 from gui.queue_model import QueueModel
 from gui.queue_view import QueueView
+from gui.remake_prompt import ask_remake
 from gui.report_export import ReportExport
 from gui.settings_panel import SettingsPanel
 from gui.settings_store import SettingsStore
@@ -78,6 +82,7 @@ class MainWindow(QMainWindow):
         self.store = store
         self.summary_dialog: SummaryDialog | None = None
         self.resume_prompt: QMessageBox | None = None
+        self.remake_prompt: QMessageBox | None = None  # the last "Remake thumbnails?" question
         self._actions_state: tuple[object, ...] | None = None  # what _update_actions last showed
         self.about_box: QMessageBox | None = None
         self._start_when_loaded = False
@@ -256,7 +261,8 @@ class MainWindow(QMainWindow):
     # -- batches ------------------------------------------------------------------------------------------
 
     def start(self, mode: str = "normal") -> bool:
-        """Start a batch of the queue with the form's settings; False (with a message) when it cannot."""
+        """Start a batch of the queue with the form's settings; False (with a message) when it cannot, or when it
+        first asks whether to make done items again under changed settings (`remake_prompt`)."""
         if self.batch.is_running:
             return False
         if self.loader.is_busy:
@@ -268,10 +274,21 @@ class MainWindow(QMainWindow):
         if self.model.rowCount() == 0:
             self.status.showMessage("The queue is empty: drop URL lists, images or folders on the window.", 5000)
             return False
+        entries = self.model.entries()
+        plan = remake_plan(settings.out, settings, BatchMode(mode), (e.key for e in entries))
+        if plan.total:
+            go = partial(self._start_batch, settings, entries, mode)
+            self.remake_prompt = ask_remake(self, plan, settings.out, go)
+            return False
+        self._start_batch(settings, entries, mode)
+        return True
+
+    def _start_batch(self, settings: Settings, entries: list[Entry], mode: str) -> None:
+        if self.batch.is_running:  # started meanwhile (the question does not block)
+            return
         self.store.save(settings)
         self.queue_view.set_output_dir(settings.out)
-        self.batch.start(settings, self.model.entries(), mode=mode)
-        return True
+        self.batch.start(settings, entries, mode=mode)
 
     def start_when_loaded(self) -> None:
         """Start as soon as the sources being read are queued (`thumbnailer-gui SOURCES --start`)."""
