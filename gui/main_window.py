@@ -274,8 +274,12 @@ class MainWindow(QMainWindow):
         if self.model.rowCount() == 0:
             self.status.showMessage("The queue is empty: drop URL lists, images or folders on the window.", 5000)
             return False
-        entries = self.model.entries()
-        plan = remake_plan(settings.out, settings, BatchMode(mode), (e.key for e in entries))
+        return self._ask_or_start(settings, self.model.entries(), mode)
+
+    def _ask_or_start(self, settings: Settings, entries: list[Entry] | None, mode: str = "normal") -> bool:
+        """Start the batch, unless it would make done items again: then ask first (False). `entries` None resumes."""
+        keys = None if entries is None else (e.key for e in entries)
+        plan = remake_plan(settings.out, settings, BatchMode(mode), keys)
         if plan.total:
             go = partial(self._start_batch, settings, entries, mode)
             self.remake_prompt = ask_remake(self, plan, settings.out, go)
@@ -283,10 +287,11 @@ class MainWindow(QMainWindow):
         self._start_batch(settings, entries, mode)
         return True
 
-    def _start_batch(self, settings: Settings, entries: list[Entry], mode: str) -> None:
+    def _start_batch(self, settings: Settings, entries: list[Entry] | None, mode: str) -> None:
         if self.batch.is_running:  # started meanwhile (the question does not block)
             return
-        self.store.save(settings)
+        if entries is not None:  # a new batch keeps the form's settings; a resume, as before, does not
+            self.store.save(settings)
         self.queue_view.set_output_dir(settings.out)
         self.batch.start(settings, entries, mode=mode)
 
@@ -326,9 +331,7 @@ class MainWindow(QMainWindow):
         settings = self._valid_settings()
         if settings is None or self.batch.is_running:
             return False
-        self.queue_view.set_output_dir(settings.out)
-        self.batch.start(settings, None)
-        return True
+        return self._ask_or_start(settings, None)
 
     def show_about(self) -> None:
         self.about_box = show_about(self)

@@ -57,3 +57,23 @@ def test_a_settings_change_asks_with_the_counts_and_cancel_keeps_everything(qtbo
     assert (summary.done, summary.failed) == (3, 0)
     remade = _files(out)
     assert set(remade) == set(made) and all(remade[name] != made[name] for name in made)  # replaced, same names
+
+
+def test_resuming_under_changed_settings_asks_too(qtbot, http_server, tmp_path):
+    window = make_window(qtbot, tmp_path)
+    fast = [http_server.url(f"/img/resume{i}.jpg?w=400&h=300") for i in range(2)]
+    queue(qtbot, window, [*fast, http_server.url("/drip/slow.jpg?bps=200")])
+    assert window.start()
+    qtbot.waitUntil(lambda: window.model.counts()[Status.DONE] == 2, timeout=30_000)
+    window.batch.cancel()
+    wait_summary(qtbot, window)
+    out = tmp_path / "out"
+    made = _files(out)
+
+    window.settings_panel.size_edit.setText("100")
+    assert not window.resume_unfinished()
+    box = window.remake_prompt
+    assert box is not None and "2 images" in box.text() and "size 256 → 100" in box.text()
+    _button(box, QMessageBox.ButtonRole.RejectRole).click()
+    qtbot.waitUntil(lambda: not box.isVisible())
+    assert not window.batch.is_running and _files(out) == made
