@@ -318,8 +318,9 @@ class Journal:
         with self._transaction():
             earlier = self._outputs_of([u.key for u in done])
             for u in done:
-                now = {o.path for o in u.outputs}
-                stale.extend(path for path in earlier.get(u.key, ()) if path not in now)
+                # Compared without case: on Windows and macOS a name differing only in case is the new file itself.
+                now = {o.path.casefold() for o in u.outputs}
+                stale.extend(path for path in earlier.get(u.key, ()) if path.casefold() not in now)
             self._db.executemany(
                 "UPDATE items SET status = ?, url = COALESCE(?, url), error = ?, http_status = ?, bytes = ?,"
                 " source_width = ?, source_height = ?, outputs = COALESCE(?, outputs), seconds = ?, fingerprint = ?,"

@@ -15,8 +15,9 @@ from pathlib import Path
 from PIL import Image
 
 from core.batch.control import BatchMode
-from core.batch.journal import STATE_DIR, journal_path
+from core.batch.journal import STATE_DIR, Journal, journal_path
 from core.batch.remake import RemakePlan, SettingChange, remake_plan
+from core.models import Entry, ItemUpdate, Output, Status
 from core.settings import Format, Settings
 from tests.support.command import thumbnailer
 from tests.support.loopback import LoopbackServer, image_bytes
@@ -178,3 +179,22 @@ def test_settings_a_fingerprint_cannot_change_say_nothing(http_server: LoopbackS
     _run(out, report, *urls)
     stderr, again = _run(out, report, *urls, "--threads", "2", "--timeout", "20")
     assert "Remaking" not in stderr and {i["status"] for i in again.values()} == {"skipped"}
+
+
+def test_the_journal_returns_only_the_old_files_the_new_outputs_do_not_overwrite(tmp_path: Path) -> None:
+    url = "http://h/a.jpg"
+    with Journal(tmp_path) as journal:
+        run = journal.new_run("fp-1", BatchMode.NORMAL)
+        journal.add_entries([Entry(url, url)], run)
+        made = [Output("a_64.webp", 64, 48, 10), Output("a_128.webp", 128, 96, 20)]
+        assert journal.record([ItemUpdate(url, url, Status.DONE, outputs=made)], run, "fp-1") == []
+
+        failed = ItemUpdate(url, url, Status.FAILED, error="HTTP 404 Not Found")
+        assert journal.record([failed], run, "fp-2") == []  # a failure replaces nothing
+        (item,) = journal.items(run)
+        assert item.outputs == []  # and the report shows no outputs for it
+
+        again = [Output("A_64.WEBP", 64, 48, 11), Output("a.jpg", 128, 96, 30)]  # case only: the same file on macOS
+        assert journal.record([ItemUpdate(url, url, Status.DONE, outputs=again)], run, "fp-2") == ["a_128.webp"]
+        (item,) = journal.items(run)
+        assert item.outputs == again
