@@ -24,6 +24,7 @@ from core.models import Entry, Progress, Status, Summary
 from core.settings import Group, Settings, SettingsError, add_flags, settings_from_flags
 
 if TYPE_CHECKING:
+    from core.batch.remake import RemakePlan
     from core.batch.runner import Runner
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130  # usage errors: argparse exits with 2
@@ -152,6 +153,14 @@ class _Console:
             self.stream.write(text + "\n")
             self.stream.flush()
 
+    def plan(self, plan: RemakePlan) -> None:
+        """Before the first download: how many done items are made again, and why (nothing when none are)."""
+        line = plan.line()
+        if line and not self.quiet:
+            self.message(line)
+        if line:
+            log.info("%s", line)
+
     def summary(self, s: Summary) -> None:
         if s.fatal:
             self.message(f"error: {s.fatal}")
@@ -211,6 +220,7 @@ def _run_with_qt(runner: Runner, console: _Console) -> tuple[Summary, int, int |
         received.append(signum)
         runner.cancel()
 
+    runner.planned.connect(console.plan)
     runner.progress.connect(console.progress)
     runner.finished.connect(on_finished)
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -77,6 +77,7 @@ class ItemUpdate:
     warning: str | None = None  # a `done` item's thumbnails were made, but from a file that decoded in part
     expanded: int | None = None  # a web page read under --pages: how many images it gave (queued as items)
     focus: Focus | None = None  # the crop chosen by hand for this item (the report's `crop`), None for automatic
+    duplicate_of: str | None = None  # the URL of the item whose identical bytes were decoded for this one
 
 
 @dataclass(slots=True)

@@ -226,6 +226,10 @@ class Option:
     def fingerprint_text(self, value: Any) -> str:
         return str(value)
 
+    def fingerprint_words(self, text: str) -> str:
+        """A value as `fingerprint_text` wrote it, in the words a message shows."""
+        return text
+
 
 @dataclass(frozen=True, kw_only=True)
 class _RangeOption(Option):
@@ -295,6 +299,9 @@ class FlagOption(Option):
 
     def fingerprint_text(self, value: Any) -> str:
         return str(int(value))
+
+    def fingerprint_words(self, text: str) -> str:
+        return "on" if text == "1" else "off"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -713,6 +720,24 @@ def _declarations() -> Mapping[str, Option]:
 
 OPTIONS = _declarations()
 """Every setting's declaration by field name, in field order."""
+
+
+def read_fingerprint(text: str) -> dict[str, str] | None:
+    """The output settings an output fingerprint holds, in words by field name ({'size': '256', 'format': 'webp',
+    ...}), for saying what changed; None when `text` is not a fingerprint. A value the fingerprint leaves out
+    (`fingerprint_omits`) reads as that value; a setting it does not know is missing from the result."""
+    names = {o.fingerprint: name for name, o in OPTIONS.items() if o.fingerprint}
+    found: dict[str, str] = {}
+    for part in text.split(";"):
+        key, sep, value = part.partition("=")
+        if not sep:
+            return None
+        if key in names:
+            found[names[key]] = OPTIONS[names[key]].fingerprint_words(value)
+    for name, o in OPTIONS.items():
+        if o.fingerprint and name not in found and o.fingerprint_omits is not None:
+            found[name] = o.fingerprint_words(o.fingerprint_text(o.fingerprint_omits))
+    return found
 
 
 def add_flags(container: argparse._ActionsContainer, group: Group) -> None:

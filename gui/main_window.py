@@ -8,6 +8,7 @@ actions and the few decisions that need the whole window (drops, closing, resumi
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QRect, QSize, Qt
@@ -36,8 +37,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.batch.control import BatchMode
 from core.batch.journal import unfinished_batch
-from core.models import Status, Summary
+from core.batch.remake import remake_plan
+from core.models import Entry, Status, Summary
 from core.settings import Settings, SettingsError
 from gui.about import AboutDialog, app_icon, show_about
 from gui.batch_controller import BatchController
@@ -47,6 +50,7 @@ from gui.icons import Glyph, toolbar_icon
 from gui.notify import BatchNotifier
 from gui.queue_model import QueueModel
 from gui.queue_view import QueueView
+from gui.remake_prompt import ask_remake
 from gui.report_export import ReportExport
 from gui.settings_panel import SettingsPanel
 from gui.settings_store import FolderKind, Scheme, SettingsStore
@@ -91,6 +95,7 @@ class MainWindow(QMainWindow):
         self.store = store
         self.summary_dialog: SummaryDialog | None = None
         self.resume_prompt: QMessageBox | None = None
+        self.remake_prompt: QMessageBox | None = None  # the last "Remake thumbnails?" question
         self._actions_state: tuple[object, ...] | None = None  # what _update_actions last showed
         self.about_box: AboutDialog | None = None
         self.shortcuts_dialog: ShortcutsDialog | None = None
@@ -290,7 +295,8 @@ class MainWindow(QMainWindow):
     # -- batches ------------------------------------------------------------------------------------------
 
     def start(self, mode: str = "normal") -> bool:
-        """Start a batch of the queue with the form's settings; False (with a message) when it cannot."""
+        """Start a batch of the queue with the form's settings; False (with a message) when it cannot, or when it
+        first asks whether to make done items again under changed settings (`remake_prompt`)."""
         if self.batch.is_running:
             return False
         if self.loader.is_busy:
@@ -302,10 +308,26 @@ class MainWindow(QMainWindow):
         if self.model.rowCount() == 0:
             self.status.showMessage("The queue is empty: drop URL lists, images or folders on the window.", 5000)
             return False
-        self.store.save(settings)
-        self.queue_view.set_output_dir(settings.out)
-        self.batch.start(settings, self.model.entries(), mode=mode)
+        return self._ask_or_start(settings, self.model.entries(), mode)
+
+    def _ask_or_start(self, settings: Settings, entries: list[Entry] | None, mode: str = "normal") -> bool:
+        """Start the batch, unless it would make done items again: then ask first (False). `entries` None resumes."""
+        keys = None if entries is None else (e.key for e in entries)
+        plan = remake_plan(settings.out, settings, BatchMode(mode), keys)
+        if plan.total:
+            go = partial(self._start_batch, settings, entries, mode)
+            self.remake_prompt = ask_remake(self, plan, settings.out, go)
+            return False
+        self._start_batch(settings, entries, mode)
         return True
+
+    def _start_batch(self, settings: Settings, entries: list[Entry] | None, mode: str) -> None:
+        if self.batch.is_running:  # started meanwhile (the question does not block)
+            return
+        if entries is not None:  # a new batch keeps the form's settings; a resume, as before, does not
+            self.store.save(settings)
+        self.queue_view.set_output_dir(settings.out)
+        self.batch.start(settings, entries, mode=mode)
 
     def start_when_loaded(self) -> None:
         """Start as soon as the sources being read are queued (`thumbnailer-gui SOURCES --start`)."""
@@ -343,9 +365,7 @@ class MainWindow(QMainWindow):
         settings = self._valid_settings()
         if settings is None or self.batch.is_running:
             return False
-        self.queue_view.set_output_dir(settings.out)
-        self.batch.start(settings, None)
-        return True
+        return self._ask_or_start(settings, None)
 
     def show_about(self) -> None:
         self.about_box = show_about(self)

@@ -41,6 +41,7 @@ class RunState(StrEnum):
 
 JOURNAL_NAME = "journal.sqlite3"
 INSERT_BATCH = 5000
+KEYS_PER_QUERY = 500  # keys in one `IN (...)`: well below SQLite's 32,766 host parameters
 
 # Version 1, the schema of the first release, which wrote it with user_version left at 0.
 _SCHEMA_V1 = (
@@ -104,8 +105,14 @@ def _to_v4(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE items ADD COLUMN focus TEXT")
 
 
+def _to_v5(db: sqlite3.Connection) -> None:
+    """Add `items.duplicate_of`: the item's downloaded bytes were those of another item of its run, whose
+    decode made its thumbnails (the other item's URL). Rows of older runs read NULL: each was decoded."""
+    db.execute("ALTER TABLE items ADD COLUMN duplicate_of TEXT")
+
+
 # MIGRATIONS[n] brings a journal from version n to n + 1; append a step for each schema change.
-MIGRATIONS: tuple[Migration, ...] = (_to_v1, _to_v2, _to_v3, _to_v4)
+MIGRATIONS: tuple[Migration, ...] = (_to_v1, _to_v2, _to_v3, _to_v4, _to_v5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -397,8 +404,12 @@ class Journal:
             for i, key, url, source, file, line, focus in rows
         ]
 
-    def record(self, updates: list[ItemUpdate], run: int, fingerprint: str) -> None:
-        """Store final outcomes (done / failed) in one transaction."""
+    def record(self, updates: list[ItemUpdate], run: int, fingerprint: str) -> list[str]:
+        """Store final outcomes (done / failed) in one transaction. Returns the files (relative to the output
+        folder) that the done items no longer have: made under earlier settings and not among the new outputs.
+
+        A failed item keeps the outputs it had in the journal: those files are still on disk and still its
+        own, to be replaced when it is made again (the report shows no outputs for a failed item)."""
         rows = [
             (
                 str(u.status),
@@ -408,23 +419,46 @@ class Journal:
                 u.bytes,
                 u.source_width,
                 u.source_height,
-                json.dumps([[o.path, o.width, o.height, o.bytes] for o in u.outputs]),
+                json.dumps([[o.path, o.width, o.height, o.bytes] for o in u.outputs])
+                if u.status == Status.DONE
+                else None,
                 u.seconds,
                 fingerprint if u.status == Status.DONE else None,
                 run,
                 u.warning,
                 u.expanded,
+                u.duplicate_of,
                 u.key,
             )
             for u in updates
         ]
+        done = [u for u in updates if u.status == Status.DONE]
+        stale: list[str] = []
         with self._transaction():
+            earlier = self._outputs_of([u.key for u in done])
+            for u in done:
+                # Compared without case: on Windows and macOS a name differing only in case is the new file itself.
+                now = {o.path.casefold() for o in u.outputs}
+                stale.extend(path for path in earlier.get(u.key, ()) if path.casefold() not in now)
             self._db.executemany(
                 "UPDATE items SET status = ?, url = COALESCE(?, url), error = ?, http_status = ?, bytes = ?,"
-                " source_width = ?, source_height = ?, outputs = ?, seconds = ?, fingerprint = ?, done_run = ?,"
-                " warning = ?, expanded = ? WHERE key = ?",
+                " source_width = ?, source_height = ?, outputs = COALESCE(?, outputs), seconds = ?, fingerprint = ?,"
+                " done_run = ?, warning = ?, expanded = ?, duplicate_of = ? WHERE key = ?",
                 rows,
             )
+        return stale
+
+    def _outputs_of(self, keys: list[str]) -> dict[str, list[str]]:
+        """The output paths the journal lists for `keys` (those that have any)."""
+        found: dict[str, list[str]] = {}
+        for start in range(0, len(keys), KEYS_PER_QUERY):
+            chunk = keys[start : start + KEYS_PER_QUERY]
+            marks = ",".join("?" * len(chunk))
+            for key, outputs in self._db.execute(
+                f"SELECT key, outputs FROM items WHERE key IN ({marks}) AND outputs IS NOT NULL", chunk
+            ):
+                found[key] = [str(o[0]) for o in json.loads(outputs)]
+        return found
 
     # -- reading --------------------------------------------------------------------------------------------
 
@@ -447,8 +481,8 @@ class Journal:
         """Every item of `run` once, in input order, with its status as a report shows it."""
         cur = self._db.execute(
             "SELECT key, source, file, line, url, status, error, http_status, bytes, source_width,"
-            " source_height, outputs, seconds, done_run, warning, expanded, focus FROM items WHERE run = ?"
-            " ORDER BY id",
+            " source_height, outputs, seconds, done_run, warning, expanded, focus, duplicate_of FROM items"
+            " WHERE run = ? ORDER BY id",
             (run,),
         )
         for row in cur:
@@ -470,8 +504,11 @@ class Journal:
                 warning,
                 expanded,
                 focus,
+                twin,
             ) = row
             status = Status(status)
+            if status == Status.FAILED:
+                outputs = None  # the files of an earlier success, kept until it is made again: not this outcome
             if status == Status.DONE and done != run:
                 status = Status.SKIPPED
                 error = None
@@ -495,6 +532,7 @@ class Journal:
                 warning=warning,  # kept for a skipped item too: it describes the thumbnail on disk
                 expanded=expanded,
                 focus=parse_focus(focus),
+                duplicate_of=twin,
             )
 
     def _transaction(self) -> _Transaction:

@@ -37,6 +37,7 @@ CSV_FIELDS = (
     "seconds",
     "expanded",
     "crop",
+    "duplicate_of",
 )
 
 # What makes a spreadsheet read a cell as a formula (OWASP, CSV injection): `=`, `+`, `-`, `@`, tab, CR.
@@ -70,6 +71,7 @@ def item_record(item: ItemUpdate, out_dir: Path) -> dict[str, Any]:
         "seconds": item.seconds,
         "expanded": item.expanded,
         "crop": focus_text(item.focus),
+        "duplicate_of": item.duplicate_of,
     }
 
 

@@ -32,6 +32,7 @@ class Runner(QObject):
     """Run one batch. Signals are emitted from the engine thread; connect them normally."""
 
     prepared = Signal(int)
+    planned = Signal(object)  # core.batch.remake.RemakePlan: done items made again, before the first download
     progress = Signal(object)
     finished = Signal(object)
 
@@ -120,7 +121,9 @@ class Runner(QObject):
     def _engine(self) -> None:
         lower_current_thread()  # a window's GUI thread wins a contended core (core/priority.py)
         started = time.monotonic()
-        listener = Listener(run_opened=self._opened, prepared=self.prepared.emit, progress=self.progress.emit)
+        listener = Listener(
+            run_opened=self._opened, prepared=self.prepared.emit, progress=self.progress.emit, planned=self.planned.emit
+        )
         scheduler = Scheduler(
             self._settings, self._entries, self._mode, self._backend, self._control, listener, self._only
         )

@@ -35,8 +35,10 @@ from core.batch.backends.base import (
 )
 from core.batch.control import BatchMode, Control
 from core.batch.journal import STATE_DIR, Journal, PendingItem, RunState
+from core.batch.remake import RemakePlan, remake_plan
 from core.download.fetch import Fetched, FetchError
 from core.models import Entry, ItemUpdate, Progress, Status, Summary
+from core.naming import safe_join
 from core.settings import Settings
 from core.sources import InvalidSource, normalise_url
 
@@ -191,13 +193,29 @@ class Lanes:
         return None
 
 
+def _say_nothing(_plan: RemakePlan) -> None:
+    """A listener that does not tell anyone what is made again."""
+
+
+def remove_outputs(out: Path, paths: Iterable[str]) -> None:
+    """Delete thumbnails the journal listed as an item's and that its new outputs replaced. Only inside `out`
+    (a name that leaves it is left alone); a file already gone, or one that cannot be removed, stays as it is."""
+    for name in paths:
+        try:
+            safe_join(out, name).unlink(missing_ok=True)
+        except (ValueError, OSError) as exc:
+            log.warning("old thumbnail %s left in place: %s", name, exc)
+
+
 @dataclass(frozen=True, slots=True)
 class Listener:
-    """Where the scheduler reports: the run's id once known, the item count, progress snapshots."""
+    """Where the scheduler reports: the run's id once known, the item count, progress snapshots, and (before
+    the first download) which done items it makes again."""
 
     run_opened: Callable[[int], None]
     prepared: Callable[[int], None]
     progress: Callable[[Progress], None]
+    planned: Callable[[RemakePlan], None] = _say_nothing
 
 
 class Scheduler:
@@ -298,6 +316,7 @@ class Scheduler:
             run = journal.new_run(self.fingerprint, self.mode.value)
             journal.add_entries(_until_cancelled(self.entries, self.control), run)
             journal.include_page_items(run)
+        self.listener.planned(remake_plan(self.out, self.s, self.mode))  # the run just opened is the newest
         journal.prepare_run(run, self.fingerprint, self.mode.value)
         return run
 
@@ -428,16 +447,19 @@ class Scheduler:
         match event:
             case Downloaded(fetched=fetched):
                 act.fetched, act.downloaded = fetched, time.monotonic()
-            case Made(fetched=fetched, source_width=width, source_height=height, outputs=outputs, warning=warning):
+            case Made(
+                fetched=fetched, source_width=width, source_height=height, outputs=outputs, warning=warning,
+                duplicate_of=twin,
+            ):  # fmt: skip
                 self.meter.done += 1
                 self._settle(
                     act, Status.DONE, fetched, source_width=width, source_height=height, outputs=list(outputs),
-                    warning=warning,
+                    warning=warning, duplicate_of=twin,
                 )  # fmt: skip
             case FetchFailed(error=error):
                 self._fetch_failed(act, error)
-            case Failed(error=error, fetched=fetched):
-                self._fail(act, error, fetched)
+            case Failed(error=error, fetched=fetched, duplicate_of=twin):
+                self._fail(act, error, fetched, duplicate_of=twin)
             case Aborted():
                 del self.active[event.key]  # stays pending in the journal
             case Stop(error=error):
@@ -494,9 +516,16 @@ class Scheduler:
             msg = f"{msg} (gave up after {n} attempt{'' if n == 1 else 's'}, --retries {self.s.retries})"
         self._fail(act, msg, http_status=err.http_status)
 
-    def _fail(self, act: _Active, error: str, fetched: Fetched | None = None, http_status: int | None = None) -> None:
+    def _fail(
+        self,
+        act: _Active,
+        error: str,
+        fetched: Fetched | None = None,
+        http_status: int | None = None,
+        duplicate_of: str | None = None,
+    ) -> None:
         self.meter.failed += 1
-        self._settle(act, Status.FAILED, fetched, error=error, http_status=http_status)
+        self._settle(act, Status.FAILED, fetched, error=error, http_status=http_status, duplicate_of=duplicate_of)
 
     def _settle(self, act: _Active, status: Status, fetched: Fetched | None, **outcome: object) -> None:
         """Record an item's final outcome: it leaves the in-flight set and is journalled at the next tick."""
@@ -531,7 +560,8 @@ class Scheduler:
         """Write finished items to the journal in one transaction and emit one progress snapshot."""
         if self.finished_updates:
             assert self.journal is not None
-            self.journal.record(self.finished_updates, self.run_id, self.fingerprint)
+            replaced = self.journal.record(self.finished_updates, self.run_id, self.fingerprint)
+            remove_outputs(self.out, replaced)  # the new files are written: the old ones no longer match
             self.updates.extend(self.finished_updates)
             self.finished_updates = []
         self._emit(self.updates)

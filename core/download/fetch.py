@@ -13,6 +13,7 @@ import binascii
 import codecs
 import email.message
 import email.utils
+import hashlib
 import http
 import http.client
 import io
@@ -66,6 +67,9 @@ _PAGE_TYPES = frozenset({"text/html", "application/xhtml+xml"})  # answers read 
 #: thread holds stays this size however many hosts a list names.
 KEPT_HOSTS = 10
 _KEPT_PER_HOST = 2  # a thread makes one request at a time; one more for a redirect's hop back to the same host
+#: Bytes of a download's content digest (BLAKE2b): identical downloads are decoded once (backends/local.py).
+#: 128 bits: two different images of a batch never share one.
+DIGEST_BYTES = 16
 
 _log = logging.getLogger(__name__)
 
@@ -82,6 +86,7 @@ class Fetched:
     spooled: bool
     slot: Slot | None = None
     page: tuple[Entry, ...] | None = None  # a web page read for its images (`read_page`): no file, no slot
+    digest: str | None = None  # BLAKE2b (hex) of the downloaded bytes, hashed as they passed; None for a local file
 
     def local_path(self) -> Path:
         """The file, for callers that never pass a shared spool."""
@@ -794,9 +799,10 @@ def _download(
             return _download_to_slot(resp, url, slot, shared, limits, attempt, on_bytes)
     fd, name = tempfile.mkstemp(prefix="dl-", suffix=".part", dir=spool_dir)
     path = Path(name)
+    digest = _digest()
     try:
         with open(fd, "wb") as out:
-            total, head = _stream(resp, out, length, limits, attempt, on_bytes)
+            total, head = _stream(resp, out, length, limits, attempt, on_bytes, digest)
         if total == 0:
             raise FetchError("empty response", http_status=status)
         if _clearly_not_an_image(head):
@@ -804,7 +810,7 @@ def _download(
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    return Fetched(path=path, final_url=url, http_status=status, bytes=total, spooled=True)
+    return Fetched(path=path, final_url=url, http_status=status, bytes=total, spooled=True, digest=digest.hexdigest())
 
 
 def _page_charset(resp: requests.Response) -> str | None:
@@ -836,7 +842,7 @@ def _read_page(
             http_status=resp.status_code,
         )
     body = io.BytesIO()
-    total, _ = _stream(resp, body, length, limits, attempt, on_bytes)
+    total, _ = _stream(resp, body, length, limits, attempt, on_bytes, _digest())
     found = entries_from_page(body.getvalue(), url, charset or None, file=first)
     return Fetched(
         path=None, final_url=url, http_status=resp.status_code, bytes=total, spooled=False, page=tuple(found)
@@ -856,13 +862,14 @@ def _download_to_slot(
     status = resp.status_code
     view = shared.view(slot)
     length = _content_length(resp)
+    digest = _digest()
     try:
         plain = getattr(resp.raw, "_fp", None)  # urllib3's http.client response, read past urllib3 when plain
         if isinstance(plain, http.client.HTTPResponse) and not plain.chunked and plain.length == length:
-            total, head = _read_into(resp, plain, view, limits, attempt, on_bytes)
+            total, head = _read_into(resp, plain, view, limits, attempt, on_bytes, digest)
         else:
             try:
-                total, head = _stream(resp, SlotWriter(view), length, limits, attempt, on_bytes)
+                total, head = _stream(resp, SlotWriter(view), length, limits, attempt, on_bytes, digest)
             except OverflowError:  # http.client stops at Content-Length; this is only a guard
                 raise FetchError("the server sent more than its Content-Length said", http_status=status) from None
         if total == 0:
@@ -875,7 +882,9 @@ def _download_to_slot(
         raise
     view.release()
     held = Slot(slot.name, slot.offset, slot.capacity, total)
-    return Fetched(path=None, final_url=url, http_status=status, bytes=total, spooled=False, slot=held)
+    return Fetched(
+        path=None, final_url=url, http_status=status, bytes=total, spooled=False, slot=held, digest=digest.hexdigest()
+    )
 
 
 def _read_into(
@@ -885,6 +894,7 @@ def _read_into(
     limits: FetchLimits,
     attempt: _Attempt,
     on_bytes: Callable[[int], None] | None,
+    digest: hashlib.blake2b,
 ) -> tuple[int, bytes]:
     """A plain body of known length read from http.client's buffered socket straight into `view`: no copy in
     between and none of urllib3's per-read bookkeeping, 0.6 ms less CPU for a 1.7 MB photo. One socket read at
@@ -905,6 +915,7 @@ def _read_into(
             n = 0
         if attempt.reason is not None or not n:  # the watchdog ended the read, or the server closed early
             raise _body_error(None, resp, length, limits, attempt, total)
+        digest.update(view[total : total + n])
         total += n
         if on_bytes is not None:
             on_bytes(n)
@@ -921,8 +932,9 @@ def _stream(
     limits: FetchLimits,
     attempt: _Attempt,
     on_bytes: Callable[[int], None] | None,
+    digest: hashlib.blake2b,
 ) -> tuple[int, bytes]:
-    """Copy the decoded body to `out`; return its size and first bytes."""
+    """Copy the decoded body to `out` and into `digest`; return its size and first bytes."""
     raw = resp.raw
     total = 0
     head = b""
@@ -947,8 +959,14 @@ def _stream(
         if len(head) < HEAD_BYTES:
             head += chunk[: HEAD_BYTES - len(head)]
         out.write(chunk)
+        digest.update(chunk)
         if on_bytes is not None:
             on_bytes(len(chunk))
+
+
+def _digest() -> hashlib.blake2b:
+    """The running hash of a download's bytes, updated as each read passes (see `Fetched.digest`)."""
+    return hashlib.blake2b(digest_size=DIGEST_BYTES)
 
 
 def _discard_body(resp: requests.Response) -> None:

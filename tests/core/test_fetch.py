@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import os
@@ -18,6 +19,7 @@ import pytest
 from PIL import Image, features
 
 from core.download.fetch import (
+    DIGEST_BYTES,
     Aborted,
     Downloader,
     Fetched,
@@ -79,7 +81,8 @@ def test_image_arrives_whole_in_the_spool_folder(
     url = http_server.url("/img/cat.jpg?w=320&h=240")
     got = downloader.fetch(url, spool, FAST, never, counted.append)
     expected = image_bytes("cat", "jpg", 320, 240)
-    assert got == Fetched(got.path, url, 200, len(expected), True)
+    digest = hashlib.blake2b(expected, digest_size=DIGEST_BYTES).hexdigest()  # hashed as the bytes passed
+    assert got == Fetched(got.path, url, 200, len(expected), True, digest=digest)
     assert got.path.parent == spool and got.path.suffix == ".part"
     assert got.path.read_bytes() == expected
     assert sum(counted) == len(expected)

@@ -121,6 +121,31 @@ def test_a_version_2_journal_gains_the_expanded_column_and_records_pages(tmp_pat
     assert _user_version(path) == SCHEMA_VERSION
 
 
+def test_a_version_2_journal_gains_duplicate_of_with_its_rows_read_as_decoded(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    path = journal_path(out)
+    path.parent.mkdir(parents=True)
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        migrate(db, path, MIGRATIONS[:2])
+        db.execute(
+            "INSERT INTO items (key, source, url, status, run, done_run, outputs)"
+            " VALUES ('http://a/x.jpg', 'http://a/x.jpg', 'http://a/x.jpg', 'done', 1, 1, '[]')"
+        )
+    finally:
+        db.close()
+    assert _user_version(path) == 2 and "duplicate_of" not in _columns(path)
+
+    with Journal(out) as j:
+        (old,) = j.items(1)
+        assert old.status == Status.DONE and old.duplicate_of is None
+        twin = ItemUpdate("http://a/x.jpg", "http://a/x.jpg", Status.DONE, duplicate_of="http://b/x.jpg")
+        j.record([twin], 1, "fp")
+        (again,) = j.items(1)
+        assert again.duplicate_of == "http://b/x.jpg"
+    assert _user_version(path) == SCHEMA_VERSION
+
+
 def test_a_failing_migration_step_leaves_the_journal_as_it_was(tmp_path: Path) -> None:
     out = _copy_fixture(tmp_path)
     path = journal_path(out)

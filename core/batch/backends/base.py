@@ -44,6 +44,7 @@ class Made:
     source_height: int
     outputs: tuple[Output, ...]
     warning: str | None = None
+    duplicate_of: str | None = None  # made by copying the thumbnails of this URL's identical download
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,7 @@ class Failed:
     key: str
     error: str
     fetched: Fetched | None = None
+    duplicate_of: str | None = None  # failed as this URL's identical download did
 
 
 @dataclass(frozen=True, slots=True)

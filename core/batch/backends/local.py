@@ -20,12 +20,13 @@ from core.batch.backends.base import (
     Stop,
     describe_error,
 )
+from core.batch.backends.dedup import Twin, Twins, copy_thumbnails
 from core.batch.backends.resize_pool import ResizePool, start_pool
 from core.batch.journal import PendingItem
 from core.download.fetch import Aborted as DownloadAborted
 from core.download.fetch import Downloader, Fetched, FetchError
 from core.download.shared_spool import SLOT_BYTES, SharedSpool
-from core.imaging.focus import Focus
+from core.imaging.focus import Focus, focus_text
 from core.imaging.jobs import FATAL_ERRNOS, JobOutcome, ResizeJob, disk_error
 from core.naming import output_stem
 from core.priority import lower_current_thread
@@ -53,6 +54,7 @@ class LocalBackend:
         self._threads: QThreadPool | None = None
         self._shared: SharedSpool | None = None
         self._ctx: Context | None = None
+        self._twins = Twins(self._finish_twin)
         self._closed = False
 
     @property
@@ -139,23 +141,59 @@ class LocalBackend:
         ctx.report(event)
 
     def _resize(self, key: str, url: str, fetched: Fetched, focus: Focus | None) -> None:
+        """Hand the download to a resizer, unless an earlier download of this batch had the same bytes: then its
+        thumbnails are copied (`dedup.Twins`), and this one's bytes are let go at once."""
         assert self._ctx is not None and self.pool is not None
-        with self._lock:
-            self._resizing += 1
-            self._downloading -= 1
         self._ctx.report(Downloaded(key, fetched))
-        src = fetched.slot or str(fetched.path)
-        job = ResizeJob(src, str(self._settings.out), output_stem(url), self._spec, focus)
-        self.pool.submit(job, partial(self._resized, key, fetched))
+        # Same bytes and the same crop chosen by hand make the same thumbnails.
+        content = None if fetched.digest is None else f"{fetched.digest} {focus_text(focus)}"
+        first = content is None or self._twins.claim(content, Twin(key, url, fetched))
+        with self._lock:
+            self._downloading -= 1
+            if first:
+                self._resizing += 1
+        if not first:
+            self._release(fetched)
+            return
+        job = ResizeJob(fetched.slot or str(fetched.path), str(self._settings.out), output_stem(url), self._spec, focus)
+        self.pool.submit(job, partial(self._resized, key, fetched, content))
 
     # -- on the pool's dispatcher thread -------------------------------------------------------------------------
 
-    def _resized(self, key: str, fetched: Fetched, outcome: JobOutcome) -> None:
+    def _resized(self, key: str, fetched: Fetched, content: str | None, outcome: JobOutcome) -> None:
         self._release(fetched)
         with self._lock:
             self._resizing -= 1
         assert self._ctx is not None
         self._ctx.report(_event_for(key, fetched, outcome))
+        if content is not None:
+            self._twins.settle(content, outcome)
+
+    # -- on either: a download thread (its first was made) or the dispatcher (it waited for its first) -------------
+
+    def _finish_twin(self, twin: Twin, first_url: str, outcome: JobOutcome) -> None:
+        """A twin's outcome is its first's: copies of its thumbnails under the twin's names, or its failure."""
+        assert self._ctx is not None
+        res = outcome.result
+        event: Event
+        if outcome.cancelled or outcome.fatal:
+            event = Aborted(twin.key)  # the batch is stopping: the twin stays to do
+        elif res is None:
+            event = Failed(twin.key, outcome.error or "resizing failed", twin.fetched, duplicate_of=first_url)
+        else:
+            try:
+                copies = copy_thumbnails(res.outputs, self._settings.out, output_stem(twin.url), self._spec.sizes)
+            except (OSError, ValueError) as exc:  # ValueError: a name that would leave the output folder
+                if isinstance(exc, OSError) and exc.errno in FATAL_ERRNOS:
+                    event = Stop(twin.key, disk_error(exc, str(self._settings.out)))
+                else:
+                    event = Failed(twin.key, f"cannot copy the thumbnails of {first_url}: {describe_error(exc)}")
+            else:
+                event = Made(
+                    twin.key, twin.fetched, res.source_width, res.source_height, tuple(copies), res.warning,
+                    duplicate_of=first_url,
+                )  # fmt: skip
+        self._ctx.report(event)
 
     def _release(self, fetched: Fetched) -> None:
         """The download's spool file or shared-spool slot, once no resizer reads it."""
