@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QMessageBox
 
 from core.batch.journal import Journal
 from core.imaging.focus import FocusBox, FocusPoint
@@ -116,7 +117,10 @@ def test_a_point_chosen_in_the_window_remakes_the_item_and_survives_a_rerun_and_
     again = _journalled(out)
     assert again.status == Status.SKIPPED and again.focus == item.focus
 
-    window.start(mode="force")  # everything redone: with the crop chosen by hand
+    assert not window.start(mode="force")  # everything redone, with the crop chosen by hand, once confirmed
+    box = window.remake_prompt
+    assert box is not None and "1 image" in box.text()
+    next(b for b in box.buttons() if box.buttonRole(b) == QMessageBox.ButtonRole.AcceptRole).click()
     wait_summary(qtbot, window, summary).close()
     forced = _journalled(out)
     assert forced.status == Status.DONE and forced.focus == item.focus
