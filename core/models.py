@@ -26,7 +26,8 @@ class Entry:
 
     `source` is the text exactly as written (a list's line, a path, a URL). `url` is the normalised
     URL to fetch (http, https or file) or None when the line is unusable, in which case `error` says
-    why. `file`/`line` locate it in a list file.
+    why. `file`/`line` locate it in a list file. `rel_dir` is set for a file found in a folder: its folder
+    relative to that folder ('2023/summer', '' at the top), which its thumbnails' names keep; None otherwise.
     """
 
     source: str
@@ -34,6 +35,7 @@ class Entry:
     file: str | None = None
     line: int | None = None
     error: str | None = None
+    rel_dir: str | None = None
 
     @property
     def key(self) -> str:

@@ -8,8 +8,12 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
+
+from core.models import Entry
 
 #: Longest readable part of a stem, in characters and in UTF-8 bytes. With the '-' and 16-hex hash,
 #: a '_8192' size suffix, a '.webp' extension and the '.{name}.{pid}.tmp' temp name around it, a full
@@ -49,22 +53,27 @@ def _truncate(text: str) -> str:
     return text
 
 
-def readable_part(url: str) -> str:
-    """The sanitised last path segment of `url` (without extension), or 'image' when there is none."""
-    path = urlsplit(url).path
-    # Decode first, then split on both separators: '..%2F..%2Fx' and 'a%5Cb' never survive as paths.
-    segment = re.split(r"[/\\]", unquote(path, errors="replace"))[-1]
-    segment = _EXTENSION.sub("", segment)
+def _path_segments(url: str) -> list[str]:
+    """The percent-decoded segments of `url`'s path. Decoded first, then split on both separators: '..%2F..%2Fx'
+    and 'a%5Cb' never survive as paths."""
+    return re.split(r"[/\\]", unquote(urlsplit(url).path, errors="replace"))
+
+
+def sanitise(segment: str) -> str:
+    """One file or folder name made safe on every OS, or '' when nothing is left (see `output_stem`)."""
     segment = unicodedata.normalize("NFC", segment)
     text = "".join(_safe_char(ch) for ch in segment)
     text = _DOTS.sub(".", _UNDERSCORES.sub("_", text))
     text = _truncate(text.strip("._- "))
     text = text.rstrip("._- ")
-    if not text:
-        return FALLBACK
-    if text.split(".", 1)[0].upper() in _DEVICE_NAMES:
+    if text and text.split(".", 1)[0].upper() in _DEVICE_NAMES:
         text = "_" + text
     return text
+
+
+def readable_part(url: str) -> str:
+    """The sanitised last path segment of `url` (without extension), or 'image' when there is none."""
+    return sanitise(_EXTENSION.sub("", _path_segments(url)[-1])) or FALLBACK
 
 
 def url_hash(url: str) -> str:
@@ -85,10 +94,152 @@ def output_stem(url: str) -> str:
     return f"{readable_part(url)}-{url_hash(url)}"
 
 
-def output_filename(stem: str, size: int, ext: str, several_sizes: bool) -> str:
-    """'{stem}.{ext}', or '{stem}_{size}.{ext}' when several sizes were asked."""
-    ext = ext.lstrip(".").lower()
-    return f"{stem}_{size}.{ext}" if several_sizes else f"{stem}.{ext}"
+def output_filename(name: str, size: int, ext: str, several_sizes: bool, width: int, height: int) -> str:
+    """One thumbnail's file name from its item's `name` (the journal's, see `NameTemplate`): the per-output fields
+    {size}, {width} and {height} filled in, '_{size}' added when several sizes were asked and the name has no
+    {size}, and the format's extension: 'cat.jpg', 'cat_256.jpg', '2023/summer/IMG_0001_128.webp'."""
+    if several_sizes and _SIZE_FIELD not in name:
+        name += "_" + _SIZE_FIELD
+    values = {Field.SIZE: size, Field.WIDTH: width, Field.HEIGHT: height}
+    for field, value in values.items():
+        name = name.replace(f"{{{field}}}", str(value))
+    return f"{name}.{ext.lstrip('.').lower()}"
+
+
+# -- name templates (--name) ---------------------------------------------------------------------------------------
+
+
+class Field(StrEnum):
+    """What a --name template can hold, as {stem}, {size}, ..."""
+
+    STEM = "stem"  # the file or URL's last path segment without its extension, sanitised
+    SIZE = "size"  # the box size of this thumbnail (--size)
+    WIDTH = "width"  # this thumbnail's width and height in pixels
+    HEIGHT = "height"
+    HOST = "host"  # the URL's host ('' for a local file)
+    DIR = "dir"  # the folder relative to the source folder, or the URL's path without its last segment
+    N = "n"  # the line in the list, else the item's number in input order
+    HASH = "hash"  # 16 hex digits of the URL's SHA-1, as names of earlier releases ended
+
+
+#: Known only per thumbnail, so left in an item's name (as '{size}') until the resizer writes the file.
+PER_OUTPUT = frozenset({Field.SIZE, Field.WIDTH, Field.HEIGHT})
+_SIZE_FIELD = f"{{{Field.SIZE}}}"
+_FIELD = re.compile(r"\{([^{}]*)\}")
+_FORBIDDEN = set('\\<>:"|?*')
+
+
+class NameTemplateError(ValueError):
+    """A --name template that cannot be used; the message says why, in words."""
+
+
+Segment = tuple[str | Field, ...]
+
+
+@dataclass(frozen=True)
+class NameTemplate:
+    """A parsed --name template: folders ('/') of literal text and fields. The empty template is the default: a
+    folder's files keep their folder under the source folder ('{dir}/{stem}'), anything else is '{stem}'.
+
+    An item's name is rendered once, when the journal first sees it (`item_name`); {size}, {width} and {height}
+    stay as they are until each thumbnail is written (`output_filename`)."""
+
+    text: str
+    segments: tuple[Segment, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> NameTemplate:
+        """Raises NameTemplateError for unknown fields, unbalanced braces, and names that could leave the
+        output folder or be refused by a file system."""
+        if not text:
+            return cls(text, ())
+        if text.startswith("/") or re.match(r"[A-Za-z]:", text):
+            raise NameTemplateError("it must be a name inside the output folder, not an absolute path")
+        segments = []
+        for part in text.split("/"):
+            if not part:
+                raise NameTemplateError("it has an empty folder name (two / in a row, or a / at the end)")
+            if part.startswith(".") or part.strip() != part:
+                raise NameTemplateError(f"{part!r}: a folder or file name cannot start with '.' or a space")
+            segments.append(cls._segment(part))
+        if not any(isinstance(token, Field) for token in segments[-1]):
+            raise NameTemplateError("the file name (after the last /) needs a field, such as {stem} or {n}")
+        return cls(text, tuple(segments))
+
+    @staticmethod
+    def _segment(part: str) -> Segment:
+        tokens: list[str | Field] = []
+        at = 0
+        for m in _FIELD.finditer(part):
+            tokens.append(part[at : m.start()])
+            try:
+                tokens.append(Field(m.group(1)))
+            except ValueError:
+                known = ", ".join(f"{{{f}}}" for f in Field)
+                raise NameTemplateError(f"unknown field {m.group(0)} (use {known})") from None
+            at = m.end()
+        tokens.append(part[at:])
+        literal = "".join(t for t in tokens if not isinstance(t, Field))
+        if "{" in literal or "}" in literal:
+            raise NameTemplateError(f"{part!r}: unbalanced braces (fields are written {{stem}})")
+        bad = sorted({c for c in literal if c in _FORBIDDEN or ord(c) < 32})
+        if bad:
+            shown = " ".join(repr(c) for c in bad)
+            raise NameTemplateError(f"{part!r}: file names cannot contain {shown} (use / to make folders)")
+        return tuple(t for t in tokens if t != "")
+
+    def item_name(self, entry: Entry, number: int) -> str:
+        """The name of `entry`'s thumbnails without the extension, e.g. '2023/summer/IMG_0001' or 'photo_{size}';
+        `number` is the item's place in input order (1 for the first). Always a safe relative path: every
+        value is sanitised, empty folders are dropped, and a name with nothing left is 'image'."""
+        assert entry.url is not None
+        segments = self.segments or (_FOLDER_DEFAULT if entry.rel_dir is not None else _URL_DEFAULT)
+        values = _values(entry, number)
+        folders: list[str] = []
+        for segment in segments:
+            text = "".join(values[t] if isinstance(t, Field) else t for t in segment)
+            pieces = [piece for piece in map(_clean, text.split("/")) if piece]
+            folders.extend(pieces)
+        if not pieces:  # the file name came out empty ({host} of a local file, {dir} of a top-level one)
+            folders.append(FALLBACK)
+        return "/".join(folders)
+
+
+_URL_DEFAULT: tuple[Segment, ...] = ((Field.STEM,),)
+_FOLDER_DEFAULT: tuple[Segment, ...] = ((Field.DIR,), (Field.STEM,))
+
+
+def _values(entry: Entry, number: int) -> dict[Field, str]:
+    url = entry.url or ""
+    folders = entry.rel_dir.split("/") if entry.rel_dir is not None else _path_segments(url)[:-1]
+    line = entry.line if entry.line is not None and entry.rel_dir is None else number
+    return {
+        Field.STEM: readable_part(url),
+        Field.HOST: sanitise(urlsplit(url).netloc.rpartition("@")[2]),
+        Field.DIR: "/".join(s for s in map(sanitise, folders) if s),
+        Field.N: str(line),
+        Field.HASH: url_hash(url),
+        **{f: f"{{{f}}}" for f in PER_OUTPUT},
+    }
+
+
+def _clean(piece: str) -> str:
+    """A rendered folder or file name: no leading or trailing dots and spaces ('..' becomes nothing), and no
+    Windows device name."""
+    piece = piece.strip(". ")
+    if piece.split(".", 1)[0].upper() in _DEVICE_NAMES:
+        piece = "_" + piece
+    return piece
+
+
+def name_key(name: str) -> str:
+    """What two names share when a case-insensitive file system (Windows, macOS) takes them for the same file."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", name).casefold())
+
+
+def numbered(name: str, n: int) -> str:
+    """The name given to the n-th item (n >= 2) that would have had `name`: 'photo' -> 'photo-2'."""
+    return f"{name}-{n}"
 
 
 def safe_join(out_dir: Path, name: str) -> Path:

@@ -24,6 +24,7 @@ from PIL import ImageColor
 
 from core.download.limits import DEFAULT_USER_AGENT, FetchLimits
 from core.imaging.spec import Crop, Fit, Format, ResizeSpec
+from core.naming import NameTemplate, NameTemplateError
 
 __all__ = ["Crop", "Fit", "Format"]  # re-exported: the front ends take the enums from here
 
@@ -454,6 +455,20 @@ class ClusterAddressOption(Option):
         return parse_cluster_address(text)
 
 
+@dataclass(frozen=True, kw_only=True)
+class NameTemplateOption(Option):
+    """A --name template (`core.naming.NameTemplate`), checked when given; '' is the default naming."""
+
+    def flag_type(self, text: str) -> str:
+        return self.check(text, "--name")
+
+    def check(self, value: Any, flag: str) -> str:
+        try:
+            return NameTemplate.parse(str(value)).text
+        except NameTemplateError as exc:
+            raise SettingsError(f"{flag} {value!r} cannot be used: {exc}") from None
+
+
 def flag_of(name: str) -> str:
     """The command's flag for a settings field: 'per_host' -> '--per-host'."""
     return "--" + name.replace("_", "-")
@@ -570,6 +585,18 @@ class Settings:
                 off_help="strip metadata",
                 fingerprint="meta",
                 feeds=Feed(ResizeSpec),
+            )
+        ),
+    )
+    name: str = field(
+        default="",
+        metadata=declared(
+            NameTemplateOption(
+                help="thumbnail names: {stem} {size} {width} {height} {host} {dir} {n} {hash}, / makes folders, e.g."
+                " '{host}/{stem}_{width}x{height}'; the default keeps the source's name and a folder's tree",
+                group=_OUT,
+                metavar="TEMPLATE",
+                default_help="",
             )
         ),
     )

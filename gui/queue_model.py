@@ -158,6 +158,7 @@ class QueueModel(QAbstractTableModel):
         self._file_ids: dict[str | None, int] = {None: 0}
         self._line = array("q")  # NO_LINE for None
         self._note: dict[int, str] = {}  # row -> the Entry's own error (only unusable input has one)
+        self._rel_dir: dict[int, str] = {}  # row -> the Entry's folder under its source folder (names keep it)
         self._status = bytearray()  # index into _STATUSES
         # Outcomes by row, only for rows that have one: a dict of plain values is skipped by the garbage
         # collector, while a list of a million Nones is walked on every full collection.
@@ -339,6 +340,7 @@ class QueueModel(QAbstractTableModel):
         statuses = bytes([_INVALID if e.url is None else _PENDING for e in added])
         self._status.extend(statuses)
         notes = {first + i: e.error for i, e in enumerate(added) if e.error is not None}
+        self._rel_dir.update({first + i: e.rel_dir for i, e in enumerate(added) if e.rel_dir is not None})
         self._note.update(notes)
         self._error.update(notes)
         invalid = statuses.count(_INVALID)
@@ -420,6 +422,7 @@ class QueueModel(QAbstractTableModel):
     def clear(self) -> None:
         self.beginResetModel()
         self._source, self._url, self._file, self._line, self._note = [], {}, array("l"), array("q"), {}
+        self._rel_dir = {}
         self._files, self._file_ids = [None], {None: 0}
         self._status, self._bytes, self._seconds, self._error, self._thumb = bytearray(), {}, {}, {}, {}
         self._warning = {}
@@ -435,9 +438,9 @@ class QueueModel(QAbstractTableModel):
         lines = [None if line == NO_LINE else line for line in self._line]
         files = self._files
         rows = zip(self._source, self._file, lines, strict=True)
-        note, url = self._note.get, self._url.get
+        note, url, rel_dir = self._note.get, self._url.get, self._rel_dir.get
         return [
-            Entry(source, url(row, source), files[file], line, note(row))
+            Entry(source, url(row, source), files[file], line, note(row), rel_dir(row))
             for row, (source, file, line) in enumerate(rows)
         ]
 

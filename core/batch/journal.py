@@ -15,6 +15,7 @@ folder's lock (core/batch/folder_lock.py): one batch writes to an output folder 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -25,6 +26,11 @@ from pathlib import Path
 
 from core.batch.folder_lock import FolderLock, OutputFolderError
 from core.models import Entry, ItemUpdate, Output, Status
+from core.naming import NameTemplate, name_key, numbered, output_stem
+
+Namer = Callable[[Entry, int], str]
+"""An item's thumbnails' name from its entry and its number in input order (1 for the first)."""
+DEFAULT_NAMER: Namer = NameTemplate.parse("").item_name
 
 STATE_DIR = ".thumbnailer"
 
@@ -90,8 +96,34 @@ def _to_v2(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE items ADD COLUMN warning TEXT")
 
 
+#: An output of a release before version 3: '{readable part}-{16 hex}', '_{size}' with several sizes, an extension.
+_OLD_OUTPUT = re.compile(r"(.*-[0-9a-f]{16})(?:_\d+)?\.[A-Za-z0-9]+")
+
+
+def _old_release_name(url: str, outputs: str | None) -> str:
+    """The name an earlier release gave an item's thumbnails: read from the files it made (a redirect may have
+    changed `url` since), else the hashed stem of its URL, as that release would have made it next."""
+    made = json.loads(outputs) if outputs else []
+    if made and (m := _OLD_OUTPUT.fullmatch(str(made[0][0]))):
+        return m.group(1)
+    return output_stem(url)
+
+
+def _to_v3(db: sqlite3.Connection) -> None:
+    """Add `items.name` (the item's thumbnails' name, given once, see `Journal.add_entries`) and `name_key` (the
+    same, as a case-insensitive file system compares it, indexed for the clash check). Rows of earlier releases
+    keep the hashed names their files have, so they resume as skipped and later runs keep those names."""
+    db.execute("ALTER TABLE items ADD COLUMN name TEXT")
+    db.execute("ALTER TABLE items ADD COLUMN name_key TEXT")
+    db.create_function("old_release_name", 2, _old_release_name, deterministic=True)
+    db.create_function("fold_name", 1, name_key, deterministic=True)
+    db.execute("UPDATE items SET name = old_release_name(url, outputs) WHERE url IS NOT NULL")
+    db.execute("UPDATE items SET name_key = fold_name(name) WHERE name IS NOT NULL")
+    db.execute("CREATE INDEX items_name_key ON items (name_key)")
+
+
 # MIGRATIONS[n] brings a journal from version n to n + 1; append a step for each schema change.
-MIGRATIONS: tuple[Migration, ...] = (_to_v1, _to_v2)
+MIGRATIONS: tuple[Migration, ...] = (_to_v1, _to_v2, _to_v3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -138,6 +170,12 @@ class PendingItem:
     source: str
     file: str | None
     line: int | None
+    name: str | None = None  # its thumbnails' name (`core.naming.output_filename` makes each file's)
+
+
+def item_name(item: PendingItem) -> str:
+    """The name of `item`'s thumbnails: the journal's, or for an item made outside a journal its URL's hashed stem."""
+    return item.name or output_stem(item.url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,37 +257,45 @@ class Journal:
 
     # -- filling --------------------------------------------------------------------------------------------
 
-    def add_entries(self, entries: Iterable[Entry], run: int) -> int:
+    def add_entries(self, entries: Iterable[Entry], run: int, namer: Namer = DEFAULT_NAMER) -> int:
         """Insert or re-tag entries for `run` in batches; returns how many input entries were read.
 
-        A key seen again in the same run keeps its first source, file and line (duplicates collapse).
+        A key seen again in the same run keeps its first source, file and line (duplicates collapse). An item
+        seen for the first time gets its thumbnails' name from `namer(entry, number in input order)`, kept for
+        good; when that name is taken (compared as a case-insensitive file system would) the item gets the
+        first free of 'name-2', 'name-3', ... So names follow input order and never change between runs.
         """
         sql = """
-            INSERT INTO items (key, source, file, line, url, status, error, run)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO items (key, source, file, line, url, status, error, run, name, name_key)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (key) DO UPDATE SET
                 source = CASE WHEN items.run = excluded.run THEN items.source ELSE excluded.source END,
                 file = CASE WHEN items.run = excluded.run THEN items.file ELSE excluded.file END,
                 line = CASE WHEN items.run = excluded.run THEN items.line ELSE excluded.line END,
-                run = excluded.run
+                run = excluded.run,
+                name = COALESCE(items.name, excluded.name),
+                name_key = COALESCE(items.name_key, excluded.name_key)
         """
         count = 0
+        names = _Names(self._db, namer)
         it = iter(entries)
         while batch := list(islice(it, INSERT_BATCH)):
-            rows = [
-                (
-                    e.key,
-                    e.source,
-                    e.file,
-                    e.line,
-                    e.url,
-                    Status.PENDING if e.url is not None else Status.INVALID,
-                    e.error,
-                    run,
-                )
-                for e in batch
-            ]
             with self._transaction():
+                given = names.give(batch, count + 1)
+                rows = [
+                    (
+                        e.key,
+                        e.source,
+                        e.file,
+                        e.line,
+                        e.url,
+                        Status.PENDING if e.url is not None else Status.INVALID,
+                        e.error,
+                        run,
+                        *given.get(e.key, (None, None)),
+                    )
+                    for e in batch
+                ]
                 self._db.executemany(sql, rows)
             count += len(batch)
         return count
@@ -273,7 +319,7 @@ class Journal:
 
     def pending(self, run: int, after_id: int, limit: int) -> list[PendingItem]:
         rows = self._db.execute(
-            "SELECT id, key, url, source, file, line FROM items"
+            "SELECT id, key, url, source, file, line, name FROM items"
             " WHERE run = ? AND status = 'pending' AND id > ? ORDER BY id LIMIT ?",
             (run, after_id, limit),
         ).fetchall()
@@ -359,6 +405,61 @@ class Journal:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
+
+
+class _Names:
+    """Gives names to items new to the journal, in input order, each unique in the folder (case-insensitively).
+
+    What is taken is asked of the journal's `name_key` index, a few hundred keys a query, so a million-item list
+    costs no set of a million names; only the names that clashed are remembered (where to count on from)."""
+
+    _CHUNK = 500  # keys per `IN (...)` query, well under SQLite's limit of bound values
+
+    def __init__(self, db: sqlite3.Connection, namer: Namer) -> None:
+        self._db = db
+        self._namer = namer
+        self._next: dict[str, int] = {}  # a clashing name's key -> the next number to try
+
+    def give(self, batch: list[Entry], first_number: int) -> dict[str, tuple[str, str]]:
+        """(name, name_key) for each key of `batch` that has no name yet; `first_number`: batch[0]'s place."""
+        usable = [(i, e) for i, e in enumerate(batch) if e.url is not None]
+        named = self._known(
+            "SELECT key FROM items WHERE name IS NOT NULL AND key IN ({})", list({e.key for _, e in usable})
+        )
+        wanted: dict[str, str] = {}  # key -> name as the template makes it, in input order
+        for i, e in usable:
+            if e.key not in named and e.key not in wanted:
+                wanted[e.key] = self._namer(e, first_number + i)
+        taken = self._known(
+            "SELECT name_key FROM items WHERE name_key IN ({})", list({name_key(n) for n in wanted.values()})
+        )
+        given: dict[str, tuple[str, str]] = {}
+        for key, name in wanted.items():
+            folded = name_key(name)
+            if folded in taken:
+                name, folded = self._numbered(name, folded, taken)
+            taken.add(folded)
+            given[key] = (name, folded)
+        return given
+
+    def _numbered(self, name: str, folded: str, taken: set[str]) -> tuple[str, str]:
+        n = self._next.get(folded, 2)
+        while True:
+            candidate = numbered(name, n)
+            key = name_key(candidate)
+            n += 1
+            if key not in taken and not self._known("SELECT name_key FROM items WHERE name_key IN ({})", [key]):
+                self._next[folded] = n
+                return candidate, key
+
+    def _known(self, sql: str, values: list[str]) -> set[str]:
+        """The values that `sql` (with an `IN ({})` to fill) finds, asked in chunks."""
+        found: set[str] = set()
+        for at in range(0, len(values), self._CHUNK):
+            chunk = values[at : at + self._CHUNK]
+            rows = self._db.execute(sql.format(",".join("?" * len(chunk))), chunk)
+            found.update(row[0] for row in rows)
+        return found
 
 
 class _Transaction:

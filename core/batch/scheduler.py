@@ -25,6 +25,7 @@ from core.batch.control import BatchMode, Control
 from core.batch.journal import STATE_DIR, Journal, PendingItem, RunState
 from core.download.fetch import Fetched, FetchError
 from core.models import Entry, ItemUpdate, Progress, Status, Summary
+from core.naming import NameTemplate
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -266,7 +267,9 @@ class Scheduler:
             journal.reopen_run(run, self.fingerprint)
         else:
             run = journal.new_run(self.fingerprint, self.mode.value)
-            journal.add_entries(_until_cancelled(self.entries, self.control), run)
+            journal.add_entries(
+                _until_cancelled(self.entries, self.control), run, NameTemplate.parse(self.s.name).item_name
+            )
         journal.prepare_run(run, self.fingerprint, self.mode.value)
         return run
 

@@ -33,7 +33,7 @@ READY = "ready"
 class ResizeJob:
     src: str | Slot  # a file, or a download held in the batch's shared spool
     out_dir: str
-    stem: str
+    stem: str  # the item's name (the journal's): each output's name is `core.naming.output_filename(stem, ...)`
     spec: ResizeSpec
 
 

@@ -24,7 +24,7 @@ def assert_safe(stem: str) -> None:
     assert not any(ord(c) < 32 or c in WINDOWS_FORBIDDEN for c in stem)
     assert not stem.startswith((".", "-"))
     # the longest name built from a stem, and its temporary name, fit in 255 bytes
-    longest = "." + output_filename(stem, 8192, "webp", True) + ".4194304.tmp"
+    longest = "." + output_filename(stem, 8192, "webp", True, 8192, 8192) + ".4194304.tmp"
     assert len(longest.encode("utf-8")) < 255
     assert unicodedata.normalize("NFC", stem) == stem
 
@@ -108,9 +108,9 @@ def test_urls_differing_only_in_query_get_different_stems() -> None:
 
 
 def test_output_filename() -> None:
-    assert output_filename("cat-1234abcd", 256, "jpg", False) == "cat-1234abcd.jpg"
-    assert output_filename("cat-1234abcd", 256, "jpg", True) == "cat-1234abcd_256.jpg"
-    assert output_filename("cat-1234abcd", 64, ".PNG", True) == "cat-1234abcd_64.png"
+    assert output_filename("cat-1234abcd", 256, "jpg", False, 256, 192) == "cat-1234abcd.jpg"
+    assert output_filename("cat-1234abcd", 256, "jpg", True, 256, 192) == "cat-1234abcd_256.jpg"
+    assert output_filename("cat-1234abcd", 64, ".PNG", True, 64, 48) == "cat-1234abcd_64.png"
 
 
 def test_safe_join_accepts_names_inside(tmp_path: Path) -> None:
@@ -135,5 +135,5 @@ def test_safe_join_refuses_symlinks_leading_out(tmp_path: Path) -> None:
 
 def test_every_stem_is_a_safe_join(tmp_path: Path) -> None:
     for url in ("https://h/..%2F..%2Fx", "file:///", "https://h/CON", "https://h/" + "x" * 400):
-        name = output_filename(output_stem(url), 256, "jpg", True)
+        name = output_filename(output_stem(url), 256, "jpg", True, 256, 256)
         assert safe_join(tmp_path, name).parent == tmp_path

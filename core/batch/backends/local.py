@@ -20,12 +20,11 @@ from core.batch.backends.base import (
     describe_error,
 )
 from core.batch.backends.resize_pool import ResizePool, start_pool
-from core.batch.journal import PendingItem
+from core.batch.journal import PendingItem, item_name
 from core.download.fetch import Aborted as DownloadAborted
 from core.download.fetch import Downloader, Fetched, FetchError
 from core.download.shared_spool import SLOT_BYTES, SharedSpool
 from core.imaging.jobs import FATAL_ERRNOS, JobOutcome, ResizeJob, disk_error
-from core.naming import output_stem
 from core.priority import lower_current_thread
 from core.settings import Settings
 
@@ -78,7 +77,7 @@ class LocalBackend:
         assert self._threads is not None
         with self._lock:
             self._downloading += 1
-        self._threads.start(partial(self._download, item.key, item.url))
+        self._threads.start(partial(self._download, item.key, item.url, item_name(item)))
 
     def cancel_queued(self) -> None:
         if self.pool is not None:
@@ -103,7 +102,7 @@ class LocalBackend:
 
     # -- on a download thread ------------------------------------------------------------------------------------
 
-    def _download(self, key: str, url: str) -> None:
+    def _download(self, key: str, url: str, name: str) -> None:
         """One attempt; on success the resize is handed to the pool from here."""
         lower_current_thread()  # idempotent: in effect once per pool thread
         ctx = self._ctx
@@ -125,19 +124,19 @@ class LocalBackend:
         except Exception as exc:  # a bug must fail one item, not hang the batch
             event = Failed(key, f"unexpected error while downloading: {describe_error(exc)}")
         else:
-            self._resize(key, url, fetched)
+            self._resize(key, name, fetched)
             return
         with self._lock:
             self._downloading -= 1
         ctx.report(event)
 
-    def _resize(self, key: str, url: str, fetched: Fetched) -> None:
+    def _resize(self, key: str, name: str, fetched: Fetched) -> None:
         assert self._ctx is not None and self.pool is not None
         with self._lock:
             self._resizing += 1
             self._downloading -= 1
         self._ctx.report(Downloaded(key, fetched))
-        job = ResizeJob(fetched.slot or str(fetched.path), str(self._settings.out), output_stem(url), self._spec)
+        job = ResizeJob(fetched.slot or str(fetched.path), str(self._settings.out), name, self._spec)
         self.pool.submit(job, partial(self._resized, key, fetched))
 
     # -- on the pool's dispatcher thread -------------------------------------------------------------------------
