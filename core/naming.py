@@ -5,6 +5,7 @@ Pure functions, no Qt and no Pillow: worker processes and the window both call t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -34,6 +35,8 @@ _DEVICE_NAMES = frozenset(
 _EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,5}$")
 _UNDERSCORES = re.compile(r"_{2,}")
 _DOTS = re.compile(r"\.{2,}")
+_PLAIN = re.compile(r"[A-Za-z0-9_.\-]*")
+_SEPARATORS = re.compile(r"[/\\]")
 
 
 def _safe_char(ch: str) -> str:
@@ -56,13 +59,23 @@ def _truncate(text: str) -> str:
 def _path_segments(url: str) -> list[str]:
     """The percent-decoded segments of `url`'s path. Decoded first, then split on both separators: '..%2F..%2Fx'
     and 'a%5Cb' never survive as paths."""
-    return re.split(r"[/\\]", unquote(urlsplit(url).path, errors="replace"))
+    return _SEPARATORS.split(unquote(urlsplit(url).path, errors="replace"))
+
+
+def _quick_path_segments(url: str) -> list[str]:
+    """`_path_segments` of a normalised URL (`core.sources.normalise_url`: no fragment, nothing to strip), without
+    `urlsplit`'s cost: it runs for every item of a list."""
+    start = url.find("/", url.find("//") + 2)
+    path = "" if start < 0 else url[start:].partition("?")[0]
+    return _SEPARATORS.split(unquote(path, errors="replace") if "%" in path else path)
 
 
 def sanitise(segment: str) -> str:
     """One file or folder name made safe on every OS, or '' when nothing is left (see `output_stem`)."""
-    segment = unicodedata.normalize("NFC", segment)
-    text = "".join(_safe_char(ch) for ch in segment)
+    if _PLAIN.fullmatch(segment):  # most names: nothing to replace (a million-item list names each item)
+        text = segment
+    else:
+        text = "".join(_safe_char(ch) for ch in unicodedata.normalize("NFC", segment))
     text = _DOTS.sub(".", _UNDERSCORES.sub("_", text))
     text = _truncate(text.strip("._- "))
     text = text.rstrip("._- ")
@@ -73,7 +86,11 @@ def sanitise(segment: str) -> str:
 
 def readable_part(url: str) -> str:
     """The sanitised last path segment of `url` (without extension), or 'image' when there is none."""
-    return sanitise(_EXTENSION.sub("", _path_segments(url)[-1])) or FALLBACK
+    return _stem_of(_path_segments(url)[-1])
+
+
+def _stem_of(segment: str) -> str:
+    return sanitise(_EXTENSION.sub("", segment)) or FALLBACK
 
 
 def url_hash(url: str) -> str:
@@ -194,7 +211,7 @@ class NameTemplate:
         value is sanitised, empty folders are dropped, and a name with nothing left is 'image'."""
         assert entry.url is not None
         segments = self.segments or (_FOLDER_DEFAULT if entry.rel_dir is not None else _URL_DEFAULT)
-        values = _values(entry, number)
+        values = _values(entry, number, _fields(segments))
         folders: list[str] = []
         for segment in segments:
             text = "".join(values[t] if isinstance(t, Field) else t for t in segment)
@@ -209,18 +226,28 @@ _URL_DEFAULT: tuple[Segment, ...] = ((Field.STEM,),)
 _FOLDER_DEFAULT: tuple[Segment, ...] = ((Field.DIR,), (Field.STEM,))
 
 
-def _values(entry: Entry, number: int) -> dict[Field, str]:
+@functools.cache
+def _fields(segments: tuple[Segment, ...]) -> frozenset[Field]:
+    return frozenset(t for segment in segments for t in segment if isinstance(t, Field))
+
+
+def _values(entry: Entry, number: int, used: frozenset[Field]) -> dict[Field, str]:
+    """The values of the fields in `used` (only those: this runs once for every item of a list)."""
     url = entry.url or ""
-    folders = entry.rel_dir.split("/") if entry.rel_dir is not None else _path_segments(url)[:-1]
-    line = entry.line if entry.line is not None and entry.rel_dir is None else number
-    return {
-        Field.STEM: readable_part(url),
-        Field.HOST: sanitise(urlsplit(url).netloc.rpartition("@")[2]),
-        Field.DIR: "/".join(s for s in map(sanitise, folders) if s),
-        Field.N: str(line),
-        Field.HASH: url_hash(url),
-        **{f: f"{{{f}}}" for f in PER_OUTPUT},
-    }
+    values = {f: f"{{{f}}}" for f in PER_OUTPUT}
+    if used & {Field.STEM, Field.DIR}:
+        segments = _quick_path_segments(url)
+        values[Field.STEM] = _stem_of(segments[-1])
+        if Field.DIR in used:
+            folders = entry.rel_dir.split("/") if entry.rel_dir is not None else segments[:-1]
+            values[Field.DIR] = "/".join(s for s in map(sanitise, folders) if s)
+    if Field.HOST in used:
+        values[Field.HOST] = sanitise(urlsplit(url).netloc.rpartition("@")[2])
+    if Field.N in used:
+        values[Field.N] = str(entry.line if entry.line is not None and entry.rel_dir is None else number)
+    if Field.HASH in used:
+        values[Field.HASH] = url_hash(url)
+    return values
 
 
 def _clean(piece: str) -> str:

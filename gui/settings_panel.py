@@ -79,7 +79,11 @@ _TOOLTIPS = {
     "user_agent": "User-Agent header sent with every download",
     "cluster": "The Dask scheduler's address (start one with `dask scheduler`)",
 }
-_PLACEHOLDERS = {"size": "256 or 128, 512", "cluster": "tcp://scheduler:8786", "name": "{stem}, a folder's files {dir}/{stem}"}
+_PLACEHOLDERS = {
+    "size": "256 or 128, 512",
+    "cluster": "tcp://scheduler:8786",
+    "name": "{stem}, a folder's files {dir}/{stem}",
+}
 _CHECK_TEXTS = {
     "upscale": "&Upscale images smaller than the box",
     "keep_metadata": "Keep &metadata (EXIF, colour profile)",
