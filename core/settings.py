@@ -460,7 +460,11 @@ class NameTemplateOption(Option):
     """A --name template (`core.naming.NameTemplate`), checked when given; '' is the default naming."""
 
     def flag_type(self, text: str) -> str:
-        return self.check(text, "--name")
+        """Checked as the flag is read: argparse says 'argument --name: ' before the words."""
+        try:
+            return NameTemplate.parse(text).text
+        except NameTemplateError as exc:
+            raise SettingsError(f"{text!r} cannot be used: {exc}") from None
 
     def check(self, value: Any, flag: str) -> str:
         try:
