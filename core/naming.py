@@ -1,4 +1,10 @@
-"""File names for thumbnails: readable, stable across runs, unique per URL, and safe on every OS.
+"""File names for thumbnails: the names people would give them, stable across runs, and safe on every OS.
+
+An item's name is made in two steps. When the journal first sees an item it renders the --name template
+(`NameTemplate.item_name`: the source's plain name by default, a folder's tree kept) and numbers clashes
+('-2', '-3'); the journal keeps that name for good. Each thumbnail's file name is then made in the resizer
+(`output_filename`), where its size, width and height are known. Earlier releases named every item
+`output_stem(url)` ('photo-1a2b3c4d5e6f7a8b'); their folders keep those names.
 
 Pure functions, no Qt and no Pillow: worker processes and the window both call them.
 """
@@ -16,8 +22,8 @@ from urllib.parse import unquote, urlsplit
 
 from core.models import Entry
 
-#: Longest readable part of a stem, in characters and in UTF-8 bytes. With the '-' and 16-hex hash,
-#: a '_8192' size suffix, a '.webp' extension and the '.{name}.{pid}.tmp' temp name around it, a full
+#: Longest readable part of a stem (and of a folder's name), in characters and in UTF-8 bytes. With the '-' and
+#: 16-hex hash, a '_8192' size suffix, a '.webp' extension and the '.{name}.{pid}.tmp' temp name around it, a full
 #: name stays below the 255-byte limit of common file systems.
 MAX_READABLE_CHARS = 80
 MAX_READABLE_BYTES = 160
