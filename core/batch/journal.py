@@ -1,10 +1,11 @@
 """The batch journal: one SQLite file in OUT/.thumbnailer/, one row per item.
 
 It is the resume point after a crash or cancel, the source of "retry failed" and of the report. Items are
-keyed by `Entry.key`, so a URL listed twice (or in two runs) is one row. Each run tags the rows it covers
-with its id; `done_run` remembers which run produced an item's outcome, so a report can tell `done` (made in
-this run) from `skipped` (made earlier). A connection belongs to one thread: the runner's engine thread
-writes, readers (reports, the window's resume check) open their own.
+keyed by `Entry.key`, so a URL listed twice (or in two runs) is one row. It also keeps each item's thumbnails'
+name, given once when the item is first added (`add_entries`), so every later run writes the same files. Each
+run tags the rows it covers with its id; `done_run` remembers which run produced an item's outcome, so a report
+can tell `done` (made in this run) from `skipped` (made earlier). A connection belongs to one thread: the
+runner's engine thread writes, readers (reports, the window's resume check) open their own.
 
 The schema carries a version (`PRAGMA user_version`); opening a journal brings it up to this code's version
 with the steps in MIGRATIONS, in one transaction, so an output folder made by an older release resumes
@@ -96,7 +97,7 @@ def _to_v2(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE items ADD COLUMN warning TEXT")
 
 
-#: An output of a release before version 3: '{readable part}-{16 hex}', '_{size}' with several sizes, an extension.
+#: An output made before `_to_v3`: '{readable part}-{16 hex}', '_{size}' with several sizes, an extension.
 _OLD_OUTPUT = re.compile(r"(.*-[0-9a-f]{16})(?:_\d+)?\.[A-Za-z0-9]+")
 
 
