@@ -56,6 +56,8 @@ def _safe_char(ch: str) -> str:
 
 
 def _truncate(text: str) -> str:
+    if len(text) <= MAX_READABLE_CHARS and text.isascii():
+        return text
     text = text[:MAX_READABLE_CHARS]
     while len(text.encode("utf-8")) > MAX_READABLE_BYTES:
         text = text[:-1]
@@ -71,8 +73,9 @@ def _path_segments(url: str) -> list[str]:
 def _quick_path_segments(url: str) -> list[str]:
     """`_path_segments` of a normalised URL (`core.sources.normalise_url`: no fragment, nothing to strip), without
     `urlsplit`'s cost: it runs for every item of a list."""
-    start = url.find("/", url.find("//") + 2)
-    path = "" if start < 0 else url[start:].partition("?")[0]
+    head = url.partition("?")[0]
+    start = head.find("/", head.find("//") + 2)
+    path = "" if start < 0 else head[start:]
     return _SEPARATORS.split(unquote(path, errors="replace") if "%" in path else path)
 
 
@@ -82,10 +85,11 @@ def sanitise(segment: str) -> str:
         text = segment
     else:
         text = "".join(_safe_char(ch) for ch in unicodedata.normalize("NFC", segment))
-    text = _DOTS.sub(".", _UNDERSCORES.sub("_", text))
+    if "__" in text or ".." in text:
+        text = _DOTS.sub(".", _UNDERSCORES.sub("_", text))
     text = _truncate(text.strip("._- "))
     text = text.rstrip("._- ")
-    if text and text.split(".", 1)[0].upper() in _DEVICE_NAMES:
+    if text and text.partition(".")[0].upper() in _DEVICE_NAMES:
         text = "_" + text
     return text
 
@@ -148,6 +152,7 @@ class Field(StrEnum):
 #: Known only per thumbnail, so left in an item's name (as '{size}') until the resizer writes the file.
 PER_OUTPUT = frozenset({Field.SIZE, Field.WIDTH, Field.HEIGHT})
 _SIZE_FIELD = f"{{{Field.SIZE}}}"
+_KEPT = {f: f"{{{f}}}" for f in PER_OUTPUT}
 _FIELD = re.compile(r"\{([^{}]*)\}")
 _FORBIDDEN = set('\\<>:"|?*')
 
@@ -216,7 +221,9 @@ class NameTemplate:
         `number` is the item's place in input order (1 for the first). Always a safe relative path: every
         value is sanitised, empty folders are dropped, and a name with nothing left is 'image'."""
         assert entry.url is not None
-        segments = self.segments or (_FOLDER_DEFAULT if entry.rel_dir is not None else _URL_DEFAULT)
+        if not self.segments and entry.rel_dir is None:  # the default for a URL: the common case, made quickly
+            return _stem_of(_quick_path_segments(entry.url)[-1])
+        segments = self.segments or _FOLDER_DEFAULT
         values = _values(entry, number, _fields(segments))
         folders: list[str] = []
         for segment in segments:
@@ -228,7 +235,6 @@ class NameTemplate:
         return "/".join(folders)
 
 
-_URL_DEFAULT: tuple[Segment, ...] = ((Field.STEM,),)
 _FOLDER_DEFAULT: tuple[Segment, ...] = ((Field.DIR,), (Field.STEM,))
 
 
@@ -240,7 +246,7 @@ def _fields(segments: tuple[Segment, ...]) -> frozenset[Field]:
 def _values(entry: Entry, number: int, used: frozenset[Field]) -> dict[Field, str]:
     """The values of the fields in `used` (only those: this runs once for every item of a list)."""
     url = entry.url or ""
-    values = {f: f"{{{f}}}" for f in PER_OUTPUT}
+    values = dict(_KEPT)
     if used & {Field.STEM, Field.DIR}:
         segments = _quick_path_segments(url)
         values[Field.STEM] = _stem_of(segments[-1])
@@ -267,6 +273,8 @@ def _clean(piece: str) -> str:
 
 def name_key(name: str) -> str:
     """What two names share when a case-insensitive file system (Windows, macOS) takes them for the same file."""
+    if name.isascii():
+        return name.lower()
     return unicodedata.normalize("NFC", unicodedata.normalize("NFC", name).casefold())
 
 

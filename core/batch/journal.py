@@ -19,6 +19,7 @@ import json
 import re
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -273,19 +274,18 @@ class Journal:
                 source = CASE WHEN items.run = excluded.run THEN items.source ELSE excluded.source END,
                 file = CASE WHEN items.run = excluded.run THEN items.file ELSE excluded.file END,
                 line = CASE WHEN items.run = excluded.run THEN items.line ELSE excluded.line END,
-                run = excluded.run,
-                name = COALESCE(items.name, excluded.name),
-                name_key = COALESCE(items.name_key, excluded.name_key)
+                run = excluded.run
         """
         count = 0
         names = _Names(self._db, namer)
         it = iter(entries)
         while batch := list(islice(it, INSERT_BATCH)):
+            keys = [e.key for e in batch]
             with self._transaction():
-                given = names.give(batch, count + 1)
+                given = names.give(batch, keys, count + 1)
                 rows = [
                     (
-                        e.key,
+                        key,
                         e.source,
                         e.file,
                         e.line,
@@ -293,9 +293,9 @@ class Journal:
                         Status.PENDING if e.url is not None else Status.INVALID,
                         e.error,
                         run,
-                        *given.get(e.key, (None, None)),
+                        *given.get(key, (None, None)),
                     )
-                    for e in batch
+                    for key, e in zip(keys, batch, strict=True)
                 ]
                 self._db.executemany(sql, rows)
             count += len(batch)
@@ -408,56 +408,70 @@ class Journal:
         return _Transaction(self._db)
 
 
+_TAKEN = "SELECT name_key FROM items WHERE name_key IN ({})"
+
+
 class _Names:
     """Gives names to items new to the journal, in input order, each unique in the folder (case-insensitively).
 
-    What is taken is asked of the journal's `name_key` index, a few hundred keys a query, so a million-item list
+    What is taken is asked of the journal's `name_key` index, a batch of keys a query, so a million-item list
     costs no set of a million names; only the names that clashed are remembered (where to count on from)."""
-
-    _CHUNK = 500  # keys per `IN (...)` query, well under SQLite's limit of bound values
 
     def __init__(self, db: sqlite3.Connection, namer: Namer) -> None:
         self._db = db
         self._namer = namer
+        # Keys per `IN (...)` query: a whole batch, within the SQLite build's limit of bound values.
+        self._chunk = min(INSERT_BATCH, db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
         self._next: dict[str, int] = {}  # a clashing name's key -> the next number to try
 
-    def give(self, batch: list[Entry], first_number: int) -> dict[str, tuple[str, str]]:
-        """(name, name_key) for each key of `batch` that has no name yet; `first_number`: batch[0]'s place."""
-        usable = [(i, e) for i, e in enumerate(batch) if e.url is not None]
-        named = self._known(
-            "SELECT key FROM items WHERE name IS NOT NULL AND key IN ({})", list({e.key for _, e in usable})
-        )
-        wanted: dict[str, str] = {}  # key -> name as the template makes it, in input order
-        for i, e in usable:
-            if e.key not in named and e.key not in wanted:
-                wanted[e.key] = self._namer(e, first_number + i)
-        taken = self._known(
-            "SELECT name_key FROM items WHERE name_key IN ({})", list({name_key(n) for n in wanted.values()})
-        )
+    def give(self, batch: list[Entry], keys: list[str], first_number: int) -> dict[str, tuple[str, str]]:
+        """(name, name_key) for each key of `batch` (whose keys are `keys`) new to the journal; `first_number`:
+        batch[0]'s place in input order. (A key already there keeps its row's name: an update leaves it.)"""
+        usable = [
+            (first_number + i, key, e) for i, (key, e) in enumerate(zip(keys, batch, strict=True)) if e.url is not None
+        ]
+        named = self._known("SELECT key FROM items WHERE key IN ({})", list({key for _, key, _ in usable}))
+        wanted: dict[str, tuple[str, str]] = {}  # key -> the name the template makes, and its name_key
+        for number, key, e in usable:
+            if key not in named and key not in wanted:
+                name = self._namer(e, number)
+                wanted[key] = (name, name_key(name))
+        wanted_times = Counter(f for _, f in wanted.values())
+        taken = self._known(_TAKEN, list(wanted_times))
+        # Names that will need a number (taken, or wanted twice here) have their numbered forms asked at once, as
+        # many as may be needed: a list of a million '.../image?id=N' costs a query a batch, not one an item.
+        asked: dict[str, int] = {}  # a clashing name's key -> numbers below this one were asked
+        candidates: list[str] = []
+        for folded, times in wanted_times.items():
+            if folded in taken or times > 1:
+                start = self._next.get(folded, 2)
+                asked[folded] = start + times + 1
+                candidates.extend(numbered(folded, n) for n in range(start, asked[folded]))
+        taken |= self._known(_TAKEN, candidates)
         given: dict[str, tuple[str, str]] = {}
-        for key, name in wanted.items():
-            folded = name_key(name)
+        for key, (name, folded) in wanted.items():
             if folded in taken:
-                name, folded = self._numbered(name, folded, taken)
+                name, folded = self._numbered(name, folded, taken, asked.get(folded, 0))
             taken.add(folded)
             given[key] = (name, folded)
         return given
 
-    def _numbered(self, name: str, folded: str, taken: set[str]) -> tuple[str, str]:
+    def _numbered(self, name: str, folded: str, taken: set[str], asked_below: int) -> tuple[str, str]:
+        """The first 'name-N' free in the journal and in `taken` (this batch's), N counting on from the last given.
+        `taken` already holds what the journal has of the numbers below `asked_below`; others are asked here."""
         n = self._next.get(folded, 2)
         while True:
-            candidate = numbered(name, n)
-            key = name_key(candidate)
+            key = numbered(folded, n)  # the same as name_key(numbered(name, n)): '-N' is ASCII
             n += 1
-            if key not in taken and not self._known("SELECT name_key FROM items WHERE name_key IN ({})", [key]):
+            if key not in taken and (n - 1 < asked_below or not self._known(_TAKEN, [key])):
                 self._next[folded] = n
-                return candidate, key
+                return numbered(name, n - 1), key
 
     def _known(self, sql: str, values: list[str]) -> set[str]:
         """The values that `sql` (with an `IN ({})` to fill) finds, asked in chunks."""
         found: set[str] = set()
-        for at in range(0, len(values), self._CHUNK):
-            chunk = values[at : at + self._CHUNK]
+        for at in range(0, len(values), self._chunk):
+            chunk = values[at : at + self._chunk]
             rows = self._db.execute(sql.format(",".join("?" * len(chunk))), chunk)
             found.update(row[0] for row in rows)
         return found

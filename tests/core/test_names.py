@@ -220,3 +220,22 @@ def test_a_version_2_journal_keeps_the_names_its_files_have(tmp_path: Path) -> N
         "invalid:-:0:x": None,
         "https://h/e.jpg": "e",
     }
+
+
+def test_a_long_list_of_one_name_is_named_with_a_few_queries_a_batch(tmp_path: Path) -> None:
+    """Addresses such as '.../image?id=N' all want 'image': numbering them must not ask the journal once an item."""
+    count = 3 * journal_module.INSERT_BATCH + 17
+    statements: list[str] = []
+    with Journal(tmp_path) as j:
+        j.add_entries([Entry("x", "https://h/list.jpg")], j.new_run("fp", "normal"))  # 'list', nothing to clash
+        j._db.set_trace_callback(statements.append)
+        j.add_entries((Entry(f"u{i}", f"https://h/image?id={i}") for i in range(count)), 1)
+        j._db.set_trace_callback(None)
+    batches = -(-count // journal_module.INSERT_BATCH)
+    queries = [s for s in statements if s.startswith("SELECT")]  # (each row an insert writes is traced too)
+    assert len(queries) <= 4 * batches, queries[:20]
+    names = _names(tmp_path)
+    assert [names[f"https://h/image?id={i}"] for i in (0, 1, 2, count - 1)] == [
+        "image", "image-2", "image-3", f"image-{count}",
+    ]  # fmt: skip
+    assert len(set(names.values())) == count + 1
