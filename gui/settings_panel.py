@@ -82,7 +82,7 @@ _TOOLTIPS = {
 _PLACEHOLDERS = {
     "size": "256 or 128, 512",
     "cluster": "tcp://scheduler:8786",
-    "name": "{stem}, a folder's files {dir}/{stem}",
+    "name": "the source's own name, e.g. {host}/{stem}_{size}",
 }
 _CHECK_TEXTS = {
     "upscale": "&Upscale images smaller than the box",
