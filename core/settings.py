@@ -468,9 +468,9 @@ class NameTemplateOption(Option):
 
     def check(self, value: Any, flag: str) -> str:
         try:
-            return NameTemplate.parse(str(value)).text
-        except NameTemplateError as exc:
-            raise SettingsError(f"{flag} {value!r} cannot be used: {exc}") from None
+            return self.flag_type(str(value))
+        except SettingsError as exc:
+            raise SettingsError(f"{flag} {exc}") from None
 
 
 def flag_of(name: str) -> str:
