@@ -29,7 +29,9 @@ class Entry:
     `source` is the text exactly as written (a list's line, a path, a URL). `url` is the normalised
     URL to fetch (http, https or file) or None when the line is unusable, in which case `error` says
     why. `file`/`line` locate it in a list file. `focus`: where `--fit cover` crops it, chosen by hand (a CSV's
-    `focus_x`, `focus_y` columns), or None for `--crop`'s choice.
+    `focus_x`, `focus_y` columns), or None for `--crop`'s choice. `rel_dir` is set for a file found in a folder:
+    its folder relative to that folder ('2023/summer', '' at the top), which its thumbnails' names keep; None
+    otherwise.
     """
 
     source: str
@@ -38,6 +40,7 @@ class Entry:
     line: int | None = None
     error: str | None = None
     focus: Focus | None = None
+    rel_dir: str | None = None
 
     @property
     def key(self) -> str:

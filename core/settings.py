@@ -24,6 +24,7 @@ from PIL import ImageColor
 
 from core.download.limits import DEFAULT_USER_AGENT, FetchLimits
 from core.imaging.spec import Crop, Fit, Format, ResizeSpec
+from core.naming import NameTemplate, NameTemplateError
 
 __all__ = ["Crop", "Fit", "Format"]  # re-exported: the front ends take the enums from here
 
@@ -461,6 +462,24 @@ class ClusterAddressOption(Option):
         return parse_cluster_address(text)
 
 
+@dataclass(frozen=True, kw_only=True)
+class NameTemplateOption(Option):
+    """A --name template (`core.naming.NameTemplate`), checked when given; '' is the default naming."""
+
+    def flag_type(self, text: str) -> str:
+        """Checked as the flag is read: argparse says 'argument --name: ' before the words."""
+        try:
+            return NameTemplate.parse(text).text
+        except NameTemplateError as exc:
+            raise SettingsError(f"{text!r} cannot be used: {exc}") from None
+
+    def check(self, value: Any, flag: str) -> str:
+        try:
+            return self.flag_type(str(value))
+        except SettingsError as exc:
+            raise SettingsError(f"{flag} {exc}") from None
+
+
 def flag_of(name: str) -> str:
     """The command's flag for a settings field: 'per_host' -> '--per-host'."""
     return "--" + name.replace("_", "-")
@@ -577,6 +596,18 @@ class Settings:
                 off_help="strip metadata",
                 fingerprint="meta",
                 feeds=Feed(ResizeSpec),
+            )
+        ),
+    )
+    name: str = field(
+        default="",
+        metadata=declared(
+            NameTemplateOption(
+                help="thumbnail names: {stem} {size} {width} {height} {host} {dir} {n} {hash}, / makes folders, e.g."
+                " '{host}/{stem}_{width}x{height}'; the default keeps the source's name and a folder's tree",
+                group=_OUT,
+                metavar="TEMPLATE",
+                default_help="",
             )
         ),
     )

@@ -41,6 +41,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QStyle
 
+from core.imaging.focus import Focus
 from core.models import Entry, ItemUpdate, Status
 from core.settings import format_bytes
 from gui.icons import status_icon
@@ -159,6 +160,8 @@ class QueueModel(QAbstractTableModel):
         self._file_ids: dict[str | None, int] = {None: 0}
         self._line = array("q")  # NO_LINE for None
         self._note: dict[int, str] = {}  # row -> the Entry's own error (only unusable input has one)
+        self._rel_dir: dict[int, str] = {}  # row -> the Entry's folder under its source folder (names keep it)
+        self._focus: dict[int, Focus] = {}  # row -> the crop a list chose by hand (a CSV's focus columns)
         self._status = bytearray()  # index into _STATUSES
         # Outcomes by row, only for rows that have one: a dict of plain values is skipped by the garbage
         # collector, while a list of a million Nones is walked on every full collection.
@@ -340,6 +343,8 @@ class QueueModel(QAbstractTableModel):
         statuses = bytes([_INVALID if e.url is None else _PENDING for e in added])
         self._status.extend(statuses)
         notes = {first + i: e.error for i, e in enumerate(added) if e.error is not None}
+        self._rel_dir.update({first + i: e.rel_dir for i, e in enumerate(added) if e.rel_dir is not None})
+        self._focus.update({first + i: e.focus for i, e in enumerate(added) if e.focus is not None})
         self._note.update(notes)
         self._error.update(notes)
         invalid = statuses.count(_INVALID)
@@ -421,6 +426,8 @@ class QueueModel(QAbstractTableModel):
     def clear(self) -> None:
         self.beginResetModel()
         self._source, self._url, self._file, self._line, self._note = [], {}, array("l"), array("q"), {}
+        self._rel_dir = {}
+        self._focus = {}
         self._files, self._file_ids = [None], {None: 0}
         self._status, self._bytes, self._seconds, self._error, self._thumb = bytearray(), {}, {}, {}, {}
         self._warning = {}
@@ -436,9 +443,9 @@ class QueueModel(QAbstractTableModel):
         lines = [None if line == NO_LINE else line for line in self._line]
         files = self._files
         rows = zip(self._source, self._file, lines, strict=True)
-        note, url = self._note.get, self._url.get
+        note, url, rel_dir, focus = self._note.get, self._url.get, self._rel_dir.get, self._focus.get
         return [
-            Entry(source, url(row, source), files[file], line, note(row))
+            Entry(source, url(row, source), files[file], line, note(row), focus(row), rel_dir(row))
             for row, (source, file, line) in enumerate(rows)
         ]
 

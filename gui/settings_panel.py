@@ -70,6 +70,9 @@ _TOOLTIPS = {
     "size": "Longest side of the box in pixels; several sizes make several thumbnails",
     "crop": "Where Cover cuts: the centre, what draws the eye, or the busiest part of the image",
     "quality": "Encoder quality for JPEG, WebP and AVIF",
+    "name": "How thumbnails are named (--name): {stem} {size} {width} {height} {host} {dir} {n} {hash}, / makes"
+    " folders. Empty: the source's own name, a folder's tree kept, _{size} added for several sizes. Names once"
+    " given to an item in this output folder are kept",
     "background": "Fills transparency and padding: a name, #rrggbb or rgb(r, g, b)",
     "threads": "How many downloads run at the same time",
     "per_host": "How many of those may go to the same server",
@@ -82,7 +85,11 @@ _TOOLTIPS = {
     "cluster": "The Dask scheduler's address (start one with `dask scheduler`)",
     "pages": "A link that opens a web page queues the page's images (one level deep) instead of failing",
 }
-_PLACEHOLDERS = {"size": "256 or 128, 512", "cluster": "tcp://scheduler:8786"}
+_PLACEHOLDERS = {
+    "size": "256 or 128, 512",
+    "cluster": "tcp://scheduler:8786",
+    "name": "the source's own name, e.g. {host}/{stem}_{size}",
+}
 _CHECK_TEXTS = {
     "upscale": "&Upscale images smaller than the box",
     "keep_metadata": "Keep &metadata (EXIF, colour profile)",
@@ -283,6 +290,7 @@ class SettingsPanel(QWidget):
         self.background_edit = self._widget("background", QLineEdit)
         self.upscale_check = self._widget("upscale", QCheckBox)
         self.metadata_check = self._widget("keep_metadata", QCheckBox)
+        self.name_edit = self._widget("name", QLineEdit)
         self.threads_spin = self._widget("threads", QSpinBox)
         self.per_host_spin = self._widget("per_host", QSpinBox)
         self.timeout_spin = self._widget("timeout", QDoubleSpinBox)
@@ -355,6 +363,7 @@ class SettingsPanel(QWidget):
         form.addRow("Fo&rmat:", self.format_combo)
         form.addRow("&Quality:", self.quality_spin)
         form.addRow("Bac&kground:", background_row)
+        form.addRow("&File names:", self.name_edit)
         form.addRow(self.upscale_check)
         form.addRow(self.metadata_check)
         self._set_buddies(form, {"Bac&kground:": self.background_edit})

@@ -1,10 +1,11 @@
 """The batch journal: one SQLite file in OUT/.thumbnailer/, one row per item.
 
 It is the resume point after a crash or cancel, the source of "retry failed" and of the report. Items are
-keyed by `Entry.key`, so a URL listed twice (or in two runs) is one row. Each run tags the rows it covers
-with its id; `done_run` remembers which run produced an item's outcome, so a report can tell `done` (made in
-this run) from `skipped` (made earlier). A connection belongs to one thread: the runner's engine thread
-writes, readers (reports, the window's resume check) open their own.
+keyed by `Entry.key`, so a URL listed twice (or in two runs) is one row. It also keeps each item's thumbnails'
+name, given once when the item is first added (`add_entries`), so every later run writes the same files. Each
+run tags the rows it covers with its id; `done_run` remembers which run produced an item's outcome, so a report
+can tell `done` (made in this run) from `skipped` (made earlier). A connection belongs to one thread: the
+runner's engine thread writes, readers (reports, the window's resume check) open their own.
 
 The schema carries a version (`PRAGMA user_version`); opening a journal brings it up to this code's version
 with the steps in MIGRATIONS, in one transaction, so an output folder made by an older release resumes
@@ -15,8 +16,10 @@ folder's lock (core/batch/folder_lock.py): one batch writes to an output folder 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -27,6 +30,11 @@ from typing import Any
 from core.batch.folder_lock import FolderLock, OutputFolderError
 from core.imaging.focus import Focus, parse_focus
 from core.models import Entry, ItemUpdate, Output, Status
+from core.naming import NameTemplate, name_key, numbered, output_stem
+
+Namer = Callable[[Entry, int], str]
+"""An item's thumbnails' name from its entry and its number in input order (1 for the first)."""
+DEFAULT_NAMER: Namer = NameTemplate.parse("").item_name
 
 STATE_DIR = ".thumbnailer"
 
@@ -111,8 +119,34 @@ def _to_v5(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE items ADD COLUMN duplicate_of TEXT")
 
 
+#: An output made before `_to_v6`: '{readable part}-{16 hex}', '_{size}' with several sizes, an extension.
+_OLD_OUTPUT = re.compile(r"(.*-[0-9a-f]{16})(?:_\d+)?\.[A-Za-z0-9]+")
+
+
+def _old_release_name(url: str, outputs: str | None) -> str:
+    """The name an earlier release gave an item's thumbnails: read from the files it made (a redirect may have
+    changed `url` since), else the hashed stem of its URL, as that release would have made it next."""
+    made = json.loads(outputs) if outputs else []
+    if made and (m := _OLD_OUTPUT.fullmatch(str(made[0][0]))):
+        return m.group(1)
+    return output_stem(url)
+
+
+def _to_v6(db: sqlite3.Connection) -> None:
+    """Add `items.name` (the item's thumbnails' name, given once, see `Journal.add_entries`) and `name_key` (the
+    same, as a case-insensitive file system compares it, indexed for the clash check). Rows of earlier releases
+    keep the hashed names their files have, so they resume as skipped and later runs keep those names."""
+    db.execute("ALTER TABLE items ADD COLUMN name TEXT")
+    db.execute("ALTER TABLE items ADD COLUMN name_key TEXT")
+    db.create_function("old_release_name", 2, _old_release_name, deterministic=True)
+    db.create_function("fold_name", 1, name_key, deterministic=True)
+    db.execute("UPDATE items SET name = old_release_name(url, outputs) WHERE url IS NOT NULL")
+    db.execute("UPDATE items SET name_key = fold_name(name) WHERE name IS NOT NULL")
+    db.execute("CREATE INDEX items_name_key ON items (name_key)")
+
+
 # MIGRATIONS[n] brings a journal from version n to n + 1; append a step for each schema change.
-MIGRATIONS: tuple[Migration, ...] = (_to_v1, _to_v2, _to_v3, _to_v4, _to_v5)
+MIGRATIONS: tuple[Migration, ...] = (_to_v1, _to_v2, _to_v3, _to_v4, _to_v5, _to_v6)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -160,12 +194,18 @@ class PendingItem:
     file: str | None
     line: int | None
     focus: Focus | None = None  # the crop chosen by hand, if any
+    name: str | None = None  # its thumbnails' name (`core.naming.output_filename` makes each file's)
 
     @property
     def from_page(self) -> bool:
         """Found on a web page read under --pages (whose address is its `file`; a list file is a path): it is
         never read as a page itself, so pages expand one level deep."""
         return self.file is not None and self.file.startswith(("http://", "https://"))
+
+
+def item_name(item: PendingItem) -> str:
+    """The name of `item`'s thumbnails: the journal's, or for an item made outside a journal its URL's hashed stem."""
+    return item.name or output_stem(item.url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,15 +310,19 @@ class Journal:
 
     # -- filling --------------------------------------------------------------------------------------------
 
-    def add_entries(self, entries: Iterable[Entry], run: int) -> int:
+    def add_entries(self, entries: Iterable[Entry], run: int, namer: Namer = DEFAULT_NAMER) -> int:
         """Insert or re-tag entries for `run` in batches; returns how many input entries were read.
 
-        A key seen again in the same run keeps its first source, file and line (duplicates collapse). A crop chosen
-        by hand is kept unless the entry brings one (a CSV's focus columns); a different one redoes a done item.
+        A key seen again in the same run keeps its first source, file and line (duplicates collapse). An item
+        seen for the first time gets its thumbnails' name from `namer(entry, number in input order)`, kept for
+        good; when that name is taken (compared as a case-insensitive file system would) the item gets the
+        first free of 'name-2', 'name-3', ... So names follow input order and never change between runs.
+        A crop chosen by hand is kept unless the entry brings one (a CSV's focus columns); a different one redoes a
+        done item.
         """
         sql = """
-            INSERT INTO items (key, source, file, line, url, status, error, run, focus)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO items (key, source, file, line, url, status, error, run, focus, name, name_key)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (key) DO UPDATE SET
                 source = CASE WHEN items.run = excluded.run THEN items.source ELSE excluded.source END,
                 file = CASE WHEN items.run = excluded.run THEN items.file ELSE excluded.file END,
@@ -289,28 +333,34 @@ class Journal:
                 run = excluded.run
         """
         count = 0
+        names = _Names(self._db, namer)
         it = iter(entries)
         while batch := list(islice(it, INSERT_BATCH)):
-            rows = [
-                (
-                    e.key,
-                    e.source,
-                    e.file,
-                    e.line,
-                    e.url,
-                    Status.PENDING if e.url is not None else Status.INVALID,
-                    e.error,
-                    run,
-                    None if e.focus is None else str(e.focus),
-                )
-                for e in batch
-            ]
+            keys = [e.key for e in batch]
             with self._transaction():
+                given = names.give(batch, keys, count + 1)
+                rows = [
+                    (
+                        key,
+                        e.source,
+                        e.file,
+                        e.line,
+                        e.url,
+                        Status.PENDING if e.url is not None else Status.INVALID,
+                        e.error,
+                        run,
+                        None if e.focus is None else str(e.focus),
+                        *given.get(key, (None, None)),
+                    )
+                    for key, e in zip(keys, batch, strict=True)
+                ]
                 self._db.executemany(sql, rows)
             count += len(batch)
         return count
 
-    def add_found(self, entries: Sequence[Entry], run: int, fingerprint: str) -> list[ItemUpdate]:
+    def add_found(
+        self, entries: Sequence[Entry], run: int, fingerprint: str, namer: Namer = DEFAULT_NAMER
+    ) -> list[ItemUpdate]:
         """Entries found while `run` goes on (the images of a web page read under --pages), added as
         `add_entries` adds a list's; one done by an earlier run under other settings is to do again, as
         `prepare_run` decides for a list's. Those that are to do are moved after every row, so the scheduler,
@@ -319,7 +369,7 @@ class Journal:
         keys = list(dict.fromkeys(e.key for e in entries))
         known = {key for (key,) in self._select("SELECT key FROM items WHERE run = ? AND key IN ({})", run, keys)}
         new = [key for key in keys if key not in known]
-        self.add_entries(entries, run)
+        self.add_entries(entries, run, namer)
         with self._transaction():
             for chunk in _chunks(new):
                 marks = ", ".join("?" * len(chunk))
@@ -395,13 +445,13 @@ class Journal:
         """The next pending items after `after_id`; `only`: of these keys alone."""
         among = "" if only is None else " AND key IN (SELECT value FROM json_each(?))"
         rows = self._db.execute(
-            "SELECT id, key, url, source, file, line, focus FROM items"
+            "SELECT id, key, url, source, file, line, focus, name FROM items"
             f" WHERE run = ? AND status = 'pending' AND id > ?{among} ORDER BY id LIMIT ?",
             (run, after_id, limit) if only is None else (run, after_id, json.dumps(list(only)), limit),
         ).fetchall()
         return [
-            PendingItem(i, key, url, source, file, line, parse_focus(focus))
-            for i, key, url, source, file, line, focus in rows
+            PendingItem(i, key, url, source, file, line, parse_focus(focus), name)
+            for i, key, url, source, file, line, focus, name in rows
         ]
 
     def record(self, updates: list[ItemUpdate], run: int, fingerprint: str) -> list[str]:
@@ -537,6 +587,75 @@ class Journal:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
+
+
+_TAKEN = "SELECT name_key FROM items WHERE name_key IN ({})"
+
+
+class _Names:
+    """Gives names to items new to the journal, in input order, each unique in the folder (case-insensitively).
+
+    What is taken is asked of the journal's `name_key` index, a batch of keys a query, so a million-item list
+    costs no set of a million names; only the names that clashed are remembered (where to count on from)."""
+
+    def __init__(self, db: sqlite3.Connection, namer: Namer) -> None:
+        self._db = db
+        self._namer = namer
+        # Keys per `IN (...)` query: a whole batch, within the SQLite build's limit of bound values.
+        self._chunk = min(INSERT_BATCH, db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+        self._next: dict[str, int] = {}  # a clashing name's key -> the next number to try
+
+    def give(self, batch: list[Entry], keys: list[str], first_number: int) -> dict[str, tuple[str, str]]:
+        """(name, name_key) for each key of `batch` (whose keys are `keys`) new to the journal; `first_number`:
+        batch[0]'s place in input order. (A key already there keeps its row's name: an update leaves it.)"""
+        usable = [
+            (first_number + i, key, e) for i, (key, e) in enumerate(zip(keys, batch, strict=True)) if e.url is not None
+        ]
+        named = self._known("SELECT key FROM items WHERE key IN ({})", list({key for _, key, _ in usable}))
+        wanted: dict[str, tuple[str, str]] = {}  # key -> the name the template makes, and its name_key
+        for number, key, e in usable:
+            if key not in named and key not in wanted:
+                name = self._namer(e, number)
+                wanted[key] = (name, name_key(name))
+        wanted_times = Counter(f for _, f in wanted.values())
+        taken = self._known(_TAKEN, list(wanted_times))
+        # Names that will need a number (taken, or wanted twice here) have their numbered forms asked at once, as
+        # many as may be needed: a list of a million '.../image?id=N' costs a query a batch, not one an item.
+        asked: dict[str, int] = {}  # a clashing name's key -> numbers below this one were asked
+        candidates: list[str] = []
+        for folded, times in wanted_times.items():
+            if folded in taken or times > 1:
+                start = self._next.get(folded, 2)
+                asked[folded] = start + times + 1
+                candidates.extend(numbered(folded, n) for n in range(start, asked[folded]))
+        taken |= self._known(_TAKEN, candidates)
+        given: dict[str, tuple[str, str]] = {}
+        for key, (name, folded) in wanted.items():
+            if folded in taken:
+                name, folded = self._numbered(name, folded, taken, asked.get(folded, 0))
+            taken.add(folded)
+            given[key] = (name, folded)
+        return given
+
+    def _numbered(self, name: str, folded: str, taken: set[str], asked_below: int) -> tuple[str, str]:
+        """The first 'name-N' free in the journal and in `taken` (this batch's), N counting on from the last given.
+        `taken` already holds what the journal has of the numbers below `asked_below`; others are asked here."""
+        n = self._next.get(folded, 2)
+        while True:
+            key = numbered(folded, n)  # the same as name_key(numbered(name, n)): '-N' is ASCII
+            n += 1
+            if key not in taken and (n - 1 < asked_below or not self._known(_TAKEN, [key])):
+                self._next[folded] = n
+                return numbered(name, n - 1), key
+
+    def _known(self, sql: str, values: list[str]) -> set[str]:
+        """The values that `sql` (with an `IN ({})` to fill) finds, asked in chunks."""
+        found: set[str] = set()
+        for at in range(0, len(values), self._chunk):
+            chunk = values[at : at + self._chunk]
+            rows = self._db.execute(sql.format(",".join("?" * len(chunk))), chunk)
+            found.update(row[0] for row in rows)
+        return found
 
 
 class _Transaction:

@@ -38,7 +38,7 @@ from core.batch.journal import STATE_DIR, Journal, PendingItem, RunState
 from core.batch.remake import RemakePlan, remake_plan
 from core.download.fetch import Fetched, FetchError
 from core.models import Entry, ItemUpdate, Progress, Status, Summary
-from core.naming import safe_join
+from core.naming import NameTemplate, safe_join
 from core.settings import Settings
 from core.sources import InvalidSource, normalise_url
 
@@ -239,6 +239,7 @@ class Scheduler:
         self.out = Path(settings.out)
         self.spool = spool_dir(self.out)
         self.fingerprint = settings.output_fingerprint()
+        self.namer = NameTemplate.parse(settings.name).item_name
         self.events: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self.lanes = Lanes(backend.host_limit)
         self.retries: list[tuple[float, int, str]] = []
@@ -314,7 +315,7 @@ class Scheduler:
             journal.reopen_run(run, self.fingerprint)
         else:
             run = journal.new_run(self.fingerprint, self.mode.value)
-            journal.add_entries(_until_cancelled(self.entries, self.control), run)
+            journal.add_entries(_until_cancelled(self.entries, self.control), run, self.namer)
             journal.include_page_items(run)
         self.listener.planned(remake_plan(self.out, self.s, self.mode))  # the run just opened is the newest
         journal.prepare_run(run, self.fingerprint, self.mode.value)
@@ -476,7 +477,7 @@ class Scheduler:
             self._fail(act, "the web page has no images or links to images", fetched)
             return
         assert self.journal is not None
-        for update in self.journal.add_found(found, self.run_id, self.fingerprint):
+        for update in self.journal.add_found(found, self.run_id, self.fingerprint, self.namer):
             self.meter.total += 1
             match update.status:
                 case Status.INVALID:

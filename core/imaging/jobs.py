@@ -34,7 +34,7 @@ READY = "ready"
 class ResizeJob:
     src: str | Slot  # a file, or a download held in the batch's shared spool
     out_dir: str
-    stem: str
+    stem: str  # the item's name (the journal's): each output's name is `core.naming.output_filename(stem, ...)`
     spec: ResizeSpec
     focus: Focus | None = None  # this item's crop chosen by hand (the spec is the whole batch's)
 

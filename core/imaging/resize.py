@@ -122,9 +122,10 @@ def make_thumbnails(
 ) -> ResizeResult:
     """Decode `src` (a file, or a whole file's bytes) once and write one thumbnail per size in `spec` into `out_dir`.
 
-    Names come from `naming.output_filename(stem, size, ext, several_sizes)`; subfolders in `stem`
-    are created. Each file is written to `.{name}.{pid}.tmp` in its folder and renamed into place,
-    so a crash never leaves half a thumbnail, and the temporary file is removed on any error.
+    Names come from `naming.output_filename(stem, size, ext, several_sizes, width, height)` (`stem` is the item's
+    name, which may hold {size}, {width} and {height}); subfolders in it are created. Each file is written to
+    `.{name}.{pid}.tmp` in its folder and renamed into place, so a crash never leaves half a thumbnail, and the
+    temporary file is removed on any error.
 
     Raises ResizeError for anything about the image (unreadable, too large, corrupt, unsupported
     output format). OSErrors from writing (disk full, permissions) propagate unchanged.
@@ -139,7 +140,7 @@ def make_thumbnails(
         outputs = []
         for size in spec.sizes:
             thumb = _render(source, size, spec, fmt)
-            name = output_filename(stem, size, _WRITERS[fmt][1], len(spec.sizes) > 1)
+            name = output_filename(stem, size, _WRITERS[fmt][1], len(spec.sizes) > 1, thumb.width, thumb.height)
             outputs.append(_write(thumb, out_dir, name, fmt, spec, source))
     return ResizeResult(source.width, source.height, outputs, source.warning)
 

@@ -331,10 +331,10 @@ def _folder_entries(source: str, folder: Path, file: str | None = None, line: in
     folder already visited (through a symbolic link) is not walked again, so link loops end.
     """
     seen: set[tuple[int, int]] = set()
-    stack = [(source, folder.resolve())]
+    stack = [(source, folder.resolve(), "")]  # as shown, the real folder, the folder relative to `folder`
     said = False  # found an image or reported a problem
     while stack:
-        shown, real = stack.pop()
+        shown, real, rel = stack.pop()
         try:
             st = real.stat()
             if (st.st_dev, st.st_ino) in seen:
@@ -361,10 +361,10 @@ def _folder_entries(source: str, folder: Path, file: str | None = None, line: in
             except (OSError, RuntimeError):  # a link loop
                 continue
             if is_dir:
-                subfolders.append((shown_item, target))
+                subfolders.append((shown_item, target, f"{rel}/{item.name}" if rel else item.name))
             elif is_image_file(target):
                 said = True
-                yield Entry(shown_item, target.as_uri(), file, line)
+                yield Entry(shown_item, target.as_uri(), file, line, rel_dir=rel)
         stack.extend(reversed(subfolders))
     if not said:
         yield Entry(source, None, file, line, "no image files in this folder")

@@ -7,6 +7,7 @@ an HTTP proxy, so the batch resumes exactly as it would have.
 
 from __future__ import annotations
 
+import re
 import shutil
 import sqlite3
 from pathlib import Path
@@ -17,6 +18,7 @@ from core.batch.journal import MIGRATIONS, SCHEMA_VERSION, Journal, JournalTooNe
 from core.batch.runner import Runner
 from core.cli import build_parser, settings_from_args
 from core.models import ItemUpdate, Status, Summary
+from core.sources import iter_entries
 from tests.fixtures.make_journal_v1 import DONE, FAILED, FIXTURE, PENDING, proxy_environment
 from tests.support.loopback import LoopbackServer
 
@@ -232,3 +234,39 @@ def test_a_folder_interrupted_by_the_first_release_resumes_with_nothing_redone(
         assert items[url].status == Status.DONE and (output.width, output.height) == (128, 256)
         assert (out / output.path).stat().st_size == output.bytes
     assert _user_version(journal_path(out)) == SCHEMA_VERSION
+
+
+def _run(qtbot, args: list[str]) -> Summary:
+    settings = settings_from_args(build_parser().parse_args(args))
+    entries = None if "--resume" in args else iter_entries([a for a in args if a.endswith(".txt")])
+    runner = Runner(settings, entries, mode="force" if "--force" in args else "normal")
+    with qtbot.waitSignal(runner.finished, timeout=60_000) as blocker:
+        runner.start()
+    summary: Summary = blocker.args[0]
+    assert summary.fatal is None
+    return summary
+
+
+def test_a_first_release_folder_keeps_its_names_in_later_runs_and_forced_ones(
+    qtbot, http_server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = _copy_fixture(tmp_path)
+    old_names = sorted(p.name for p in out.glob("*.jpg"))
+    for name in ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", proxy_environment(http_server)["http_proxy"])
+    listing = str(FIXTURE / "urls.txt")
+
+    _run(qtbot, ["--resume", "--out", str(out)])
+    made = sorted(p.name for p in out.iterdir() if p.is_file())
+    # The first release's files keep their names, and the items it had not reached get its kind of name too:
+    # the folder reads as one batch.
+    assert set(old_names) < set(made) and len(made) == len(DONE) + len(PENDING)
+    assert all(re.fullmatch(r"[dp]\d-[0-9a-f]{16}\.(jpg|png)", name) for name in made), made
+
+    again = _run(qtbot, [listing, "--out", str(out)])
+    assert (again.done, again.skipped) == (0, len(DONE) + len(PENDING))
+    hits = http_server.total_hits()
+    forced = _run(qtbot, [listing, "--out", str(out), "--force"])
+    assert forced.done == len(DONE) + len(PENDING) and http_server.total_hits() > hits
+    assert sorted(p.name for p in out.iterdir() if p.is_file()) == made

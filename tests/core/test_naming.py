@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from core.naming import HASH_LEN, output_filename, output_stem, safe_join
+from core.models import Entry
+from core.naming import (
+    HASH_LEN,
+    NameTemplate,
+    NameTemplateError,
+    name_key,
+    output_filename,
+    output_stem,
+    safe_join,
+)
 
 HASH = re.compile(rf"-[0-9a-f]{{{HASH_LEN}}}$")
 WINDOWS_FORBIDDEN = set('<>:"/\\|?*')
@@ -24,7 +33,7 @@ def assert_safe(stem: str) -> None:
     assert not any(ord(c) < 32 or c in WINDOWS_FORBIDDEN for c in stem)
     assert not stem.startswith((".", "-"))
     # the longest name built from a stem, and its temporary name, fit in 255 bytes
-    longest = "." + output_filename(stem, 8192, "webp", True) + ".4194304.tmp"
+    longest = "." + output_filename(stem, 8192, "webp", True, 8192, 8192) + ".4194304.tmp"
     assert len(longest.encode("utf-8")) < 255
     assert unicodedata.normalize("NFC", stem) == stem
 
@@ -108,9 +117,9 @@ def test_urls_differing_only_in_query_get_different_stems() -> None:
 
 
 def test_output_filename() -> None:
-    assert output_filename("cat-1234abcd", 256, "jpg", False) == "cat-1234abcd.jpg"
-    assert output_filename("cat-1234abcd", 256, "jpg", True) == "cat-1234abcd_256.jpg"
-    assert output_filename("cat-1234abcd", 64, ".PNG", True) == "cat-1234abcd_64.png"
+    assert output_filename("cat-1234abcd", 256, "jpg", False, 256, 192) == "cat-1234abcd.jpg"
+    assert output_filename("cat-1234abcd", 256, "jpg", True, 256, 192) == "cat-1234abcd_256.jpg"
+    assert output_filename("cat-1234abcd", 64, ".PNG", True, 64, 48) == "cat-1234abcd_64.png"
 
 
 def test_safe_join_accepts_names_inside(tmp_path: Path) -> None:
@@ -135,5 +144,66 @@ def test_safe_join_refuses_symlinks_leading_out(tmp_path: Path) -> None:
 
 def test_every_stem_is_a_safe_join(tmp_path: Path) -> None:
     for url in ("https://h/..%2F..%2Fx", "file:///", "https://h/CON", "https://h/" + "x" * 400):
-        name = output_filename(output_stem(url), 256, "jpg", True)
+        name = output_filename(output_stem(url), 256, "jpg", True, 256, 256)
         assert safe_join(tmp_path, name).parent == tmp_path
+
+
+# -- --name templates ------------------------------------------------------------------------------------------
+
+
+def _name(template: str, url: str, rel_dir: str | None = None, line: int | None = None, number: int = 1) -> str:
+    return NameTemplate.parse(template).item_name(Entry(url, url, line=line, rel_dir=rel_dir), number)
+
+
+@pytest.mark.parametrize(
+    ("template", "url", "rel_dir", "expected"),
+    [
+        ("", "https://h/a/b/photo_004.jpg?w=1", None, "photo_004"),
+        ("", "file:///src/2023/summer/IMG_0001.JPG", "2023/summer", "2023/summer/IMG_0001"),
+        ("", "file:///src/top.png", "", "top"),
+        ("{dir}/{stem}", "https://h/a/b%20c/photo.jpg", None, "a/b_c/photo"),
+        ("{dir}/{stem}", "https://h/photo.jpg", None, "photo"),  # an empty folder is dropped
+        ("{host}/{stem}", "https://cdn.example.com:8443/x.jpg", None, "cdn.example.com_8443/x"),
+        ("{host}/{stem}", "file:///pics/x.jpg", None, "x"),
+        ("{host}", "file:///pics/x.jpg", None, "image"),  # nothing left of the file name
+        ("{stem}-{hash}", "https://h/cat.jpg?id=1", None, output_stem("https://h/cat.jpg?id=1")),
+        ("{stem}_{size}", "https://h/cat.jpg", None, "cat_{size}"),  # filled in per thumbnail
+        ("{dir}/{stem}", "https://h/..%2F..%2Fetc/..%5Cx/%2E%2E/cat.jpg", None, "etc/x/cat"),
+        ("{dir}/{stem}", "https://h/CON/aux.jpg", None, "_CON/_aux"),
+        ("nul/{stem}", "https://h/cat.jpg", None, "_nul/cat"),
+        ("{stem} {n}", "https://h/cat.jpg", None, "cat 7"),
+        ("{stem}{{x}}", "https://h/a%7Bsize%7D.jpg", None, None),  # unbalanced: refused at parse
+    ],
+)
+def test_item_names(template: str, url: str, rel_dir: str | None, expected: str | None, tmp_path: Path) -> None:
+    if expected is None:
+        with pytest.raises(NameTemplateError):
+            NameTemplate.parse(template)
+        return
+    name = _name(template, url, rel_dir, number=7)
+    assert name == expected
+    assert safe_join(tmp_path, output_filename(name, 256, "jpg", True, 256, 192)).is_relative_to(tmp_path)
+
+
+def test_a_field_value_never_carries_a_field() -> None:
+    name = _name("{stem}_{size}", "https://h/a%7Bwidth%7D.jpg")
+    assert output_filename(name, 64, "png", False, 64, 40) == "a_width_64.png"
+
+
+def test_n_is_the_list_line_or_else_the_number_in_input_order() -> None:
+    assert _name("{n}", "https://h/x.jpg", line=12, number=3) == "12"
+    assert _name("{n}", "https://h/x.jpg", number=3) == "3"
+    assert _name("{n}", "file:///src/x.jpg", rel_dir="", line=2, number=5) == "5"  # a folder named on line 2
+
+
+def test_output_filename_fills_the_thumbnail_s_fields() -> None:
+    assert output_filename("a/cat-{width}x{height}", 128, "webp", False, 128, 96) == "a/cat-128x96.webp"
+    assert output_filename("a/cat-{width}x{height}", 128, "webp", True, 128, 96) == "a/cat-128x96_128.webp"
+    assert output_filename("{size}/cat", 128, "jpg", True, 128, 96) == "128/cat.jpg"
+
+
+def test_names_clash_as_case_insensitive_file_systems_see_them() -> None:
+    assert name_key("Photo") == name_key("PHOTO") == name_key("photo")
+    assert name_key("Straße") == name_key("STRASSE")
+    assert name_key("e\u0301") == name_key("É")
+    assert name_key("a/B") != name_key("a_b")

@@ -687,7 +687,7 @@ def test_folder_is_walked_by_content_in_a_stable_order(tmp_path: Path) -> None:
 def test_folder_source_keeps_the_path_as_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     image = make_image(tmp_path / "pics" / "a.png")
     monkeypatch.chdir(tmp_path)
-    assert entries("pics") == [Entry(os.path.join("pics", "a.png"), image.resolve().as_uri())]
+    assert entries("pics") == [Entry(os.path.join("pics", "a.png"), image.resolve().as_uri(), rel_dir="")]
 
 
 def test_symlink_loops_end_and_linked_folders_are_walked_once(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ from core.batch.backends.base import (
     Stop,
     describe_error,
 )
-from core.batch.journal import PendingItem
+from core.batch.journal import PendingItem, item_name
 from core.download.fetch import Aborted as DownloadAborted
 from core.download.fetch import Downloader, Fetched, FetchError
 from core.download.limits import FetchLimits
@@ -42,7 +42,7 @@ from core.imaging.focus import Focus
 from core.imaging.jobs import FATAL_ERRNOS, ResizeJob, disk_error, run_job
 from core.imaging.spec import ResizeSpec
 from core.models import Output
-from core.naming import output_stem, safe_join
+from core.naming import safe_join
 from core.settings import Settings
 
 #: `distributed` ships no type hints: its client and futures are `Any` here.
@@ -399,9 +399,7 @@ class DaskBackend:
             except OSError as exc:
                 self._ctx.report(Failed(item.key, f"cannot read the file: {describe_error(exc)}"))
                 return
-        job = RemoteJob(
-            item.url, output_stem(item.url), self._spec, self._limits, self._settings.per_host, data, item.focus
-        )
+        job = RemoteJob(item.url, item_name(item), self._spec, self._limits, self._settings.per_host, data, item.focus)
         with self._lock:
             self._in_flight += 1
         self._session.submit(item.key, job, self._done)

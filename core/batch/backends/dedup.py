@@ -33,7 +33,7 @@ class Twin:
     """An item whose download has the bytes of an earlier one."""
 
     key: str
-    url: str  # the item's URL, which its names come from
+    name: str  # the item's name in the journal, which its thumbnails' names come from
     fetched: Fetched
 
 
@@ -97,15 +97,15 @@ class Twins:
             del self._firsts[settled]
 
 
-def copy_thumbnails(made: Sequence[Output], out_dir: Path, stem: str, sizes: Sequence[int]) -> list[Output]:
-    """Copies of the thumbnails `made` for another item, named from its `stem` as the resizers name them (one per
+def copy_thumbnails(made: Sequence[Output], out_dir: Path, name: str, sizes: Sequence[int]) -> list[Output]:
+    """Copies of the thumbnails `made` for another item, named from its `name` as the resizers name them (one per
     size in `sizes`, in order), each written to a temporary name and renamed, so a crash never leaves half a file.
     OSError from the file system propagates (disk full: the caller stops the batch)."""
     several = len(sizes) > 1
     copies = []
     for size, output in zip(sizes, made, strict=True):
-        name = output_filename(stem, size, PurePosixPath(output.path).suffix, several)
-        source, final = safe_join(out_dir, output.path), safe_join(out_dir, name)
+        file_name = output_filename(name, size, PurePosixPath(output.path).suffix, several, output.width, output.height)
+        source, final = safe_join(out_dir, output.path), safe_join(out_dir, file_name)
         if final != source:
             final.parent.mkdir(parents=True, exist_ok=True)
             tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
@@ -115,5 +115,5 @@ def copy_thumbnails(made: Sequence[Output], out_dir: Path, stem: str, sizes: Seq
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
-        copies.append(Output(PurePosixPath(name).as_posix(), output.width, output.height, output.bytes))
+        copies.append(Output(PurePosixPath(file_name).as_posix(), output.width, output.height, output.bytes))
     return copies

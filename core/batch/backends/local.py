@@ -22,13 +22,12 @@ from core.batch.backends.base import (
 )
 from core.batch.backends.dedup import Twin, Twins, copy_thumbnails
 from core.batch.backends.resize_pool import ResizePool, start_pool
-from core.batch.journal import PendingItem
+from core.batch.journal import PendingItem, item_name
 from core.download.fetch import Aborted as DownloadAborted
 from core.download.fetch import Downloader, Fetched, FetchError
 from core.download.shared_spool import SLOT_BYTES, SharedSpool
 from core.imaging.focus import Focus, focus_text
 from core.imaging.jobs import FATAL_ERRNOS, JobOutcome, ResizeJob, disk_error
-from core.naming import output_stem
 from core.priority import lower_current_thread
 from core.settings import Settings
 
@@ -83,7 +82,7 @@ class LocalBackend:
         with self._lock:
             self._downloading += 1
         read_page = self._settings.pages and not item.from_page  # one level deep
-        self._threads.start(partial(self._download, item.key, item.url, read_page, item.focus))
+        self._threads.start(partial(self._download, item.key, item.url, item_name(item), read_page, item.focus))
 
     def cancel_queued(self) -> None:
         if self.pool is not None:
@@ -108,7 +107,7 @@ class LocalBackend:
 
     # -- on a download thread ------------------------------------------------------------------------------------
 
-    def _download(self, key: str, url: str, read_page: bool, focus: Focus | None) -> None:
+    def _download(self, key: str, url: str, name: str, read_page: bool, focus: Focus | None) -> None:
         """One attempt; on success the resize is handed to the pool from here (a web page read for its images
         has nothing to resize)."""
         lower_current_thread()  # idempotent: in effect once per pool thread
@@ -133,21 +132,21 @@ class LocalBackend:
             event = Failed(key, f"unexpected error while downloading: {describe_error(exc)}")
         else:
             if fetched.page is None:
-                self._resize(key, url, fetched, focus)
+                self._resize(key, name, fetched, focus)
                 return
             event = PageRead(key, fetched)
         with self._lock:
             self._downloading -= 1
         ctx.report(event)
 
-    def _resize(self, key: str, url: str, fetched: Fetched, focus: Focus | None) -> None:
+    def _resize(self, key: str, name: str, fetched: Fetched, focus: Focus | None) -> None:
         """Hand the download to a resizer, unless an earlier download of this batch had the same bytes: then its
         thumbnails are copied (`dedup.Twins`), and this one's bytes are let go at once."""
         assert self._ctx is not None and self.pool is not None
         self._ctx.report(Downloaded(key, fetched))
         # Same bytes and the same crop chosen by hand make the same thumbnails.
         content = None if fetched.digest is None else f"{fetched.digest} {focus_text(focus)}"
-        first = content is None or self._twins.claim(content, Twin(key, url, fetched))
+        first = content is None or self._twins.claim(content, Twin(key, name, fetched))
         with self._lock:
             self._downloading -= 1
             if first:
@@ -155,7 +154,7 @@ class LocalBackend:
         if not first:
             self._release(fetched)
             return
-        job = ResizeJob(fetched.slot or str(fetched.path), str(self._settings.out), output_stem(url), self._spec, focus)
+        job = ResizeJob(fetched.slot or str(fetched.path), str(self._settings.out), name, self._spec, focus)
         self.pool.submit(job, partial(self._resized, key, fetched, content))
 
     # -- on the pool's dispatcher thread -------------------------------------------------------------------------
@@ -182,7 +181,7 @@ class LocalBackend:
             event = Failed(twin.key, outcome.error or "resizing failed", twin.fetched, duplicate_of=first_url)
         else:
             try:
-                copies = copy_thumbnails(res.outputs, self._settings.out, output_stem(twin.url), self._spec.sizes)
+                copies = copy_thumbnails(res.outputs, self._settings.out, twin.name, self._spec.sizes)
             except (OSError, ValueError) as exc:  # ValueError: a name that would leave the output folder
                 if isinstance(exc, OSError) and exc.errno in FATAL_ERRNOS:
                     event = Stop(twin.key, disk_error(exc, str(self._settings.out)))
