@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.batch.backends.base import Aborted, Backend, Context, Downloaded, Event, Failed, FetchFailed, Made, Stop
-from core.batch.control import BatchMode, Control
+from core.batch.control import BatchMode, Control, HostAction
 from core.batch.journal import STATE_DIR, Journal, PendingItem, RunState
 from core.batch.lanes import Lanes, host_of
 from core.download.fetch import Fetched, FetchError
-from core.models import Entry, ItemUpdate, Progress, Status, Summary
+from core.models import Entry, HostUpdate, ItemUpdate, Progress, Status, Summary
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 TICK = 0.1  # seconds between progress snapshots (and journal flushes)
 PULL_SIZE = 500
 BUFFER_CAP = 4000  # items pulled from the journal but not yet started
+HELD_CAP = 100_000  # items kept waiting for hosts the user paused; beyond it the batch waits for the user
 MAX_RETRY_AFTER = 120.0  # a server asking for a longer wait fails the item instead of stalling the batch
 RATE_WINDOW = 5.0
 
@@ -158,6 +159,7 @@ class Scheduler:
         self.meter = Meter()
         self.fatal: str | None = None
         self.seq = 0
+        self.submitted = 0  # items in the backend's hands (download or resize), whose final event is to come
         self.run_id = 0
         self.journal: Journal | None = None
 
@@ -242,11 +244,12 @@ class Scheduler:
                     aborting = True
                     self._drop_waiting_retries()
                     self.backend.cancel_queued()
+                self._obey_host_actions()
                 if not aborting and not self.control.paused:
                     self._fill()
                     self._dispatch()
-                idle = not (self.lanes or self.retries)
-                if not self.active and (aborting or (self.exhausted and idle)):
+                idle = not (self.lanes.movable or self.retries)
+                if not self.submitted and (aborting or (self.exhausted and idle)):
                     break
                 now = time.monotonic()
                 timeout = max(0.0, next_tick - now)
@@ -263,13 +266,14 @@ class Scheduler:
         finally:
             self.backend.close()  # waits for the work in flight: its last events are handled below
             self._drain_events()
+            self._leave_held()
             self._flush()
             _remove_partial_downloads(self.spool)
 
     def _fill(self) -> None:
         if self.exhausted or len(self.lanes.buffer) >= PULL_SIZE:
             return
-        if len(self.lanes) + len(self.retries) >= BUFFER_CAP:
+        if self.lanes.movable + len(self.retries) >= BUFFER_CAP or len(self.lanes) >= HELD_CAP:
             return
         assert self.journal is not None
         batch = self.journal.pending(self.run_id, self.last_id, PULL_SIZE)
@@ -287,32 +291,50 @@ class Scheduler:
 
     def _dispatch(self) -> None:
         now = time.monotonic()
+        while self.retries and self.retries[0][0] <= now:  # due retries go first in their host's lane
+            due = self.active[heapq.heappop(self.retries)[2]]
+            self.lanes.requeue(due.item, due.host)
         while self.backend.has_room():
-            retry = self._due_retry(now)
-            if retry is not None:
-                self._start_download(retry)
-                continue
-            item = self.lanes.next_item()
+            item = self.lanes.next_item(now)
             if item is None:
-                return
-            act = _Active(item, host_of(item.url), time.monotonic())
-            self.active[item.key] = act
-            self.updates.append(ItemUpdate(item.key, item.source, Status.RUNNING, item.file, item.line, item.url))
+                break
+            act = self.active.get(item.key)  # a retry has one already
+            if act is None:
+                act = _Active(item, host_of(item.url), time.monotonic())
+                self.active[item.key] = act
+                self.updates.append(ItemUpdate(item.key, item.source, Status.RUNNING, item.file, item.line, item.url))
             self._start_download(act)
+        self._fail_refused()
 
-    def _due_retry(self, now: float) -> _Active | None:
-        if self.retries and self.retries[0][0] <= now:
-            act = self.active[self.retries[0][2]]
-            if self.lanes.host_free(act.host):
-                heapq.heappop(self.retries)
-                return act
-        return None
+    def _fail_refused(self) -> None:
+        """Items of a host paused for its failures end at once, with the host's message."""
+        refused, self.lanes.refused = self.lanes.refused, []
+        for item, message in refused:
+            act = self.active.get(item.key) or _Active(item, host_of(item.url), time.monotonic(), attempt=0)
+            self.active[item.key] = act
+            self._fail(act, message)
 
     def _start_download(self, act: _Active) -> None:
         act.downloading = True
         act.attempt_started = time.monotonic()
-        self.lanes.take(act.host)
+        self.lanes.started(act.host)
+        self.submitted += 1
         self.backend.submit(act.item)
+
+    def _obey_host_actions(self) -> None:
+        for action, host in self.control.host_actions():
+            match action:
+                case HostAction.HOLD:
+                    self.lanes.hold(host)
+                case HostAction.RELEASE:
+                    self.lanes.release(host)
+
+    def _leave_held(self) -> None:
+        """At the end, items of hosts the user paused stay pending in the journal for the run that resumes."""
+        for key, act in list(self.active.items()):
+            del self.active[key]
+            item = act.item
+            self.updates.append(ItemUpdate(key, item.source, Status.PENDING, item.file, item.line, item.url))
 
     # -- events -----------------------------------------------------------------------------------------------
 
@@ -336,9 +358,11 @@ class Scheduler:
         act = self.active.get(event.key)
         if act is None:
             return
+        if not isinstance(event, Downloaded):
+            self.submitted -= 1
         if act.downloading:
             act.downloading = False
-            self.lanes.give_back(act.host)
+            self._host_answered(act, event)
         match event:
             case Downloaded(fetched=fetched):
                 act.fetched, act.downloaded = fetched, time.monotonic()
@@ -357,6 +381,31 @@ class Scheduler:
             case Stop(error=error):
                 self._stop(act, error)
 
+    def _host_answered(self, act: _Active, event: Event) -> None:
+        """Tell the host's lane how its download went: a retryable failure is the host's fault."""
+        now = time.monotonic()
+        match event:
+            case FetchFailed(error=error) if error.retryable:
+                paused = self.lanes.failed(act.host, error, act.attempt_started, now)
+                if paused is not None:
+                    self._fail_retries_of(act.host, paused)
+            case FetchFailed() | Downloaded() | Made() | Failed():
+                fetched = getattr(event, "fetched", None)
+                self.lanes.succeeded(act.host, fetched.bytes if fetched is not None else 0, now)
+            case Aborted() | Stop():
+                self.lanes.ended(act.host)
+
+    def _fail_retries_of(self, host: str, message: str) -> None:
+        """A host was just paused: its items waiting for a retry fail now, not one by one later."""
+        mine = [entry for entry in self.retries if self.active[entry[2]].host == host]
+        if not mine:
+            return
+        self.retries = [entry for entry in self.retries if self.active[entry[2]].host != host]
+        heapq.heapify(self.retries)
+        for _due, _seq, key in mine:
+            self.lanes.requeue(self.active[key].item, host)  # refused by the paused lane, failed below
+        self._fail_refused()
+
     def _stop(self, act: _Active, error: str) -> None:
         """The batch cannot go on (the output folder refused a file, ...). The item is not at fault, so it stays
         pending in the journal, like everything not yet done, for the run that resumes."""
@@ -366,6 +415,10 @@ class Scheduler:
         self.control.cancel()
 
     def _fetch_failed(self, act: _Active, err: FetchError) -> None:
+        paused = self.lanes.paused_message(act.host)
+        if paused is not None:
+            self._fail(act, paused, http_status=err.http_status)
+            return
         if err.retryable and act.attempt <= self.s.retries and not self.control.aborted:
             if err.retry_after is not None and err.retry_after > MAX_RETRY_AFTER:
                 msg = f"{err.message}; the server asked to wait {err.retry_after:.0f} s, longer than this tool waits"
@@ -376,6 +429,7 @@ class Scheduler:
             delay = backoff_delay(act.attempt - 1, err.retry_after)
             log.debug("%s: retry %d in %.2f s: %s", act.item.key, act.attempt - 1, delay, err.message)
             heapq.heappush(self.retries, (time.monotonic() + delay, self.seq, act.item.key))
+            self.lanes.retry_later(act.host)
             return
         msg = err.message
         if err.retryable and (act.attempt > 1 or act.attempt > self.s.retries):
@@ -390,6 +444,7 @@ class Scheduler:
     def _settle(self, act: _Active, status: Status, fetched: Fetched | None, **outcome: object) -> None:
         """Record an item's final outcome: it leaves the in-flight set and is journalled at the next tick."""
         del self.active[act.item.key]
+        self.lanes.settled(act.host, status == Status.DONE)
         now = time.monotonic()
         if log.isEnabledFor(logging.DEBUG):
             downloaded = act.downloaded or now  # a Dask task reports download and resize as one
@@ -422,8 +477,10 @@ class Scheduler:
             self.journal.record(self.finished_updates, self.run_id, self.fingerprint)
             self.updates.extend(self.finished_updates)
             self.finished_updates = []
-        self._emit(self.updates)
+        self._emit(self.updates, self.lanes.tick(time.monotonic()))
         self.updates = []
 
-    def _emit(self, updates: list[ItemUpdate]) -> None:
-        self.listener.progress(self.meter.snapshot(len(self.active), self.control.paused, updates))
+    def _emit(self, updates: list[ItemUpdate], hosts: list[HostUpdate] | None = None) -> None:
+        progress = self.meter.snapshot(len(self.active), self.control.paused, updates)
+        progress.hosts = hosts or []
+        self.listener.progress(progress)

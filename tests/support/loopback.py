@@ -157,8 +157,10 @@ class LoopbackServer:
     `stop()` raise, so such bugs cannot hide.
     """
 
-    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None, bind: str = "127.0.0.1") -> None:
+        """`bind` "0.0.0.0" lets the server play many hosts: every 127.x.y.z address reaches it (`url(host=)`)."""
         self.tls = tls
+        self.bind = bind
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._routes: dict[str, tuple[int, bytes, dict[str, str]]] = {}
@@ -214,9 +216,9 @@ class LoopbackServer:
     def port(self) -> int:
         return self._httpd.server_address[1]
 
-    def url(self, path: str = "/") -> str:
+    def url(self, path: str = "/", host: str = "127.0.0.1") -> str:
         scheme = "https" if self.tls else "http"
-        return f"{scheme}://127.0.0.1:{self.port}{path}"
+        return f"{scheme}://{host}:{self.port}{path}"
 
     def add(self, path: str, body: bytes, headers: dict[str, str] | None = None, status: int = 200) -> str:
         """Serve `body` at exactly `path` (query ignored); returns its URL."""
@@ -324,7 +326,7 @@ class _HTTPServer(ThreadingHTTPServer):
 
     def __init__(self, owner: LoopbackServer) -> None:
         self.owner = owner
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__((owner.bind, 0), _Handler)
 
     def server_bind(self) -> None:
         socketserver.TCPServer.server_bind(self)  # skips HTTPServer's reverse DNS lookup
