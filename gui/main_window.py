@@ -38,6 +38,7 @@ from core.settings import Settings, SettingsError
 from gui.about import app_icon, show_about
 from gui.batch_controller import BatchController
 from gui.drops import Dropped, SourceLoader, can_accept, read_mime
+from gui.hosts_view import HostsView
 from gui.queue_model import QueueModel
 from gui.queue_view import QueueView
 from gui.report_export import ReportExport
@@ -109,6 +110,10 @@ class MainWindow(QMainWindow):
         self.setStatusBar(self.status)
         self.loader = SourceLoader(self)
         self.batch = BatchController(self.model, self.thumbnail_view, self.status, self)
+        self.hosts_view = HostsView(self.batch.hosts)
+        self.hosts_view.pause_requested.connect(self.batch.pause_hosts)
+        self.hosts_view.resume_requested.connect(self.batch.resume_hosts)
+        self.tabs.addTab(self.hosts_view, "Hosts")
 
         self._make_actions()
         self._connect()
