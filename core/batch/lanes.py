@@ -2,8 +2,9 @@
 
 A lane is polite to its host. A failure that is the host's fault (429, 5xx, a timeout, a refused or reset
 connection: every retryable download error) cools the host down: its connection limit is halved (down to one)
-and nothing new starts there before the server's Retry-After, or an exponential backoff, has passed; other hosts
-go on at full speed. Each answer after that gives one connection back. A host that fails `FAILURES_TO_PAUSE`
+and nothing new starts there before the server's Retry-After has passed (for the whole host, not only the item
+that got it) or, from the second cool-down in a row, an exponential backoff; other hosts go on at full speed.
+Each answer after that gives one connection back. A host that fails `FAILURES_TO_PAUSE`
 times in a row is paused: its remaining items fail at once with one clear message instead of each being retried
 to exhaustion. The user may hold a host: its items wait (pending, never failed) until it is released.
 
@@ -42,11 +43,14 @@ def host_of(url: str) -> str:
     return parts.netloc.lower()
 
 
-def cool_down_delay(rounds: int, retry_after: float | None) -> float:
-    """Seconds a host rests in its `rounds`-th cool-down in a row: its Retry-After, else exponential, jittered."""
+def cool_down_delay(rounds: int, retry_after: float | None) -> float | None:
+    """Seconds nothing new starts on a host in its `rounds`-th cool-down in a row: its Retry-After; without one,
+    none the first time (one failing URL on a busy host costs only connections), then 0.5 s doubling, jittered."""
     if retry_after is not None:
         return min(MAX_COOL_DOWN, max(0.0, retry_after))
-    return min(30.0, 0.5 * 2.0 ** (rounds - 1)) * random.uniform(0.5, 1.5)
+    if rounds < 2:
+        return None
+    return min(30.0, 0.5 * 2.0 ** (rounds - 2)) * random.uniform(0.5, 1.5)
 
 
 def pause_message(failures: int, error: str) -> str:
@@ -63,7 +67,7 @@ class _Lane:
     waiting: deque[PendingItem] = field(default_factory=deque)
     cool_until: float = 0.0
     cut_at: float = 0.0  # when the limit was last halved: failures of attempts started before do not halve it again
-    failures: int = 0  # host-fault failures in a row
+    failures: int = 0  # items whose first attempt failed since the host last answered
     rounds: int = 0  # cool-downs in a row: the backoff doubles with each
     error: str | None = None
     paused: str | None = None  # the message its items fail with
@@ -146,9 +150,10 @@ class Lanes:
         return None
 
     def requeue(self, item: PendingItem, host: str) -> None:
-        """A retry is due: it goes first in its host's lane."""
+        """A retry is due: it waits behind its host's other items, so a failing host is tried on other addresses
+        (and paused soon if they fail too) rather than on the same one again and again."""
         if not host:
-            self.buffer.appendleft(item)
+            self.buffer.append(item)
             return
         lane = self._lane(host)
         lane.retrying -= 1
@@ -156,7 +161,7 @@ class Lanes:
             self.refused.append((item, lane.paused))
             self._forget_if_idle(host, lane, time.monotonic())
             return
-        self._wait(host, lane, item, first=True)
+        self._wait(host, lane, item)
 
     def started(self, host: str) -> None:
         if host:
@@ -191,20 +196,32 @@ class Lanes:
         if lane is not None:
             self._forget_if_idle(host, lane, time.monotonic())
 
-    def failed(self, host: str, error: FetchError, attempt_started: float, now: float) -> str | None:
-        """A download failed through the host's fault: cool it down. Returns the pause message when this failure
-        pauses the host; the scheduler then fails the host's items waiting for a retry (`take_paused`)."""
+    def failed(
+        self, host: str, error: FetchError, attempt_started: float, now: float, first_attempt: bool = True
+    ) -> str | None:
+        """A download failed through the host's fault: cool the host down. Returns the pause message when this
+        pauses the host; the scheduler then fails the host's items waiting for a retry.
+
+        Only first attempts count (toward the pause, and to cut connections): a host fails "8 times in a row"
+        when 8 items failed on their first try with no answer between. Retries of a few bad addresses on a
+        healthy host (which gather at the end of a batch) never pause it or slow it down; a dead host is paused
+        after its first 8 items."""
         lane = self._ended(host)
         if lane is None:
             return None
-        lane.failures += 1
         lane.error = error.message
-        if attempt_started >= lane.cut_at:  # one cut per round of attempts, as TCP halves once per round trip
-            full = lane.limit if lane.limit is not None else max(1, lane.active + 1)
-            lane.limit = max(1, full // 2)
-            lane.cut_at = now
-            lane.rounds += 1
-        lane.cool_until = max(lane.cool_until, now + cool_down_delay(lane.rounds, error.retry_after))
+        if first_attempt:
+            lane.failures += 1
+            if attempt_started >= lane.cut_at:  # one cut per round of attempts, as TCP halves once per round trip
+                full = lane.limit if lane.limit is not None else max(1, lane.active + 1)
+                lane.limit = max(1, full // 2)
+                lane.cut_at = now
+                lane.rounds += 1
+        # A Retry-After is honoured for the whole host whatever the attempt; a retry of an address that failed
+        # before says little about the host, so it neither cuts nor lengthens the host's rest.
+        rest = cool_down_delay(lane.rounds, error.retry_after) if first_attempt or error.retry_after else None
+        if rest is not None:
+            lane.cool_until = max(lane.cool_until, now + rest)
         if lane.failures >= FAILURES_TO_PAUSE and lane.paused is None:
             lane.paused = pause_message(lane.failures, error.message)
             self._refuse_waiting(lane)
@@ -287,11 +304,8 @@ class Lanes:
             return False
         return lane.limit is None or lane.active < lane.limit
 
-    def _wait(self, host: str, lane: _Lane, item: PendingItem, first: bool = False) -> None:
-        if first:
-            lane.waiting.appendleft(item)
-        else:
-            lane.waiting.append(item)
+    def _wait(self, host: str, lane: _Lane, item: PendingItem) -> None:
+        lane.waiting.append(item)
         self._ready.setdefault(host, lane)
         self._waiting += 1
         if lane.held:

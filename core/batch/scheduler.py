@@ -291,7 +291,7 @@ class Scheduler:
 
     def _dispatch(self) -> None:
         now = time.monotonic()
-        while self.retries and self.retries[0][0] <= now:  # due retries go first in their host's lane
+        while self.retries and self.retries[0][0] <= now:  # due retries join their host's lane
             due = self.active[heapq.heappop(self.retries)[2]]
             self.lanes.requeue(due.item, due.host)
         while self.backend.has_room():
@@ -386,7 +386,7 @@ class Scheduler:
         now = time.monotonic()
         match event:
             case FetchFailed(error=error) if error.retryable:
-                paused = self.lanes.failed(act.host, error, act.attempt_started, now)
+                paused = self.lanes.failed(act.host, error, act.attempt_started, now, act.attempt == 1)
                 if paused is not None:
                     self._fail_retries_of(act.host, paused)
             case FetchFailed() | Downloaded() | Made() | Failed():

@@ -13,9 +13,8 @@ UNAVAILABLE = FetchError("HTTP 503 Service Unavailable", http_status=503, retrya
 
 
 def _items(host: str, n: int, start: int = 0) -> list[PendingItem]:
-    return [
-        PendingItem(start + i, f"http://{host}/{i}.jpg", f"http://{host}/{i}.jpg", "", None, None) for i in range(n)
-    ]
+    urls = [f"http://{host}/{start + i}.jpg" for i in range(n)]
+    return [PendingItem(start + i, url, url, url, None, None) for i, url in enumerate(urls)]
 
 
 def _start_all(lanes: Lanes, now: float) -> list[PendingItem]:
@@ -52,9 +51,10 @@ def test_a_503_halves_the_host_limit_and_rests_the_host_for_its_retry_after_whil
 def test_failures_in_a_row_pause_the_host_and_its_waiting_items_are_refused_with_the_reason() -> None:
     lanes = Lanes(host_limit=FAILURES_TO_PAUSE)
     lanes.buffer.extend(_items("dead", FAILURES_TO_PAUSE + 3))
-    assert len(_start_all(lanes, now=0.0)) == FAILURES_TO_PAUSE
+    started = _start_all(lanes, now=0.0)
+    assert len(started) == FAILURES_TO_PAUSE
     refused = FetchError("connection refused", retryable=True)
-    messages = [lanes.failed("dead", refused, 0.0, now=0.1) for _ in range(FAILURES_TO_PAUSE)]
+    messages = [lanes.failed("dead", refused, 0.0, now=0.1) for _ in started]
     assert messages[:-1] == [None] * (FAILURES_TO_PAUSE - 1)
     assert messages[-1] == f"host paused after {FAILURES_TO_PAUSE} failures in a row: connection refused"
     assert lanes.state("dead") == HostState.PAUSED
@@ -85,11 +85,25 @@ def test_an_answer_ends_the_run_of_failures() -> None:
     assert attempt(ok=False) is not None  # the eighth in a row
 
 
+def test_one_address_failing_again_and_again_does_not_pause_its_host() -> None:
+    """Only first attempts count: a bad address retried on a healthy host is that item's problem."""
+    lanes = Lanes(host_limit=2)
+    (item,) = _items("shop", 1)
+    lanes.buffer.append(item)
+    for n in range(3 * FAILURES_TO_PAUSE):
+        now = 100.0 * (n + 1)
+        assert _start_all(lanes, now) == [item]
+        assert lanes.failed("shop", UNAVAILABLE, now, now, first_attempt=n == 0) is None
+        lanes.retry_later("shop")
+        lanes.requeue(item, "shop")
+    assert lanes.state("shop", now=1e6) != HostState.PAUSED
+
+
 def test_a_held_host_keeps_its_items_waiting_until_released() -> None:
     lanes = Lanes(host_limit=2)
     lanes.hold("slow")
     lanes.buffer.extend(_items("slow", 3) + _items("other", 1, start=10))
-    assert [i.url for i in _start_all(lanes, now=0.0)] == ["http://other/0.jpg"]
+    assert [i.url for i in _start_all(lanes, now=0.0)] == ["http://other/10.jpg"]
     assert lanes.movable == 0 and lanes.held_waiting == 3 and not lanes.refused
     assert {u.host: u.state for u in lanes.tick(0.0)}["slow"] == HostState.HELD
     lanes.release("slow")
