@@ -281,14 +281,6 @@ class Lanes:
         self._added.clear()
         return changes
 
-    def take_waiting_of(self, host: str) -> list[PendingItem]:
-        """Items of `host` still waiting (for the end of a batch: they stay pending)."""
-        lane = self._lanes.get(host)
-        return [] if lane is None else list(lane.waiting)
-
-    def held_hosts(self) -> list[str]:
-        return [host for host, lane in self._lanes.items() if lane.held]
-
     # -- inside -----------------------------------------------------------------------------------------------
 
     def _lane(self, host: str) -> _Lane:
