@@ -100,6 +100,7 @@ class Progress:
     eta_seconds: float | None = None
     paused: bool = False
     updates: list[ItemUpdate] = field(default_factory=list)
+    hosts: list[HostUpdate] = field(default_factory=list)  # hosts changed since the last snapshot
 
     @property
     def finished(self) -> int:
@@ -136,3 +137,27 @@ class Summary:
     @property
     def ok(self) -> bool:
         return not (self.failed or self.invalid or self.cancelled or self.fatal)
+
+
+class HostState(StrEnum):
+    """How a host's lane behaves now, as the Hosts view shows it."""
+
+    OK = "ok"
+    COOLING_DOWN = "cooling down"  # it answered 429/5xx or timed out: fewer connections, a pause before the next
+    PAUSED = "paused"  # it failed too many times in a row: its remaining items fail
+    HELD = "paused by you"  # its items wait until the user resumes it
+
+
+@dataclass(frozen=True, slots=True)
+class HostUpdate:
+    """A host whose figures changed since the last snapshot. The engine forgets idle hosts, so counts come as
+    what was added since the last update of that host; `in_flight`, `speed` and `state` are as they are now."""
+
+    host: str
+    state: HostState
+    in_flight: int
+    done_added: int = 0
+    failed_added: int = 0
+    bytes_added: int = 0
+    bytes_per_second: float = 0.0
+    error: str | None = None  # the last failure that was the host's fault, for the view's tooltip

@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject, Signal
 from core.batch.runner_process import RunnerProcess
 from core.models import Entry, Progress, Status, Summary
 from core.settings import Settings
+from gui.hosts_model import HostsModel
 from gui.queue_model import QueueModel
 from gui.status_bar import StatusBar, percent
 from gui.thumbnail_view import ThumbnailView
@@ -38,6 +39,7 @@ class BatchController(QObject):
         self.settings: Settings | None = None  # of the running or last batch
         self.last_summary: Summary | None = None
         self.last_progress: Progress | None = None
+        self.hosts = HostsModel(self)  # the Hosts tab's table, fed from the snapshots
 
     @property
     def is_running(self) -> bool:
@@ -57,6 +59,7 @@ class BatchController(QObject):
         else:
             self.model.reset_statuses()
         self.thumbnails.clear()
+        self.hosts.clear()
         self.thumbnails.set_output_dir(runner.settings.out)
         self.thumbnails.set_settings(runner.settings)
         self.settings = runner.settings
@@ -88,6 +91,17 @@ class BatchController(QObject):
         else:
             self.pause()
 
+    def pause_hosts(self, hosts: list[str]) -> None:
+        """Start nothing more from these hosts; their images wait (and stay to do if the batch ends first)."""
+        for host in hosts:
+            if self.runner is not None:
+                self.runner.pause_host(host)
+
+    def resume_hosts(self, hosts: list[str]) -> None:
+        for host in hosts:
+            if self.runner is not None:
+                self.runner.resume_host(host)
+
     def cancel(self) -> None:
         """Stop soon; the journal keeps what is left, so the batch can be resumed later."""
         if self.runner is not None:
@@ -111,6 +125,8 @@ class BatchController(QObject):
         if self.runner is None or self.sender() is not self.runner:
             return
         self.last_progress = progress
+        if progress.hosts:
+            self.hosts.apply(progress.hosts)
         if progress.updates:
             self.model.apply_updates(progress.updates)
             made = [u for u in progress.updates if u.status in _HAS_THUMBNAILS and u.outputs]

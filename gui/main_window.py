@@ -46,6 +46,7 @@ from gui.about import AboutDialog, app_icon, show_about
 from gui.batch_controller import BatchController
 from gui.drops import Dropped, SourceLoader, can_accept, read_mime
 from gui.help_dialog import ShortcutsDialog
+from gui.hosts_view import HostsView
 from gui.icons import Glyph, toolbar_icon
 from gui.notify import BatchNotifier
 from gui.queue_model import QueueModel
@@ -126,6 +127,10 @@ class MainWindow(QMainWindow):
         self.setStatusBar(self.status)
         self.loader = SourceLoader(self)
         self.batch = BatchController(self.model, self.thumbnail_view, self.status, self)
+        self.hosts_view = HostsView(self.batch.hosts)
+        self.hosts_view.pause_requested.connect(self.batch.pause_hosts)
+        self.hosts_view.resume_requested.connect(self.batch.resume_hosts)
+        self.tabs.addTab(self.hosts_view, "Hosts")
 
         self._make_actions()
         self._make_window_polish()

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import queue
 import threading
 from enum import StrEnum
+
+
+class HostAction(StrEnum):
+    """What the user asks of one host."""
+
+    HOLD = "hold"  # its items wait (pending) until released
+    RELEASE = "release"
 
 
 class Control:
@@ -13,6 +21,7 @@ class Control:
         self._abort = threading.Event()
         self._paused = threading.Event()
         self._done = threading.Event()
+        self._host_actions: queue.SimpleQueue[tuple[HostAction, str]] = queue.SimpleQueue()
 
     def cancel(self) -> None:
         """Stop: downloads end mid-stream, nothing new starts. A paused batch is unpaused so it can wind down."""
@@ -24,6 +33,23 @@ class Control:
 
     def resume(self) -> None:
         self._paused.clear()
+
+    def hold_host(self, host: str) -> None:
+        """Start nothing more from `host` (a key of `core.batch.lanes.host_of`); its items wait, not failed."""
+        self._host_actions.put((HostAction.HOLD, host))
+
+    def release_host(self, host: str) -> None:
+        """Let `host` go on, also after it was paused for failing too often."""
+        self._host_actions.put((HostAction.RELEASE, host))
+
+    def host_actions(self) -> list[tuple[HostAction, str]]:
+        """The host requests since the last call, in order (the engine thread takes them)."""
+        taken: list[tuple[HostAction, str]] = []
+        while True:
+            try:
+                taken.append(self._host_actions.get_nowait())
+            except queue.Empty:
+                return taken
 
     def finish(self) -> None:
         """The batch has ended (its summary is on its way)."""

@@ -107,6 +107,15 @@ class Runner(QObject):
     def resume(self) -> None:
         self._control.resume()
 
+    def pause_host(self, host: str) -> None:
+        """Start nothing more from `host` (as `HostUpdate.host` names it); its items wait, and stay to do if the
+        batch ends first."""
+        self._control.hold_host(host)
+
+    def resume_host(self, host: str) -> None:
+        """Let `host` go on, also one paused for failing too often."""
+        self._control.release_host(host)
+
     def cancel(self) -> None:
         """Stop downloads mid-stream, let running resizes finish, save the journal; resumable later."""
         self._control.cancel()

@@ -26,7 +26,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 
 from core import logs
 from core.batch.backends.resize_pool import how_it_ended
-from core.batch.control import BatchMode
+from core.batch.control import BatchMode, HostAction
 from core.batch.runner import Runner
 from core.models import Entry, Progress, Summary
 from core.priority import lower_current_thread
@@ -44,6 +44,18 @@ class Command(StrEnum):
     PAUSE = "pause"
     RESUME = "resume"
     CANCEL = "cancel"
+
+
+@dataclass(frozen=True, slots=True)
+class HostRequest:
+    """The window asks its engine to hold or release one host."""
+
+    action: HostAction
+    host: str
+
+
+#: A control message: a command for the whole batch, or one for a host.
+Message = Command | HostRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +100,7 @@ class RunnerProcess(QObject):
         self._process: Any = None
         self._control: Connection | None = None
         self._control_lock = threading.Lock()
-        self._before_start: list[Command] = []  # pause, resume, cancel asked for before `start`
+        self._before_start: list[Message] = []  # what was asked for before `start`
 
     @property
     def settings(self) -> Settings:
@@ -144,6 +156,12 @@ class RunnerProcess(QObject):
         self._paused = False
         self._send(Command.CANCEL)
 
+    def pause_host(self, host: str) -> None:
+        self._send(HostRequest(HostAction.HOLD, host))
+
+    def resume_host(self, host: str) -> None:
+        self._send(HostRequest(HostAction.RELEASE, host))
+
     def wait(self, timeout_ms: int = -1) -> bool:
         """Block until the batch has ended (the `finished` signal was emitted). For shutdown and tests."""
         if self._reader is None:
@@ -155,7 +173,7 @@ class RunnerProcess(QObject):
         self._process.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         return not self._process.is_alive()
 
-    def _send(self, message: Command) -> None:
+    def _send(self, message: Message) -> None:
         with self._control_lock:
             if self._reader is None:
                 self._before_start.append(message)
@@ -225,7 +243,7 @@ def _child_main(
     feed: Connection | None,
     settings: Settings,
     mode: BatchMode,
-    before_start: list[Command],
+    before_start: list[Message],
     only: list[str] | None = None,
 ) -> None:
     """The child: run the batch, forward the runner's signals, obey pause, resume and cancel."""
@@ -255,8 +273,12 @@ def _child_main(
     events.close()
 
 
-def _obey(runner: Runner, message: Command) -> None:
+def _obey(runner: Runner, message: Message) -> None:
     match message:
+        case HostRequest(HostAction.HOLD, host):
+            runner.pause_host(host)
+        case HostRequest(HostAction.RELEASE, host):
+            runner.resume_host(host)
         case Command.PAUSE:
             runner.pause()
         case Command.RESUME:

@@ -14,12 +14,10 @@ import queue
 import random
 import threading
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator
-from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from core.batch.backends.base import (
     Aborted,
@@ -33,20 +31,21 @@ from core.batch.backends.base import (
     PageRead,
     Stop,
 )
-from core.batch.control import BatchMode, Control
+from core.batch.control import BatchMode, Control, HostAction
 from core.batch.journal import STATE_DIR, Journal, PendingItem, RunState
+from core.batch.lanes import Lanes, host_of
 from core.batch.remake import RemakePlan, remake_plan
 from core.download.fetch import Fetched, FetchError
-from core.models import Entry, ItemUpdate, Progress, Status, Summary
+from core.models import Entry, HostUpdate, ItemUpdate, Progress, Status, Summary
 from core.naming import NameTemplate, safe_join
 from core.settings import Settings
-from core.sources import InvalidSource, normalise_url
 
 log = logging.getLogger(__name__)
 
 TICK = 0.1  # seconds between progress snapshots (and journal flushes)
 PULL_SIZE = 500
 BUFFER_CAP = 4000  # items pulled from the journal but not yet started
+HELD_CAP = 100_000  # items kept waiting for hosts the user paused; beyond it the batch waits for the user
 MAX_RETRY_AFTER = 120.0  # a server asking for a longer wait fails the item instead of stalling the batch
 RATE_WINDOW = 5.0
 
@@ -60,19 +59,6 @@ def backoff_delay(attempt: int, retry_after: float | None) -> float:
     if retry_after is not None:
         return max(0.0, retry_after)
     return min(30.0, 0.5 * 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.5)
-
-
-def host_of(url: str) -> str:
-    """The per-host limit's key; local files and data: URLs have none. An international host is keyed by its
-    UTS #46 form, as the connection reaches it (normalised URLs have it already; this guards older journals)."""
-    parts = urlsplit(url)
-    if parts.scheme in ("file", "data"):
-        return ""
-    netloc = parts.netloc.lower()
-    if not netloc.isascii():
-        with suppress(InvalidSource):
-            return urlsplit(normalise_url(url)).netloc
-    return netloc
 
 
 def _until_cancelled(entries: Iterable[Entry], control: Control) -> Iterator[Entry]:
@@ -149,50 +135,6 @@ class Meter:
         )
 
 
-class Lanes:
-    """Items pulled from the journal, waiting for a free slot of their host (the per-host limit)."""
-
-    def __init__(self, host_limit: int | None) -> None:
-        """`host_limit`: downloads per host at once; None when the backend enforces the limit itself."""
-        self.host_limit = host_limit
-        self.buffer: deque[PendingItem] = deque()
-        self.deferred: dict[str, deque[PendingItem]] = {}
-        self.deferred_count = 0
-        self.host_active: Counter[str] = Counter()
-
-    def __len__(self) -> int:
-        return len(self.buffer) + self.deferred_count
-
-    def host_free(self, host: str) -> bool:
-        return not host or self.host_limit is None or self.host_active[host] < self.host_limit
-
-    def take(self, host: str) -> None:
-        if host:
-            self.host_active[host] += 1
-
-    def give_back(self, host: str) -> None:
-        if host:
-            self.host_active[host] -= 1
-
-    def next_item(self) -> PendingItem | None:
-        """The next item whose host has a free slot; items of busy hosts wait in `deferred`."""
-        for host, waiting in self.deferred.items():
-            if waiting and self.host_free(host):
-                self.deferred_count -= 1
-                item = waiting.popleft()
-                if not waiting:
-                    del self.deferred[host]
-                return item
-        while self.buffer:
-            item = self.buffer.popleft()
-            host = host_of(item.url)
-            if self.host_free(host):
-                return item
-            self.deferred.setdefault(host, deque()).append(item)
-            self.deferred_count += 1
-        return None
-
-
 def _say_nothing(_plan: RemakePlan) -> None:
     """A listener that does not tell anyone what is made again."""
 
@@ -251,6 +193,7 @@ class Scheduler:
         self.meter = Meter()
         self.fatal: str | None = None
         self.seq = 0
+        self.submitted = 0  # items in the backend's hands (download or resize), whose final event is to come
         self.run_id = 0
         self.journal: Journal | None = None
 
@@ -348,11 +291,12 @@ class Scheduler:
                     aborting = True
                     self._drop_waiting_retries()
                     self.backend.cancel_queued()
+                self._obey_host_actions()
                 if not aborting and not self.control.paused:
                     self._fill()
                     self._dispatch()
-                idle = not (self.lanes or self.retries)
-                if not self.active and (aborting or (self.exhausted and idle)):
+                idle = not (self.lanes.movable or self.retries)
+                if not self.submitted and (aborting or (self.exhausted and idle)):
                     break
                 now = time.monotonic()
                 timeout = max(0.0, next_tick - now)
@@ -369,13 +313,14 @@ class Scheduler:
         finally:
             self.backend.close()  # waits for the work in flight: its last events are handled below
             self._drain_events()
+            self._leave_held()
             self._flush()
             _remove_partial_downloads(self.spool)
 
     def _fill(self) -> None:
         if self.exhausted or len(self.lanes.buffer) >= PULL_SIZE:
             return
-        if len(self.lanes) + len(self.retries) >= BUFFER_CAP:
+        if self.lanes.movable + len(self.retries) >= BUFFER_CAP or len(self.lanes) >= HELD_CAP:
             return
         assert self.journal is not None
         batch = self.journal.pending(self.run_id, self.last_id, PULL_SIZE, self.only)
@@ -393,32 +338,50 @@ class Scheduler:
 
     def _dispatch(self) -> None:
         now = time.monotonic()
+        while self.retries and self.retries[0][0] <= now:  # due retries join their host's lane
+            due = self.active[heapq.heappop(self.retries)[2]]
+            self.lanes.requeue(due.item, due.host)
         while self.backend.has_room():
-            retry = self._due_retry(now)
-            if retry is not None:
-                self._start_download(retry)
-                continue
-            item = self.lanes.next_item()
+            item = self.lanes.next_item(now)
             if item is None:
-                return
-            act = _Active(item, host_of(item.url), time.monotonic())
-            self.active[item.key] = act
-            self.updates.append(ItemUpdate(item.key, item.source, Status.RUNNING, item.file, item.line, item.url))
+                break
+            act = self.active.get(item.key)  # a retry has one already
+            if act is None:
+                act = _Active(item, host_of(item.url), time.monotonic())
+                self.active[item.key] = act
+                self.updates.append(ItemUpdate(item.key, item.source, Status.RUNNING, item.file, item.line, item.url))
             self._start_download(act)
+        self._fail_refused()
 
-    def _due_retry(self, now: float) -> _Active | None:
-        if self.retries and self.retries[0][0] <= now:
-            act = self.active[self.retries[0][2]]
-            if self.lanes.host_free(act.host):
-                heapq.heappop(self.retries)
-                return act
-        return None
+    def _fail_refused(self) -> None:
+        """Items of a host paused for its failures end at once, with the host's message."""
+        refused, self.lanes.refused = self.lanes.refused, []
+        for item, message in refused:
+            act = self.active.get(item.key) or _Active(item, host_of(item.url), time.monotonic(), attempt=0)
+            self.active[item.key] = act
+            self._fail(act, message)
 
     def _start_download(self, act: _Active) -> None:
         act.downloading = True
         act.attempt_started = time.monotonic()
-        self.lanes.take(act.host)
+        self.lanes.started(act.host)
+        self.submitted += 1
         self.backend.submit(act.item)
+
+    def _obey_host_actions(self) -> None:
+        for action, host in self.control.host_actions():
+            match action:
+                case HostAction.HOLD:
+                    self.lanes.hold(host)
+                case HostAction.RELEASE:
+                    self.lanes.release(host)
+
+    def _leave_held(self) -> None:
+        """At the end, items of hosts the user paused stay pending in the journal for the run that resumes."""
+        for key, act in list(self.active.items()):
+            del self.active[key]
+            item = act.item
+            self.updates.append(ItemUpdate(key, item.source, Status.PENDING, item.file, item.line, item.url))
 
     # -- events -----------------------------------------------------------------------------------------------
 
@@ -442,9 +405,11 @@ class Scheduler:
         act = self.active.get(event.key)
         if act is None:
             return
+        if not isinstance(event, Downloaded):
+            self.submitted -= 1
         if act.downloading:
             act.downloading = False
-            self.lanes.give_back(act.host)
+            self._host_answered(act, event)
         match event:
             case Downloaded(fetched=fetched):
                 act.fetched, act.downloaded = fetched, time.monotonic()
@@ -491,6 +456,31 @@ class Scheduler:
         self.meter.done += 1
         self._settle(act, Status.DONE, fetched, expanded=len(found))
 
+    def _host_answered(self, act: _Active, event: Event) -> None:
+        """Tell the host's lane how its download went: a retryable failure is the host's fault."""
+        now = time.monotonic()
+        match event:
+            case FetchFailed(error=error) if error.retryable:
+                paused = self.lanes.failed(act.host, error, act.attempt_started, now, act.attempt == 1)
+                if paused is not None:
+                    self._fail_retries_of(act.host, paused)
+            case FetchFailed() | Downloaded() | Made() | Failed() | PageRead():
+                fetched = getattr(event, "fetched", None)
+                self.lanes.succeeded(act.host, fetched.bytes if fetched is not None else 0, now)
+            case Aborted() | Stop():
+                self.lanes.ended(act.host)
+
+    def _fail_retries_of(self, host: str, message: str) -> None:
+        """A host was just paused: its items waiting for a retry fail now, not one by one later."""
+        mine = [entry for entry in self.retries if self.active[entry[2]].host == host]
+        if not mine:
+            return
+        self.retries = [entry for entry in self.retries if self.active[entry[2]].host != host]
+        heapq.heapify(self.retries)
+        for _due, _seq, key in mine:
+            self.lanes.requeue(self.active[key].item, host)  # refused by the paused lane, failed below
+        self._fail_refused()
+
     def _stop(self, act: _Active, error: str) -> None:
         """The batch cannot go on (the output folder refused a file, ...). The item is not at fault, so it stays
         pending in the journal, like everything not yet done, for the run that resumes."""
@@ -500,6 +490,10 @@ class Scheduler:
         self.control.cancel()
 
     def _fetch_failed(self, act: _Active, err: FetchError) -> None:
+        paused = self.lanes.paused_message(act.host)
+        if paused is not None:
+            self._fail(act, paused, http_status=err.http_status)
+            return
         if err.retryable and act.attempt <= self.s.retries and not self.control.aborted:
             if err.retry_after is not None and err.retry_after > MAX_RETRY_AFTER:
                 msg = f"{err.message}; the server asked to wait {err.retry_after:.0f} s, longer than this tool waits"
@@ -510,6 +504,7 @@ class Scheduler:
             delay = backoff_delay(act.attempt - 1, err.retry_after)
             log.debug("%s: retry %d in %.2f s: %s", act.item.key, act.attempt - 1, delay, err.message)
             heapq.heappush(self.retries, (time.monotonic() + delay, self.seq, act.item.key))
+            self.lanes.retry_later(act.host)
             return
         msg = err.message
         if err.retryable and (act.attempt > 1 or act.attempt > self.s.retries):
@@ -531,6 +526,7 @@ class Scheduler:
     def _settle(self, act: _Active, status: Status, fetched: Fetched | None, **outcome: object) -> None:
         """Record an item's final outcome: it leaves the in-flight set and is journalled at the next tick."""
         del self.active[act.item.key]
+        self.lanes.settled(act.host, status == Status.DONE)
         now = time.monotonic()
         if log.isEnabledFor(logging.DEBUG):
             downloaded = act.downloaded or now  # a Dask task reports download and resize as one
@@ -565,8 +561,10 @@ class Scheduler:
             remove_outputs(self.out, replaced)  # the new files are written: the old ones no longer match
             self.updates.extend(self.finished_updates)
             self.finished_updates = []
-        self._emit(self.updates)
+        self._emit(self.updates, self.lanes.tick(time.monotonic()))
         self.updates = []
 
-    def _emit(self, updates: list[ItemUpdate]) -> None:
-        self.listener.progress(self.meter.snapshot(len(self.active), self.control.paused, updates))
+    def _emit(self, updates: list[ItemUpdate], hosts: list[HostUpdate] | None = None) -> None:
+        progress = self.meter.snapshot(len(self.active), self.control.paused, updates)
+        progress.hosts = hosts or []
+        self.listener.progress(progress)

@@ -35,7 +35,7 @@ def test_window_layout_at_1280_by_800(window, qtbot):
     window.resize(1280, 800)  # the first size fits the screen (test_window_polish.py); here, as on a large one
     assert window.windowTitle() == APP_TITLE
     assert (window.width(), window.height()) == (1280, 800)
-    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Queue", "Thumbnails"]
+    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Queue", "Thumbnails", "Hosts"]
     dock = window.settings_dock
     assert dock.isVisible() and 300 <= dock.width() <= 520
     assert window.tabs.width() >= 700
