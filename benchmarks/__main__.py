@@ -254,6 +254,11 @@ def run_web(args: argparse.Namespace) -> None:
     figures, floor = web_bench.measure_web(spec, args.runs, args.cache, log)
     for line in web_bench.report_web(figures, floor, spec):
         log(line)
+    latency = web_bench.LATENCY_SMOKE if args.smoke else web_bench.LATENCY
+    log(f"a latency-bound list on the same kind of web: {latency.describe()}")
+    seconds, floor = web_bench.measure_latency(latency, args.runs, args.cache, log)
+    for line in web_bench.report_latency(seconds, floor):
+        log(line)
     log(f"many hosts against one: {many.describe()}")
     spread_out, single = web_bench.measure_many(many, args.runs, args.cache, log)
     for line in web_bench.report_many(many, spread_out, single):

@@ -78,8 +78,10 @@ class WebSpec:
         return text
 
 
-WEB = WebSpec(400, 100, 0.08, 1.5e6, 2, 10, 10, (1200, 800), 40)
+WEB = WebSpec(400, 200, 0.08, 1.5e6, 2, 10, 10, (1600, 1067), 40)
 WEB_SMOKE = WebSpec(24, 8, 0.02, 1.5e6, 2, 4, 6, (320, 213), 4)
+LATENCY = WebSpec(1200, 40, 0.08, 1.5e6, 1, 0, 0, (640, 427), 40)
+LATENCY_SMOKE = WebSpec(40, 4, 0.02, 1.5e6, 1, 0, 0, (320, 213), 4)
 MANY = WebSpec(4000, 4000, 0.0, 0.0, 0, 0, 0, (320, 213), 40, close=True)
 MANY_SMOKE = WebSpec(60, 60, 0.0, 0.0, 0, 0, 0, (320, 213), 4, close=True)
 
@@ -266,11 +268,32 @@ def report_web(figures: WebFigures, floor: float, spec: WebSpec) -> list[str]:
     else:
         lines.append("  thumbnailer / aria2c + vipsthumbnail: not measured (apt-get install aria2 libvips-tools)")
     floors = [floor] * len(figures.ours)
-    to_floor = ratio_line("thumbnailer / network floor", figures.ours, floors, "s", TARGET_FLOOR, False, 2)
-    lines.append("  " + to_floor)
+    lines.append("  " + ratio_line("thumbnailer / network floor", figures.ours, floors, "s", digits=2))
     for who, cpu in figures.server_cpu.items():
         lines.append(f"  the simulated web's own CPU while {who} ran: {spread(cpu, 2)} s")
     return lines
+
+
+def measure_latency(spec: WebSpec, runs: int, cache: Path, log: Callable[[str], None]) -> tuple[list[float], float]:
+    """Seconds of the thumbnailer on a list whose network time outweighs its decoding, and that list's floor."""
+    files = make_small(count=spec.files, size=spec.image_size, cache=cache)
+    seconds: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp:
+        work = Path(tmp)
+        with simulated_web(spec, files, work) as web:
+            urls = work / "urls.txt"
+            urls.write_text("".join(web.url(i, spec) + "\n" for i in range(spec.items)))
+            for r in range(runs):
+                out = work / "out"
+                shutil.rmtree(out, ignore_errors=True)
+                seconds.append(_timed_ours(urls, out, spec.items))
+                log(f"  round {r + 1}/{runs}: thumbnailer {seconds[-1]:.2f} s")
+    return seconds, network_floor(spec, _sizes(files))
+
+
+def report_latency(seconds: list[float], floor: float) -> list[str]:
+    floors = [floor] * len(seconds)
+    return ["  " + ratio_line("thumbnailer / network floor", seconds, floors, "s", TARGET_FLOOR, False, 2)]
 
 
 def measure_many(many: WebSpec, runs: int, cache: Path, log: Callable[[str], None]) -> tuple[list[float], list[float]]:

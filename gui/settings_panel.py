@@ -66,11 +66,12 @@ _TOOLTIPS = {
     "crop": "Where Cover cuts: the centre, what draws the eye, or the busiest part of the image",
     "quality": "Encoder quality for JPEG, WebP and AVIF",
     "background": "Fills transparency and padding: a name, #rrggbb or rgb(r, g, b)",
-    "threads": "How many downloads run at the same time",
+    "threads": "At most this many downloads at the same time; fewer while more would not go faster",
     "per_host": "How many of those may go to the same server",
     "timeout": "Give up on a download after this many seconds",
     "retries": "Retries after connection errors, 429 and 5xx answers",
     "max_bytes": "Largest download accepted, e.g. 50M, 512K or 2G",
+    "max_rate": "Bytes a second for all downloads together, e.g. 2M or 500K; 0 for no limit",
     "max_pixels": "Largest image decoded, e.g. 100M or 10000x10000 (guards against bombs)",
     "processes": "Worker processes that decode and resize images",
     "user_agent": "User-Agent header sent with every download",
@@ -282,6 +283,7 @@ class SettingsPanel(QWidget):
         self.timeout_spin = self._widget("timeout", QDoubleSpinBox)
         self.retries_spin = self._widget("retries", QSpinBox)
         self.max_bytes_edit = self._widget("max_bytes", QLineEdit)
+        self.max_rate_edit = self._widget("max_rate", QLineEdit)
         self.max_pixels_edit = self._widget("max_pixels", QLineEdit)
         self.processes_spin = self._widget("processes", QSpinBox)
         self.user_agent_edit = self._widget("user_agent", QLineEdit)
@@ -354,6 +356,7 @@ class SettingsPanel(QWidget):
         form.addRow("Tim&eout:", self.timeout_spin)
         form.addRow("Retr&ies:", self.retries_spin)
         form.addRow("Max download si&ze:", self.max_bytes_edit)
+        form.addRow("Ma&x download rate:", self.max_rate_edit)
         form.addRow("User a&gent:", self.user_agent_edit)
 
         processing = QGroupBox("Processing")

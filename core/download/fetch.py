@@ -39,6 +39,7 @@ from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.response import HTTPResponse
 
 from core.download.limits import FetchLimits
+from core.download.rate import RateLimiter
 from core.download.shared_spool import SharedSpool, Slot, SlotWriter
 from core.priority import lower_current_thread
 from core.settings import format_bytes
@@ -261,11 +262,12 @@ def _not_an_image(source: str, head: bytes) -> str:
 class _Attempt:
     """One download attempt as the watchdog sees it; `reason` is set once the watchdog cut its socket."""
 
-    __slots__ = ("deadline", "reason", "should_abort", "sock")
+    __slots__ = ("deadline", "rate", "reason", "should_abort", "sock")
 
-    def __init__(self, deadline: float, should_abort: Callable[[], bool]) -> None:
+    def __init__(self, deadline: float, should_abort: Callable[[], bool], rate: RateLimiter | None = None) -> None:
         self.deadline = deadline
         self.should_abort = should_abort
+        self.rate = rate  # --max-rate, shared by the batch's downloads
         self.sock: socket.socket | None = None
         self.reason: str | None = None  # "timeout" or "abort"
 
@@ -447,8 +449,10 @@ class Downloader:
     state per runnable, which would drop a threading.local (and its kept-alive connections) after every download.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, rate: RateLimiter | None = None) -> None:
+        """`rate`: the batch's --max-rate bucket, which every read of this Downloader's downloads draws from."""
         self._watchdog = _Watchdog()
+        self._rate = rate
         self._sessions: dict[int, requests.Session] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -492,7 +496,7 @@ class Downloader:
             shown = f"{scheme}:" if scheme else "(none)"
             raise FetchError(f"unsupported URL scheme {shown} (only http, https and file URLs can be fetched)")
         spool_dir.mkdir(parents=True, exist_ok=True)
-        attempt = _Attempt(time.monotonic() + limits.timeout, should_abort)
+        attempt = _Attempt(time.monotonic() + limits.timeout, should_abort, self._rate)
         with self._watchdog.watching(attempt):
             return _fetch_http(self._session(), url, spool_dir, limits, attempt, on_bytes, shared)
 
@@ -698,8 +702,11 @@ def _read_into(
     while total < length:
         if attempt.reason == "abort" or attempt.should_abort():
             raise Aborted("download cancelled")
+        step = _allowance(attempt, min(length - total, CHUNK))
+        if not step:
+            raise _stopped(resp, length, limits, attempt, total)
         try:
-            n = plain.fp.readinto1(view[total : min(length, total + CHUNK)]) if plain.fp else 0
+            n = plain.fp.readinto1(view[total : total + step]) if plain.fp else 0
         except TimeoutError:  # the per-read timeout, set to what is left of the total
             if attempt.reason == "abort":
                 raise Aborted("download cancelled") from None
@@ -708,6 +715,7 @@ def _read_into(
             n = 0
         if attempt.reason is not None or not n:  # the watchdog ended the read, or the server closed early
             raise _body_error(None, resp, length, limits, attempt, total)
+        _refund(attempt, step - n)
         total += n
         if on_bytes is not None:
             on_bytes(n)
@@ -732,10 +740,14 @@ def _stream(
     while True:
         if attempt.reason == "abort" or attempt.should_abort():
             raise Aborted("download cancelled")
+        step = _allowance(attempt, CHUNK)
+        if not step:
+            raise _stopped(resp, length, limits, attempt, None)
         try:
-            chunk = raw.read1(CHUNK, decode_content=True)
+            chunk = raw.read1(step, decode_content=True)
         except urllib3.exceptions.HTTPError as exc:
             raise _body_error(exc, resp, length, limits, attempt) from exc
+        _refund(attempt, step - len(chunk))
         if attempt.reason is not None:  # the watchdog ended the read; what came back may look like an end
             raise _body_error(None, resp, length, limits, attempt)
         if not chunk:
@@ -752,6 +764,28 @@ def _stream(
         out.write(chunk)
         if on_bytes is not None:
             on_bytes(len(chunk))
+
+
+def _allowance(attempt: _Attempt, wanted: int) -> int:
+    """Bytes the next read may take: `wanted`, or what --max-rate grants (after waiting for it); 0 when the
+    attempt was cancelled or timed out meanwhile."""
+    if attempt.rate is None:
+        return wanted
+    return attempt.rate.grant(wanted, lambda: attempt.reason is not None or attempt.should_abort())
+
+
+def _refund(attempt: _Attempt, unused: int) -> None:
+    if attempt.rate is not None:
+        attempt.rate.refund(unused)
+
+
+def _stopped(
+    resp: requests.Response, length: int | None, limits: FetchLimits, attempt: _Attempt, received: int | None
+) -> FetchError | Aborted:
+    """Why a download waiting for --max-rate's leave stopped: cancelled, or out of time."""
+    if attempt.should_abort():
+        return Aborted("download cancelled")
+    return _body_error(None, resp, length, limits, attempt, received)
 
 
 def _discard_body(resp: requests.Response) -> None:
