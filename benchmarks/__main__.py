@@ -256,8 +256,8 @@ def run_web(args: argparse.Namespace) -> None:
         log(line)
     latency = web_bench.LATENCY_SMOKE if args.smoke else web_bench.LATENCY
     log(f"a latency-bound list on the same kind of web: {latency.describe()}")
-    seconds, floor = web_bench.measure_latency(latency, args.runs, args.cache, log)
-    for line in web_bench.report_latency(seconds, floor):
+    seconds, instant, floor = web_bench.measure_latency(latency, args.runs, args.cache, log)
+    for line in web_bench.report_latency(seconds, instant, floor):
         log(line)
     log(f"many hosts against one: {many.describe()}")
     spread_out, single = web_bench.measure_many(many, args.runs, args.cache, log)
