@@ -461,10 +461,10 @@ class SettingsPanel(QWidget):
         self._on_edit()
 
     def _enable_for_run_on(self) -> None:
-        """On a cluster the workers' threads do the downloads and resizes: the local counts do not apply."""
+        """On a cluster the workers' threads do the downloads and resizes: the local counts and rate do not apply."""
         cluster = self._on_cluster()
         self.cluster_edit.setEnabled(cluster)
-        for widget in (self.threads_spin, self.processes_spin):
+        for widget in (self.threads_spin, self.processes_spin, self.max_rate_edit):
             widget.setEnabled(not cluster)
 
     # -- validation ---------------------------------------------------------------------------------------
