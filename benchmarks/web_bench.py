@@ -81,7 +81,7 @@ class WebSpec:
 
 WEB = WebSpec(400, 200, 0.08, 1.5e6, 2, 10, 10, (1600, 1067), 40)
 WEB_SMOKE = WebSpec(24, 8, 0.02, 1.5e6, 2, 4, 6, (320, 213), 4)
-LATENCY = WebSpec(1200, 40, 0.08, 1.5e6, 1, 0, 0, (640, 427), 40)
+LATENCY = WebSpec(600, 20, 0.08, 1.5e6, 1, 0, 0, (640, 427), 40)
 LATENCY_SMOKE = WebSpec(40, 4, 0.02, 1.5e6, 1, 0, 0, (320, 213), 4)
 MANY = WebSpec(4000, 4000, 0.0, 0.0, 0, 0, 0, (320, 213), 40, close=True)
 MANY_SMOKE = WebSpec(60, 60, 0.0, 0.0, 0, 0, 0, (320, 213), 4, close=True)
@@ -107,6 +107,18 @@ def network_floor(spec: WebSpec, sizes: list[int]) -> float:
         if lanes:
             worst = max(worst, longest, spec.rtt + busy / lanes)
     return worst
+
+
+def jobs_floor(spec: WebSpec, sizes: list[int], jobs: int) -> float:
+    """The floor of a client that keeps `jobs` downloads going, each on a new connection (aria2c -j16 on a list
+    of distinct hosts): the network floor, or every item's handshake, request and bytes shared by `jobs` lanes.
+    aria2c near this figure shows the simulated web keeps up with it."""
+    busy = 0.0
+    for item in range(spec.items):
+        bandwidth = spec.bandwidth / 3 if is_slow(item % spec.hosts, spec.slow_every) else spec.bandwidth
+        transfer = sizes[item % len(sizes)] / bandwidth if bandwidth else 0.0
+        busy += 2 * spec.rtt + transfer + (2 * spec.rtt if flaky_status(item, spec.flaky_every) else 0.0)
+    return max(network_floor(spec, sizes), busy / jobs)
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -198,6 +210,7 @@ class WebFigures:
     aria2c: list[float] = field(default_factory=list)
     vips: list[float] = field(default_factory=list)
     server_cpu: dict[str, list[float]] = field(default_factory=dict)
+    aria2c_floor: float = 0.0  # what -j16 allows on this web
 
     @property
     def pipeline(self) -> list[float]:
@@ -213,9 +226,9 @@ def measure_web(spec: WebSpec, runs: int, cache: Path, log: Callable[[str], None
     and the list's network floor."""
     files = make_small(count=spec.files, size=spec.image_size, cache=cache)
     floor = network_floor(spec, _sizes(files))
+    figures = WebFigures(aria2c_floor=jobs_floor(spec, _sizes(files), ARIA2_JOBS))
     has_aria2 = shutil.which("aria2c") is not None
     has_vips = shutil.which("vipsthumbnail") is not None
-    figures = WebFigures()
     with tempfile.TemporaryDirectory(prefix="bench-web-") as tmp:
         work = Path(tmp)
         with simulated_web(spec, files, work) as web:
@@ -266,6 +279,8 @@ def report_web(figures: WebFigures, floor: float, spec: WebSpec) -> list[str]:
         )
         alone = ratio_line("thumbnailer / aria2c download alone", rate, download, "files/s", TARGET_DOWNLOAD)
         lines.append("  " + alone)
+        floors = [figures.aria2c_floor] * len(figures.aria2c)
+        lines.append("  " + ratio_line(f"aria2c / its floor at -j{ARIA2_JOBS}", figures.aria2c, floors, "s", digits=2))
     else:
         lines.append("  thumbnailer / aria2c + vipsthumbnail: not measured (apt-get install aria2 libvips-tools)")
     floors = [floor] * len(figures.ours)
