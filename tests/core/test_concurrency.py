@@ -105,7 +105,7 @@ def test_a_latency_bound_batch_runs_far_more_than_16_downloads_at_once(qtbot, ht
     """Every answer waits 0.3 s on the server (a far host): with the default --threads the batch grows past the
     16 downloads it used to be capped at, and stays within --per-host."""
     urls = [http_server.url(f"/img/far{i}.jpg?w=64&h=48&delay=0.3") for i in range(240)]
-    settings = Settings(out=tmp_path / "out", processes=1, per_host=48, retries=0, timeout=20)
+    settings = Settings(out=tmp_path / "out", processes=2, per_host=48, retries=0, timeout=20)
     runner = Runner(settings, (Entry(u, u) for u in urls))
     with qtbot.waitSignal(runner.finished, timeout=60_000) as blocker:
         runner.start()
