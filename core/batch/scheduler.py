@@ -160,8 +160,9 @@ class Lanes:
             if waiting and self.host_free(host):
                 self.deferred_count -= 1
                 item = waiting.popleft()
-                if not waiting:
-                    del self.deferred[host]
+                del self.deferred[host]
+                if waiting:  # to the back: hosts take turns, so the first ones seen do not take every free slot
+                    self.deferred[host] = waiting
                 return item
         while self.buffer:
             item = self.buffer.popleft()
