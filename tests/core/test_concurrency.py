@@ -112,4 +112,3 @@ def test_a_latency_bound_batch_runs_far_more_than_16_downloads_at_once(qtbot, ht
     summary = blocker.args[0]
     assert (summary.done, summary.failed) == (240, 0)
     assert 16 < http_server.peak_transfers() <= 48
-
