@@ -51,13 +51,14 @@ package: package-build
 	$(MAKE) package-smoke
 
 # Benchmarks (not tests): every figure a ratio against baselines measured in the same run; see docs/benchmarks.md.
-# As root, installs the real web server and the vipsthumbnail baseline from Debian when they are missing.
+# As root, installs the real web server and the vipsthumbnail and aria2c baselines from Debian when they are missing.
 # BENCH_ARGS: e.g. `--runs 5`, `throughput` (one section), `--smoke` (seconds, numbers meaningless).
 bench: $(STAMP)
 	@if [ "$$(id -u)" = 0 ]; then \
 		missing=""; \
 		command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || missing="$$missing nginx-light"; \
 		command -v vipsthumbnail >/dev/null 2>&1 || missing="$$missing libvips-tools"; \
+		command -v aria2c >/dev/null 2>&1 || missing="$$missing aria2"; \
 		if [ -n "$$missing" ]; then \
 			echo "installing$$missing for the benchmarks"; \
 			apt-get update -qq; \

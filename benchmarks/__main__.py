@@ -3,7 +3,9 @@
 Sections: `throughput` (the thumbnailer from loopback URLs against vipsthumbnail, the textbook approach and the
 decode floor), `skip` (a re-run where 100,000 items are already done), `gui` (GUI-thread stalls during a
 10,000-URL batch, a 1,000,000-URL list, cold start of the window), `crop` (`--fit cover --crop attention` against
-`--crop centre` on local JPEGs of the throughput corpus), `cluster` (`thumbnailer --cluster` on a local
+`--crop centre` on local JPEGs of the throughput corpus), `web` (a simulated web of many loopback hosts with
+latency, pacing, cookies and 429/503 against aria2c then vipsthumbnail and the network floor; 4,000 hosts against
+one), `cluster` (`thumbnailer --cluster` on a local
 Dask cluster of 1, 2 and 4 workers against the local process pool). Each figure is the median of `--runs` runs
 with the min-max spread; ratios pair runs of the same round. `--smoke` shrinks everything to seconds, for CI:
 it proves each benchmark runs and prints its ratios, and its numbers mean nothing.
@@ -27,13 +29,14 @@ from pathlib import Path
 import PIL
 from PIL import features
 
-from benchmarks import cluster_bench, crop_bench, skip, throughput
+from benchmarks import cluster_bench, crop_bench, skip, throughput, web_bench
+from benchmarks.baselines import BOX, JPEG_QUALITY
 from benchmarks.corpus import CACHE, CorpusSpec, make_corpus, make_small
 from benchmarks.serve import serve
 from benchmarks.stats import ratio_line, spread
 from benchmarks.throughput import ROOT, python
 
-SECTIONS = ("throughput", "skip", "gui", "crop", "cluster")
+SECTIONS = ("throughput", "web", "skip", "gui", "crop", "cluster")
 FROZEN_APP = ROOT / "dist" / "batch-thumbnailer" / "batch-thumbnailer"
 STALL_TARGET_MS = 50.0
 LOAD_TARGET_S = 10.0
@@ -240,6 +243,28 @@ def _gui_cold_start(args: argparse.Namespace, env: dict[str, str]) -> None:
         log("  frozen app: not measured (no dist/batch-thumbnailer; `make package` builds it)")
 
 
+def run_web(args: argparse.Namespace) -> None:
+    spec, many = (web_bench.WEB, web_bench.MANY) if not args.smoke else (web_bench.WEB_SMOKE, web_bench.MANY_SMOKE)
+    log(f"simulated web (benchmarks/web_server.py, one asyncio process on 0.0.0.0): {spec.describe()}")
+    log(
+        f"output: {BOX} px box, JPEG q{JPEG_QUALITY}, --processes {throughput.PROCESSES}, every other setting default;"
+        f" baseline aria2c -j{web_bench.ARIA2_JOBS} (re-run on what it left),"
+        f" then vipsthumbnail x{throughput.PROCESSES}"
+    )
+    figures, floor = web_bench.measure_web(spec, args.runs, args.cache, log)
+    for line in web_bench.report_web(figures, floor, spec):
+        log(line)
+    latency = web_bench.LATENCY_SMOKE if args.smoke else web_bench.LATENCY
+    log(f"a latency-bound list on the same kind of web: {latency.describe()}")
+    seconds, instant, floor = web_bench.measure_latency(latency, args.runs, args.cache, log)
+    for line in web_bench.report_latency(seconds, instant, floor):
+        log(line)
+    log(f"many hosts against one: {many.describe()}")
+    spread_out, single = web_bench.measure_many(many, args.runs, args.cache, log)
+    for line in web_bench.report_many(many, spread_out, single):
+        log(line)
+
+
 def run_crop(args: argparse.Namespace) -> None:
     spec = CorpusSpec(jpegs=args.jpegs, pngs=args.pngs, jpeg_size=args.jpeg_size, png_size=args.png_size)
     files = sorted(p for p in make_corpus(spec, cache=args.cache).files if p.suffix == ".jpg")[: args.crop_jpegs]
@@ -282,6 +307,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 SECTION_RUNNERS: dict[str, Callable[[argparse.Namespace], None]] = {
     "throughput": run_throughput,
+    "web": run_web,
     "skip": run_skip,
     "gui": run_gui,
     "crop": run_crop,

@@ -396,6 +396,25 @@ class BytesOption(Option):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RateOption(BytesOption):
+    """Bytes a second with binary K/M/G suffixes; 0 means no limit."""
+
+    def flag_type(self, text: str) -> int:
+        return 0 if text.strip() == "0" else parse_bytes(text)
+
+    def check(self, value: Any, flag: str) -> Any:
+        if value < 0:
+            raise SettingsError(f"{flag} must be 0 (no limit) or a positive rate")
+        return value
+
+    def to_text(self, value: Any) -> str:
+        return bytes_text(value) if value else "0"
+
+    def from_plain(self, raw: Any) -> int:
+        return raw if isinstance(raw, int) and raw >= 0 else self.flag_type(str(raw))
+
+
+@dataclass(frozen=True, kw_only=True)
 class PixelsOption(BytesOption):
     """A positive pixel count: decimal K/M/G or width x height."""
 
@@ -611,7 +630,17 @@ class Settings:
             )
         ),
     )
-    threads: int = field(default=16, metadata=declared(IntOption(help="download threads", group=_LIMITS, lo=1, hi=256)))
+    threads: int = field(
+        default=256,
+        metadata=declared(
+            IntOption(
+                help="downloads at once at most; fewer while more would not go faster (core.batch.concurrency)",
+                group=_LIMITS,
+                lo=1,
+                hi=256,
+            )
+        ),
+    )
     per_host: int = field(
         default=6, metadata=declared(IntOption(help="downloads per host at once", group=_LIMITS, lo=1, hi=256))
     )
@@ -634,6 +663,16 @@ class Settings:
         metadata=declared(
             BytesOption(
                 help="largest download, with K/M/G suffixes", group=_LIMITS, metavar="SIZE", feeds=Feed(FetchLimits)
+            )
+        ),
+    )
+    max_rate: int = field(
+        default=0,
+        metadata=declared(
+            RateOption(
+                help="bytes a second for all downloads together, with K/M/G suffixes; 0 for no limit",
+                group=_LIMITS,
+                metavar="RATE",
             )
         ),
     )

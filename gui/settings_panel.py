@@ -74,11 +74,12 @@ _TOOLTIPS = {
     " folders. Empty: the source's own name, a folder's tree kept, _{size} added for several sizes. Names once"
     " given to an item in this output folder are kept",
     "background": "Fills transparency and padding: a name, #rrggbb or rgb(r, g, b)",
-    "threads": "How many downloads run at the same time",
+    "threads": "At most this many downloads at the same time; fewer while more would not go faster",
     "per_host": "How many of those may go to the same server",
     "timeout": "Give up on a download after this many seconds",
     "retries": "Retries after connection errors, 429 and 5xx answers",
     "max_bytes": "Largest download accepted, e.g. 50M, 512K or 2G",
+    "max_rate": "Bytes a second for all downloads together, e.g. 2M or 500K; 0 for no limit",
     "max_pixels": "Largest image decoded, e.g. 100M or 10000x10000 (guards against bombs)",
     "processes": "Worker processes that decode and resize images",
     "user_agent": "User-Agent header sent with every download",
@@ -296,6 +297,7 @@ class SettingsPanel(QWidget):
         self.timeout_spin = self._widget("timeout", QDoubleSpinBox)
         self.retries_spin = self._widget("retries", QSpinBox)
         self.max_bytes_edit = self._widget("max_bytes", QLineEdit)
+        self.max_rate_edit = self._widget("max_rate", QLineEdit)
         self.max_pixels_edit = self._widget("max_pixels", QLineEdit)
         self.processes_spin = self._widget("processes", QSpinBox)
         self.user_agent_edit = self._widget("user_agent", QLineEdit)
@@ -375,6 +377,7 @@ class SettingsPanel(QWidget):
         form.addRow("Tim&eout:", self.timeout_spin)
         form.addRow("Retr&ies:", self.retries_spin)
         form.addRow("Max download si&ze:", self.max_bytes_edit)
+        form.addRow("Ma&x download rate:", self.max_rate_edit)
         form.addRow("User a&gent:", self.user_agent_edit)
         form.addRow(self.pages_check)
 
@@ -493,10 +496,10 @@ class SettingsPanel(QWidget):
         self._on_edit()
 
     def _enable_for_run_on(self) -> None:
-        """On a cluster the workers' threads do the downloads and resizes: the local counts do not apply."""
+        """On a cluster the workers' threads do the downloads and resizes: the local counts and rate do not apply."""
         cluster = self._on_cluster()
         self.cluster_edit.setEnabled(cluster)
-        for widget in (self.threads_spin, self.processes_spin):
+        for widget in (self.threads_spin, self.processes_spin, self.max_rate_edit):
             widget.setEnabled(not cluster)
 
     # -- validation ---------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -47,6 +48,16 @@ def test_every_local_benchmark_runs_and_prints_ratios(tmp_path: Path) -> None:
     assert "peak RSS / 400 MB target" in labels
     assert "source install (thumbnailer-gui) / bare PySide6 window" in labels
     assert "attention / centre" in labels
+    assert all(float(m["ratio"]) >= 0 for m in RATIO.finditer(out))
+
+
+def test_the_web_benchmark_runs_its_baselines_and_prints_ratios(tmp_path: Path) -> None:
+    out = _smoke(tmp_path, "web")
+    assert "== web ==" in out
+    labels = {m["label"] for m in RATIO.finditer(out)}
+    assert {"thumbnailer / network floor", "60 hosts / one host"} <= labels
+    if shutil.which("aria2c") and shutil.which("vipsthumbnail"):
+        assert {"thumbnailer / aria2c + vipsthumbnail", "thumbnailer / aria2c download alone"} <= labels
     assert all(float(m["ratio"]) >= 0 for m in RATIO.finditer(out))
 
 

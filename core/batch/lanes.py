@@ -313,8 +313,9 @@ class Lanes:
     def _pop_waiting(self, host: str, lane: _Lane) -> PendingItem:
         item = lane.waiting.popleft()
         self._waiting -= 1
-        if not lane.waiting:
-            del self._ready[host]
+        del self._ready[host]
+        if lane.waiting:  # to the back: hosts take turns, so the first ones seen do not take every free slot
+            self._ready[host] = lane
         return item
 
     def _ended(self, host: str) -> _Lane | None:

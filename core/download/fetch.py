@@ -46,6 +46,7 @@ from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.response import HTTPResponse
 
 from core.download.limits import FetchLimits
+from core.download.rate import RateLimiter
 from core.download.shared_spool import SharedSpool, Slot, SlotWriter
 from core.models import Entry
 from core.priority import lower_current_thread
@@ -341,12 +342,19 @@ class _Attempt:
     It also follows where the attempt's redirect chain has been (`url`, `hop`, `widest`), so that each
     request's connection can refuse a redirect into a more private network (`check_peer`)."""
 
-    __slots__ = ("deadline", "hop", "reach", "reason", "should_abort", "sock", "url", "widest")
+    __slots__ = ("deadline", "hop", "rate", "reach", "reason", "should_abort", "sock", "url", "widest")
 
-    def __init__(self, deadline: float, should_abort: Callable[[], bool], reach: Callable[[str], Reach]) -> None:
+    def __init__(
+        self,
+        deadline: float,
+        should_abort: Callable[[], bool],
+        reach: Callable[[str], Reach],
+        rate: RateLimiter | None = None,
+    ) -> None:
         self.deadline = deadline
         self.should_abort = should_abort
         self.reach = reach
+        self.rate = rate  # --max-rate, shared by the batch's downloads
         self.sock: socket.socket | None = None
         self.reason: str | None = None  # "timeout" or "abort"
         self.url = ""  # the address being requested: the user's, then each redirect's
@@ -572,9 +580,11 @@ class Downloader:
     with it, as it has no public address to serve from.
     """
 
-    def __init__(self, *, reach: Callable[[str], Reach] = reach_of) -> None:
+    def __init__(self, *, reach: Callable[[str], Reach] = reach_of, rate: RateLimiter | None = None) -> None:
+        """`rate`: the batch's --max-rate bucket, which every read of this Downloader's downloads draws from."""
         self._reach = reach
         self._watchdog = _Watchdog()
+        self._rate = rate
         self._sessions: dict[int, requests.Session] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -626,7 +636,7 @@ class Downloader:
             shown = f"{scheme}:" if scheme else "(none)"
             raise FetchError(f"unsupported URL scheme {shown} (only http, https, file and data: URLs can be fetched)")
         spool_dir.mkdir(parents=True, exist_ok=True)
-        attempt = _Attempt(time.monotonic() + limits.timeout, should_abort, self._reach)
+        attempt = _Attempt(time.monotonic() + limits.timeout, should_abort, self._reach, self._rate)
         session = self._session()
         session.cookies.clear()  # cookies live for one item's redirect chain (a login's redirect sets one)
         try:
@@ -905,8 +915,11 @@ def _read_into(
     while total < length:
         if attempt.reason == "abort" or attempt.should_abort():
             raise Aborted("download cancelled")
+        step = _allowance(attempt, min(length - total, CHUNK))
+        if not step:
+            raise _stopped(resp, length, limits, attempt, total)
         try:
-            n = plain.fp.readinto1(view[total : min(length, total + CHUNK)]) if plain.fp else 0
+            n = plain.fp.readinto1(view[total : total + step]) if plain.fp else 0
         except TimeoutError:  # the per-read timeout, set to what is left of the total
             if attempt.reason == "abort":
                 raise Aborted("download cancelled") from None
@@ -916,6 +929,7 @@ def _read_into(
         if attempt.reason is not None or not n:  # the watchdog ended the read, or the server closed early
             raise _body_error(None, resp, length, limits, attempt, total)
         digest.update(view[total : total + n])
+        _refund(attempt, step - n)
         total += n
         if on_bytes is not None:
             on_bytes(n)
@@ -941,10 +955,14 @@ def _stream(
     while True:
         if attempt.reason == "abort" or attempt.should_abort():
             raise Aborted("download cancelled")
+        step = _allowance(attempt, CHUNK)
+        if not step:
+            raise _stopped(resp, length, limits, attempt, None)
         try:
-            chunk = raw.read1(CHUNK, decode_content=True)
+            chunk = raw.read1(step, decode_content=True)
         except urllib3.exceptions.HTTPError as exc:
             raise _body_error(exc, resp, length, limits, attempt) from exc
+        _refund(attempt, step - len(chunk))
         if attempt.reason is not None:  # the watchdog ended the read; what came back may look like an end
             raise _body_error(None, resp, length, limits, attempt)
         if not chunk:
@@ -967,6 +985,28 @@ def _stream(
 def _digest() -> hashlib.blake2b:
     """The running hash of a download's bytes, updated as each read passes (see `Fetched.digest`)."""
     return hashlib.blake2b(digest_size=DIGEST_BYTES)
+
+
+def _allowance(attempt: _Attempt, wanted: int) -> int:
+    """Bytes the next read may take: `wanted`, or what --max-rate grants (after waiting for it); 0 when the
+    attempt was cancelled or timed out meanwhile."""
+    if attempt.rate is None:
+        return wanted
+    return attempt.rate.grant(wanted, lambda: attempt.reason is not None or attempt.should_abort())
+
+
+def _refund(attempt: _Attempt, unused: int) -> None:
+    if attempt.rate is not None:
+        attempt.rate.refund(unused)
+
+
+def _stopped(
+    resp: requests.Response, length: int | None, limits: FetchLimits, attempt: _Attempt, received: int | None
+) -> FetchError | Aborted:
+    """Why a download waiting for --max-rate's leave stopped: cancelled, or out of time."""
+    if attempt.should_abort():
+        return Aborted("download cancelled")
+    return _body_error(None, resp, length, limits, attempt, received)
 
 
 def _discard_body(resp: requests.Response) -> None:

@@ -100,6 +100,7 @@ def test_help_documents_every_flag_with_its_default() -> None:
         "--timeout",
         "--retries",
         "--max-bytes",
+        "--max-rate",
         "--max-pixels",
         "--processes",
         "--user-agent",
@@ -111,7 +112,7 @@ def test_help_documents_every_flag_with_its_default() -> None:
         "--upscale",
     ):
         assert flag in text
-    assert "default: 16" in text and "default: 50M" in text
+    assert "default: 256" in text and "default: 50M" in text
 
 
 def test_interrupt_saves_the_journal_and_the_same_command_finishes(http_server, tmp_path: Path) -> None:

@@ -186,12 +186,21 @@ def test_every_field_is_keyboard_reachable_and_labelled(panel):
             assert widget in buddies, f"{name} has no label with a mnemonic"
 
 
+def test_max_rate_is_typed_like_a_size_and_zero_means_no_limit(panel):
+    assert panel.max_rate_edit.text() == "0" and panel.settings().max_rate == 0
+    panel.max_rate_edit.setText("2M")
+    assert panel.settings().max_rate == 2 * 1024**2
+    panel.max_rate_edit.setText("fast")
+    assert not panel.is_valid() and "max_rate" in panel.errors()
+
+
 def test_run_on_a_cluster_needs_an_address_and_checks_it(panel, qtbot):
     assert panel.settings().cluster == "" and not panel.cluster_edit.isEnabled()
     with qtbot.waitSignal(panel.validity_changed) as blocker:
         panel.run_on_combo.setCurrentIndex(panel.run_on_combo.findData("cluster"))
     assert blocker.args == [False]
     assert panel.cluster_edit.isEnabled() and not panel.threads_spin.isEnabled()
+    assert not panel.max_rate_edit.isEnabled()  # a cluster's downloads are not this computer's
     assert "enter the Dask scheduler's address" in panel.errors()["cluster"]
     panel.cluster_edit.setText("tcp://sched uler:8786")
     assert "not a Dask scheduler address" in panel.errors()["cluster"]

@@ -4,6 +4,7 @@ downloads handed to the resizers in shared memory (`SharedSpool`) or, when it is
 from __future__ import annotations
 
 import threading
+import time
 from functools import partial
 
 from PySide6.QtCore import QThreadPool
@@ -22,9 +23,11 @@ from core.batch.backends.base import (
 )
 from core.batch.backends.dedup import Twin, Twins, copy_thumbnails
 from core.batch.backends.resize_pool import ResizePool, start_pool
+from core.batch.concurrency import PERIOD, START, ConcurrencyController, Sample, memory_low
 from core.batch.journal import PendingItem, item_name
 from core.download.fetch import Aborted as DownloadAborted
 from core.download.fetch import Downloader, Fetched, FetchError
+from core.download.rate import RateLimiter
 from core.download.shared_spool import SLOT_BYTES, SharedSpool
 from core.imaging.focus import Focus, focus_text
 from core.imaging.jobs import FATAL_ERRNOS, JobOutcome, ResizeJob, disk_error
@@ -45,7 +48,8 @@ class LocalBackend:
         self._interactive = interactive
         self.pool = pool
         self._limits = settings.fetch_limits()
-        self._downloader = Downloader()  # this batch's sessions and watchdog, closed with it
+        rate = RateLimiter(settings.max_rate) if settings.max_rate else None  # --max-rate, for all downloads
+        self._downloader = Downloader(rate=rate)  # this batch's sessions and watchdog, closed with it
         self._spec = settings.resize_spec()
         self._lock = threading.Lock()
         self._downloading = 0
@@ -55,6 +59,12 @@ class LocalBackend:
         self._ctx: Context | None = None
         self._twins = Twins(self._finish_twin)
         self._closed = False
+        # Downloads in flight adapt between today's 16 and --threads (core.batch.concurrency); a backlog of more
+        # than four waiting jobs per resizer, on average over a period, means the resizers do not keep up.
+        self.concurrency = ConcurrencyController(START, settings.threads, backlog_limit=4 * settings.processes)
+        self._held_back = False
+        self._bytes = 0
+        self._period = _Period(time.monotonic(), time.process_time())
 
     @property
     def host_limit(self) -> int:
@@ -73,9 +83,12 @@ class LocalBackend:
         return True
 
     def has_room(self) -> bool:
-        s = self._settings
+        limit = self.concurrency.limit
         with self._lock:
-            return self._downloading < s.threads and self._downloading + self._resizing < s.threads + 2 * s.processes
+            if self._downloading >= limit:
+                self._held_back = True
+                return False
+            return self._downloading + self._resizing < limit + 2 * self._settings.processes
 
     def submit(self, item: PendingItem) -> None:
         assert self._threads is not None
@@ -89,7 +102,27 @@ class LocalBackend:
             self.pool.cancel_queued()
 
     def tick(self) -> None:
-        """Nothing to do: the threads and the pool report on their own."""
+        """Measure the resizer backlog; once a period, let the controller set the downloads in flight."""
+        now = time.monotonic()
+        p = self._period
+        with self._lock:
+            p.backlog += max(0, self._resizing - self._settings.processes)
+            p.ticks += 1
+            if now - p.started < PERIOD:
+                return
+            held_back, self._held_back = self._held_back, False
+            nbytes, self._bytes = self._bytes, 0
+        cpu = time.process_time()
+        sample = Sample(
+            seconds=now - p.started,
+            bytes=nbytes,
+            held_back=held_back,
+            backlog=p.backlog / p.ticks,
+            cpu=(cpu - p.cpu) / (now - p.started),
+            memory_low=memory_low(),
+        )
+        self.concurrency.update(sample)
+        self._period = _Period(now, cpu)
 
     def close(self) -> None:
         """Wait for the downloads, let running resizes finish, stop the resizers: the pool's one shutdown."""
@@ -116,7 +149,7 @@ class LocalBackend:
         event: Event
         try:
             fetched = self._downloader.fetch(
-                url, ctx.spool, self._limits, ctx.control.should_abort, ctx.count_bytes, self._shared,
+                url, ctx.spool, self._limits, ctx.control.should_abort, self._count_bytes, self._shared,
                 read_page=read_page,
             )  # fmt: skip
         except DownloadAborted:
@@ -138,6 +171,12 @@ class LocalBackend:
         with self._lock:
             self._downloading -= 1
         ctx.report(event)
+
+    def _count_bytes(self, n: int) -> None:
+        assert self._ctx is not None
+        self._ctx.count_bytes(n)
+        with self._lock:
+            self._bytes += n
 
     def _resize(self, key: str, name: str, fetched: Fetched, focus: Focus | None) -> None:
         """Hand the download to a resizer, unless an earlier download of this batch had the same bytes: then its
@@ -200,6 +239,18 @@ class LocalBackend:
             fetched.path.unlink(missing_ok=True)
         if fetched.slot is not None and self._shared is not None:
             self._shared.give_back(fetched.slot)
+
+
+class _Period:
+    """What `tick` gathers between two samples."""
+
+    __slots__ = ("backlog", "cpu", "started", "ticks")
+
+    def __init__(self, started: float, cpu: float) -> None:
+        self.started = started
+        self.cpu = cpu
+        self.backlog = 0.0
+        self.ticks = 0
 
 
 def _event_for(key: str, fetched: Fetched, outcome: JobOutcome) -> Event:
