@@ -10,7 +10,8 @@ from enum import StrEnum
 
 
 class Status(StrEnum):
-    """An item's state. `pending` and `running` are internal; reports show the last four."""
+    """An item's state. `pending`, `running` and `not reached` are the window's; reports show done, failed, skipped
+    and invalid (an item a stopped batch did not reach is reported `skipped`, its error saying "not reached: ...")."""
 
     PENDING = "pending"
     RUNNING = "running"
@@ -18,6 +19,7 @@ class Status(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     INVALID = "invalid"
+    NOT_REACHED = "not reached"  # a cancelled or stopped batch ended before this item; it stays to do
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +92,7 @@ class Progress:
     eta_seconds: float | None = None
     paused: bool = False
     updates: list[ItemUpdate] = field(default_factory=list)
+    not_reached: int = 0  # set in the last snapshot of a cancelled or stopped batch: items left to do
 
     @property
     def finished(self) -> int:
@@ -103,7 +106,8 @@ class Progress:
 @dataclass(slots=True)
 class Summary:
     """How a batch ended. `fatal` is set when the batch stopped on its own (e.g. disk full); `warned` counts the
-    `done` items made with a warning (a file that decoded in part)."""
+    `done` items made with a warning (a file that decoded in part). `skipped` counts only items made by an earlier
+    run; `not_reached` the items a cancelled or stopped batch did not get to (left to do, resumable)."""
 
     total: int
     done: int
@@ -115,6 +119,7 @@ class Summary:
     fatal: str | None = None
     run_id: int = 0
     warned: int = 0
+    not_reached: int = 0
 
     @property
     def done_words(self) -> str:

@@ -6,10 +6,11 @@ this object only applies them, so the window stays responsive however long the l
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from PySide6.QtCore import QObject, Signal
 
+from core.batch.control import BatchMode
 from core.batch.runner_process import RunnerProcess
 from core.models import Entry, Progress, Status, Summary
 from core.settings import Settings
@@ -47,16 +48,26 @@ class BatchController(QObject):
     def is_paused(self) -> bool:
         return self.runner is not None and self.runner.is_paused
 
-    def start(self, settings: Settings, entries: Iterable[Entry] | None, mode: str = "normal") -> None:
-        """Start a batch: `entries` None resumes the unfinished batch of `settings.out`."""
+    def start(
+        self,
+        settings: Settings,
+        entries: Iterable[Entry] | None,
+        mode: str = BatchMode.NORMAL,
+        only: Collection[str] | None = None,
+    ) -> None:
+        """Start a batch: `entries` None resumes the unfinished batch of `settings.out`. `only`: the keys of
+        `entries` when they are a few rows of the queue (Retry this): the other rows keep what they show."""
         if self.runner is not None:
             raise RuntimeError("a batch is already running")
         runner = RunnerProcess(settings, entries, mode=mode, parent=self)
         if entries is None:
             self.model.clear()
+        elif mode == BatchMode.RETRY_FAILED:
+            self.model.reset_statuses(keep=_HAS_THUMBNAILS)  # what was made stays done
         else:
-            self.model.reset_statuses()
-        self.thumbnails.clear()
+            self.model.reset_statuses(only=only)
+        if only is None or runner.settings.out != (self.settings and self.settings.out):
+            self.thumbnails.clear()  # a run of a few rows into the same folder keeps the grid
         self.thumbnails.set_output_dir(runner.settings.out)
         self.settings = runner.settings
         self.last_summary = None
@@ -125,6 +136,8 @@ class BatchController(QObject):
         self.runner = None
         runner.deleteLater()
         self.last_summary = summary
+        if summary.cancelled or summary.fatal:
+            self.model.mark_not_reached()  # also rows a dead engine left running
         self.status.show_summary(summary)
         self.percent_changed.emit(-1)
         self.state_changed.emit()

@@ -27,14 +27,18 @@ def _headline(summary: Summary) -> str:
     if summary.fatal:
         return f"The batch stopped: {why_stopped(summary.fatal)}"
     if summary.cancelled:
-        return "The batch was cancelled. Start again to finish the rest."
+        left = summary.not_reached
+        if not left:
+            return "The batch was cancelled."
+        return f"The batch was cancelled: {left:,} image{'' if left == 1 else 's'} not reached. Start again to finish."
     if summary.ok:
         return "All images are done."
     return "The batch finished, but some items were not made."
 
 
 class SummaryDialog(QDialog):
-    """Counts and time of one batch; 'Retry failed' emits `retry_requested` and closes."""
+    """Counts and time of one batch; 'Retry failed' emits `retry_requested` and closes. `count_labels`: each count's
+    label (by its row's title) and value."""
 
     retry_requested = Signal()
 
@@ -55,13 +59,17 @@ class SummaryDialog(QDialog):
         headline.setFont(font)
 
         counts = QFormLayout()
+        self.count_labels: dict[str, QLabel] = {}
         for label, value in (
             ("Done:", summary.done),
             ("Failed:", summary.failed),
             ("Skipped (already made):", summary.skipped),
             ("Invalid lines:", summary.invalid),
+            ("Not reached:", summary.not_reached),
         ):
-            counts.addRow(label, QLabel(f"{value:,}"))
+            self.count_labels[label] = QLabel(f"{value:,}")
+            counts.addRow(label, self.count_labels[label])
+        counts.setRowVisible(self.count_labels["Not reached:"], summary.not_reached > 0)  # only a stopped batch
         self.warned_label = QLabel(f"{summary.warned:,} (made from a file that decoded in part: see the queue)")
         counts.insertRow(1, "Done with a warning:", self.warned_label)
         counts.setRowVisible(1, summary.warned > 0)  # rare: shown only when there is something to say

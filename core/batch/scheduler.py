@@ -90,6 +90,7 @@ class Meter:
     failed: int = 0
     skipped: int = 0
     invalid: int = 0
+    not_reached: int = 0  # set once a cancelled or stopped batch has wound down
     started: float = field(default_factory=time.monotonic)
     _bytes: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -126,6 +127,7 @@ class Meter:
             eta_seconds=remaining / img_rate if img_rate > 0 else None,
             paused=paused,
             updates=updates,
+            not_reached=self.not_reached,
         )
 
 
@@ -242,19 +244,21 @@ class Scheduler:
             _remove_partial_downloads(self.spool)
             self._loop()
             cancelled = self.control.aborted
-            journal.end_run(run, RunState.CANCELLED if cancelled else RunState.FINISHED)
+            state = RunState.STOPPED if self.fatal else RunState.CANCELLED if cancelled else RunState.FINISHED
+            journal.end_run(run, state)
             counts = journal.counts(run)
             return Summary(
                 total=counts.total,
                 done=counts.done,
                 failed=counts.failed,
-                skipped=counts.skipped + counts.pending,
+                skipped=counts.skipped,
                 invalid=counts.invalid,
                 seconds=time.monotonic() - self.meter.started,
                 cancelled=cancelled and self.fatal is None,
                 fatal=self.fatal,
                 run_id=run,
                 warned=counts.warned,
+                not_reached=counts.pending,
             )
 
     def _open_run(self, journal: Journal) -> int:
@@ -271,10 +275,12 @@ class Scheduler:
         return run
 
     def _announce_settled(self, journal: Journal) -> None:
-        """Tell the front end about items decided before any work: skipped, invalid, earlier failures."""
+        """Tell the front end about items decided before any work: skipped, invalid, earlier failures. A resumed
+        batch announces what is left too (pending): its front end knows nothing of the batch yet."""
+        resuming = self.entries is None
         chunk: list[ItemUpdate] = []
-        for u in journal.items(self.run_id):
-            if u.status == Status.SKIPPED and u.error:  # pending: the run will process it
+        for u in journal.items(self.run_id, reported=False):
+            if u.status == Status.PENDING and not resuming:  # the front end gave it and shows it pending
                 continue
             chunk.append(u)
             if len(chunk) >= 5000:
@@ -315,6 +321,9 @@ class Scheduler:
         finally:
             self.backend.close()  # waits for the work in flight: its last events are handled below
             self._drain_events()
+            if self.control.aborted:
+                m = self.meter
+                m.not_reached = m.total - (m.done + m.failed + m.skipped + m.invalid)
             self._flush()
             _remove_partial_downloads(self.spool)
 
@@ -334,7 +343,9 @@ class Scheduler:
     def _drop_waiting_retries(self) -> None:
         """On cancel, items waiting for a retry stay pending in the journal for the next run."""
         for _due, _seq, key in self.retries:
-            self.active.pop(key, None)
+            act = self.active.pop(key, None)
+            if act is not None:
+                self._not_reached(act)
         self.retries.clear()
 
     def _dispatch(self) -> None:
@@ -406,13 +417,21 @@ class Scheduler:
                 self._fail(act, error, fetched)
             case Aborted():
                 del self.active[event.key]  # stays pending in the journal
+                self._not_reached(act)
             case Stop(error=error):
                 self._stop(act, error)
+
+    def _not_reached(self, act: _Active) -> None:
+        """The batch stopped before this started item was made: the front end stops showing it running. The journal
+        keeps it pending, to do in the run that resumes."""
+        item = act.item
+        self.updates.append(ItemUpdate(item.key, item.source, Status.NOT_REACHED, item.file, item.line, item.url))
 
     def _stop(self, act: _Active, error: str) -> None:
         """The batch cannot go on (the output folder refused a file, ...). The item is not at fault, so it stays
         pending in the journal, like everything not yet done, for the run that resumes."""
         del self.active[act.item.key]
+        self._not_reached(act)
         if self.fatal is None:
             self.fatal = f"the batch stopped: {error}"
         self.control.cancel()
