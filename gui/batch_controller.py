@@ -39,6 +39,7 @@ class BatchController(QObject):
         self.settings: Settings | None = None  # of the running or last batch
         self.last_summary: Summary | None = None
         self.last_progress: Progress | None = None
+        self.is_cancelling = False  # cancel was asked: the batch winds down
 
     @property
     def is_running(self) -> bool:
@@ -72,6 +73,7 @@ class BatchController(QObject):
         self.settings = runner.settings
         self.last_summary = None
         self.last_progress = None
+        self.is_cancelling = False
         runner.progress.connect(self._on_progress)
         runner.finished.connect(self._on_finished)
         self.runner = runner
@@ -102,7 +104,17 @@ class BatchController(QObject):
         """Stop soon; the journal keeps what is left, so the batch can be resumed later."""
         if self.runner is not None:
             self.runner.cancel()
+            self.is_cancelling = True
             self.status.showMessage("Cancelling: waiting for running images to finish…")
+            self.state_changed.emit()
+
+    def not_made(self) -> int:
+        """Items of the running batch not made yet (to do or in progress), as its last snapshot counts them."""
+        progress = self.last_progress
+        if progress is None:
+            counts = self.model.counts()
+            return counts[Status.PENDING] + counts[Status.RUNNING]
+        return max(0, progress.total - progress.finished)
 
     def wait(self, timeout_ms: int = -1) -> bool:
         """Block until the engine has stopped, then drop the batch (shutdown: its summary is not shown)."""
