@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.batch.control import BatchMode
 from core.batch.journal import unfinished_batch
 from core.models import Status, Summary
 from core.settings import Settings, SettingsError
@@ -194,6 +195,7 @@ class MainWindow(QMainWindow):
         self.model.counts_changed.connect(self._update_actions)
         self.settings_panel.validity_changed.connect(self._update_actions)
         self.queue_view.open_requested.connect(self.choose_files)
+        self.queue_view.retry_requested.connect(self.retry_items)
         self.batch.state_changed.connect(self._update_actions)
         self.batch.percent_changed.connect(self._show_percent)
         self.batch.finished.connect(self._on_finished)
@@ -313,6 +315,20 @@ class MainWindow(QMainWindow):
     def retry_failed(self) -> bool:
         return self.start(mode="retry_failed")
 
+    def retry_items(self, keys: list[str]) -> bool:
+        """Run just these rows again (the queue's "Retry this"), made even if they were done; the other rows keep
+        what they show. False (with a message) when it cannot start."""
+        if self.batch.is_running or self.loader.is_busy:
+            return False
+        settings = self._valid_settings()
+        entries = [e for e in self.model.entries_of(keys) if e.url is not None]
+        if settings is None or not entries:
+            return False
+        self.store.save(settings)
+        self.queue_view.set_output_dir(settings.out)
+        self.batch.start(settings, entries, mode=BatchMode.FORCE, only=[e.key for e in entries])
+        return True
+
     def offer_resume(self) -> QMessageBox | None:
         """If the output folder holds an interrupted batch, ask (without blocking) whether to resume it."""
         settings = self._valid_settings(quiet=True)
@@ -418,6 +434,7 @@ class MainWindow(QMainWindow):
         self.clear_action.setEnabled(not running and (queued or loading))
         self.export_action.setEnabled(exportable)
         self.settings_panel.set_locked(running)
+        self.queue_view.set_busy(running or loading)
         if error:
             self.start_action.setToolTip(f"Fix the settings first: {error}")
         else:
