@@ -63,10 +63,10 @@ class BatchController(QObject):
         runner = RunnerProcess(settings, entries, mode=mode, parent=self)
         if entries is None:
             self.model.clear()
-        elif mode == BatchMode.RETRY_FAILED:
-            self.model.reset_statuses(keep=_HAS_THUMBNAILS)  # what was made stays done
+        elif mode == BatchMode.FORCE:
+            self.model.reset_statuses(only=only)  # all (or these) made again
         else:
-            self.model.reset_statuses(only=only)
+            self.model.reset_statuses(keep=_HAS_THUMBNAILS)  # what was made stays done (retry, finish the rest)
         if only is None or runner.settings.out != (self.settings and self.settings.out):
             self.thumbnails.clear()  # a run of a few rows into the same folder keeps the grid
         self.thumbnails.set_output_dir(runner.settings.out)

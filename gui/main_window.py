@@ -402,6 +402,7 @@ class MainWindow(QMainWindow):
             self.summary_dialog.deleteLater()
         dialog = SummaryDialog(summary, self.model.failed_sources(), self.batch.settings.out, self)
         dialog.retry_requested.connect(self.retry_failed)
+        dialog.finish_requested.connect(self.start)
         self.summary_dialog = dialog
         dialog.show()
 

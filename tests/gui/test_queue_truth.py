@@ -51,6 +51,7 @@ def test_after_cancel_no_row_runs_and_the_rest_is_not_reached(qtbot, http_server
     counts = dialog.count_labels
     assert counts["Not reached:"].text() == f"{12 - done:,}" and counts["Skipped (already made):"].text() == "0"
     assert "not reached" in window.status.currentMessage()
+    assert dialog.retry_button.isHidden() and not dialog.finish_button.isHidden()  # nothing failed; the rest is left
 
     write_report(tmp_path / "out", summary.run_id, tmp_path / "report.json")
     report = json.loads((tmp_path / "report.json").read_text())
@@ -107,3 +108,20 @@ def test_retry_failed_keeps_the_done_rows_done(qtbot, http_server, tmp_path):
     assert status_texts(window) == ["done"] * 4
     assert [http_server.hits(f"/img/ok{i}.jpg") for i in range(3)] == [1, 1, 1]
     assert window.thumbnail_view.count() == 4
+
+
+def test_finish_the_rest_after_a_cancel_makes_only_what_was_not_reached(qtbot, http_server, tmp_path):
+    window = make_window(qtbot, tmp_path, threads=2)
+    urls = [http_server.url(f"/img/f{i}.jpg?delay=0.3") for i in range(8)]
+    queue(qtbot, window, urls)
+    window.start()
+    qtbot.waitUntil(lambda: window.model.counts()[Status.DONE] >= 2, timeout=BATCH_TIMEOUT)
+    window.batch.cancel()
+    first = wait_summary(qtbot, window)
+    made = first.summary.done
+
+    first.finish_button.click()
+    second = wait_summary(qtbot, window, previous=first)
+    assert (second.summary.done, second.summary.skipped, second.summary.not_reached) == (8 - made, made, 0)
+    assert statuses(window) == [Status.DONE] * 8  # what the first part made stays done, not "skipped"
+    assert sum(http_server.hits(f"/img/f{i}.jpg") for i in range(8)) <= 8 + 2  # at most the 2 cut short again
