@@ -173,6 +173,9 @@ def test_cancel_stops_downloads_keeps_no_temp_files_and_resumes(qtbot, http_serv
         runner.cancel()
     summary = blocker.args[0]
     assert summary.cancelled and summary.done == 3 and (summary.skipped, summary.not_reached) == (0, 2)
+    last = {u.key: u.status for p in seen for u in p.updates}  # what a front end shows of each item at the end
+    assert sorted(last.values()) == [Status.DONE] * 3 + [Status.NOT_REACHED] * 2  # none left running
+    assert seen[-1].not_reached == 2
     assert runner.wait(10_000)
     assert not list(spool_dir(tmp_path).glob("*"))
     assert unfinished_batch(tmp_path) == 2
