@@ -45,7 +45,7 @@ def test_escape_never_cancels_a_running_batch(qtbot, http_server, tmp_path):
 
 def test_cancel_asks_once_and_keep_running_keeps_it_running(qtbot, http_server, tmp_path):
     window = make_window(qtbot, tmp_path, threads=1)
-    queue(qtbot, window, [http_server.url(f"/img/k{i}.jpg?delay=0.3") for i in range(6)])
+    queue(qtbot, window, [http_server.url(f"/img/k{i}.jpg?delay=0.3") for i in range(10)])
     window.start()
     wait_running(qtbot, window)
 
@@ -53,7 +53,7 @@ def test_cancel_asks_once_and_keep_running_keeps_it_running(qtbot, http_server, 
     prompt = window.cancel_prompt
     assert prompt is not None and prompt.isVisible()
     asked = QUESTION.fullmatch(prompt.text())
-    assert asked and 0 < int(asked[1]) <= 6, prompt.text()
+    assert asked and 0 < int(asked[1]) <= 10, prompt.text()
     window.cancel_action.trigger()  # asked again while the question is open: the same question
     assert window.cancel_prompt is prompt
     qtbot.keyClick(prompt, Qt.Key.Key_Escape)  # Esc answers "Keep running"
@@ -65,12 +65,12 @@ def test_cancel_asks_once_and_keep_running_keeps_it_running(qtbot, http_server, 
     assert again is not prompt and again.isVisible()
     button(again, "&Keep running").click()
     dialog = wait_summary(qtbot, window)
-    assert not dialog.summary.cancelled and dialog.summary.done == 6
+    assert not dialog.summary.cancelled and dialog.summary.done == 10
 
 
 def test_cancel_the_batch_cancels_it(qtbot, http_server, tmp_path):
     window = make_window(qtbot, tmp_path, threads=1)
-    queue(qtbot, window, [http_server.url(f"/img/s{i}.jpg?delay=0.3") for i in range(6)])
+    queue(qtbot, window, [http_server.url(f"/img/s{i}.jpg?delay=0.3") for i in range(10)])
     window.start()
     wait_running(qtbot, window)
 
@@ -78,5 +78,5 @@ def test_cancel_the_batch_cancels_it(qtbot, http_server, tmp_path):
     button(window.cancel_prompt, "&Cancel the batch").click()
     assert window.batch.is_cancelling and not window.cancel_action.isEnabled()  # nothing left to ask
     dialog = wait_summary(qtbot, window)
-    assert dialog.summary.cancelled and dialog.summary.not_reached == 6 - dialog.summary.done > 0
+    assert dialog.summary.cancelled and dialog.summary.not_reached == 10 - dialog.summary.done > 0
     assert window.model.counts()[Status.RUNNING] == 0
