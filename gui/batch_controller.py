@@ -56,15 +56,17 @@ class BatchController(QObject):
         mode: str = BatchMode.NORMAL,
         only: Collection[str] | None = None,
     ) -> None:
-        """Start a batch: `entries` None resumes the unfinished batch of `settings.out`. `only`: the keys of
-        `entries` when they are a few rows of the queue (Retry this): the other rows keep what they show."""
+        """Start a batch: `entries` None resumes the unfinished batch of `settings.out`, or with `only`, makes just
+        these keys of its last run again (Retry this): the other rows keep what they show."""
         if self.runner is not None:
             raise RuntimeError("a batch is already running")
-        runner = RunnerProcess(settings, entries, mode=mode, parent=self)
-        if entries is None:
+        runner = RunnerProcess(settings, entries, mode=mode, only=only, parent=self)
+        if only is not None:
+            self.model.reset_statuses(only=only)
+        elif entries is None:
             self.model.clear()
         elif mode == BatchMode.FORCE:
-            self.model.reset_statuses(only=only)  # all (or these) made again
+            self.model.reset_statuses()  # all made again
         else:
             self.model.reset_statuses(keep=_HAS_THUMBNAILS)  # what was made stays done (retry, finish the rest)
         if only is None or runner.settings.out != (self.settings and self.settings.out):

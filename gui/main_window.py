@@ -32,7 +32,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.batch.control import BatchMode
 from core.batch.journal import unfinished_batch
 from core.models import Status, Summary
 from core.settings import Settings, SettingsError
@@ -316,17 +315,16 @@ class MainWindow(QMainWindow):
         return self.start(mode="retry_failed")
 
     def retry_items(self, keys: list[str]) -> bool:
-        """Run just these rows again (the queue's "Retry this"), made even if they were done; the other rows keep
-        what they show. False (with a message) when it cannot start."""
-        if self.batch.is_running or self.loader.is_busy:
+        """Make just these rows of the last batch again (the queue's "Retry this"), even if they were done; the
+        other rows keep what they show, and the batch stays resumable if it was. False when it cannot start."""
+        if self.batch.is_running or self.loader.is_busy or not keys:
             return False
         settings = self._valid_settings()
-        entries = [e for e in self.model.entries_of(keys) if e.url is not None]
-        if settings is None or not entries:
+        if settings is None:
             return False
         self.store.save(settings)
         self.queue_view.set_output_dir(settings.out)
-        self.batch.start(settings, entries, mode=BatchMode.FORCE, only=[e.key for e in entries])
+        self.batch.start(settings, None, only=keys)
         return True
 
     def offer_resume(self) -> QMessageBox | None:

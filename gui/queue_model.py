@@ -514,12 +514,6 @@ class QueueModel(QAbstractTableModel):
         self.dataChanged.emit(self.index(0, 0), self.index(len(self._source) - 1, _LAST_COLUMN))
         self.counts_changed.emit()
 
-    def entries_of(self, keys: Iterable[str]) -> list[Entry]:
-        """The entries of these keys, in the order added (a run of just these items)."""
-        wanted = sorted({row for key in keys if (row := self._row_of(key)) is not None})
-        entries = self.entries()
-        return [entries[row] for row in wanted]
-
     def remove_keys(self, keys: Iterable[str]) -> int:
         """Take these rows out of the queue; returns how many were removed."""
         drop = {row for key in keys if (row := self._row_of(key)) is not None}

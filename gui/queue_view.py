@@ -40,6 +40,8 @@ from gui.queue_model import (
 EMPTY_HINT = "Drop URL lists, images, folders or links here"
 _FILTER_LABELS = (("all", "All"), ("running", "Running"), ("done", "Done"), ("failed", "Failed"))
 _DONE = FILTER_GROUPS["done"]
+# Rows a batch has been through, which "Retry this" makes again (a row never run is for Start).
+_RETRIABLE = frozenset({Status.DONE, Status.SKIPPED, Status.FAILED, Status.NOT_REACHED})
 
 
 class _ElideAtTheEnd(QStyledItemDelegate):
@@ -209,10 +211,10 @@ class QueueView(QWidget):
         rows = self._selected_rows(proxy_index)
         many = len(rows) > 1
         menu = QMenu(self)
-        usable = [r for r in rows if r.data(STATUS_ROLE) != Status.INVALID]  # Qt hands the enum back as its str
-        retry = menu.addAction(f"Retry {len(usable):,} items" if many else "Retry this")
-        retry.setEnabled(bool(usable) and not self._busy)
-        retry.triggered.connect(lambda: self.retry_requested.emit([r.data(KEY_ROLE) for r in usable]))
+        retriable = [r for r in rows if r.data(STATUS_ROLE) in _RETRIABLE]  # (Qt hands the enum back as its str)
+        retry = menu.addAction(f"Retry {len(retriable):,} items" if many else "Retry this")
+        retry.setEnabled(bool(retriable) and not self._busy)
+        retry.triggered.connect(lambda: self.retry_requested.emit([r.data(KEY_ROLE) for r in retriable]))
         menu.addSeparator()
         web = QUrl(str(proxy_index.data(URL_ROLE))) if proxy_index.isValid() else QUrl()
         open_url = menu.addAction("Open URL in browser")

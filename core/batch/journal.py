@@ -279,6 +279,14 @@ class Journal:
                 (run, fingerprint),
             )
 
+    def redo(self, run: int, keys: Iterable[str]) -> None:
+        """Make these items of `run` again, whatever their outcome (a front end's "Retry this")."""
+        with self._transaction():
+            self._db.executemany(
+                "UPDATE items SET status = 'pending' WHERE run = ? AND key = ? AND status IN ('done', 'failed')",
+                [(run, key) for key in keys],
+            )
+
     # -- processing -----------------------------------------------------------------------------------------
 
     def pending(self, run: int, after_id: int, limit: int) -> list[PendingItem]:

@@ -43,11 +43,13 @@ class Runner(QObject):
         mode: str = BatchMode.NORMAL,
         interactive: bool = False,
         pool: ResizePool | None = None,
+        only: Iterable[str] | None = None,
         parent: QObject | None = None,
     ) -> None:
         """`mode`: a `BatchMode` (or its value). `interactive`: a window shows the batch, so its resizer processes
         run at the lowest priority. `pool`: resizer processes already starting (`backends.resize_pool.start_pool`);
-        the runner owns them from here: they are shut down when the batch ends, or by `close` if it never starts."""
+        the runner owns them from here: they are shut down when the batch ends, or by `close` if it never starts.
+        `only` (with `entries` None): make just these keys of the output folder's last run again."""
         super().__init__(parent)
         try:
             self._mode = BatchMode(mode)
@@ -55,6 +57,9 @@ class Runner(QObject):
             raise ValueError(f"unknown mode {mode!r}") from None
         self._settings = settings.validated()
         self._entries = entries
+        self._only = None if only is None else frozenset(only)
+        if self._only is not None and entries is not None:
+            raise ValueError("`only` picks items of the last run: give no entries with it")
         self.interactive = interactive
         self._control = Control()
         self._backend = create_backend(self._settings, interactive=interactive, pool=pool)
@@ -118,7 +123,9 @@ class Runner(QObject):
         lower_current_thread()  # a window's GUI thread wins a contended core (core/priority.py)
         started = time.monotonic()
         listener = Listener(run_opened=self._opened, prepared=self.prepared.emit, progress=self.progress.emit)
-        scheduler = Scheduler(self._settings, self._entries, self._mode, self._backend, self._control, listener)
+        scheduler = Scheduler(
+            self._settings, self._entries, self._mode, self._backend, self._control, listener, self._only
+        )
         try:
             summary = scheduler.run()
         except Exception as exc:  # the batch cannot go on (folder not writable, journal broken, ...)

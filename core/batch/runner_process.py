@@ -70,8 +70,10 @@ class RunnerProcess(QObject):
         entries: Iterable[Entry] | None,
         *,
         mode: str = BatchMode.NORMAL,
+        only: Iterable[str] | None = None,
         parent: QObject | None = None,
     ) -> None:
+        """As `Runner`'s arguments."""
         super().__init__(parent)
         try:  # here, not only in the child, where it would surface as a dead engine
             self._mode = BatchMode(mode)
@@ -79,6 +81,9 @@ class RunnerProcess(QObject):
             raise ValueError(f"unknown mode {mode!r}") from None
         self._settings = settings.validated()
         self._entries = entries
+        self._only = None if only is None else frozenset(only)
+        if self._only is not None and entries is not None:
+            raise ValueError("`only` picks items of the last run: give no entries with it")
         self._paused = False
         self._ended = threading.Event()
         self._reader: threading.Thread | None = None
@@ -115,7 +120,7 @@ class RunnerProcess(QObject):
         # Not a daemon: daemonic processes may not start the resizer processes.
         self._process = ctx.Process(
             target=_child_main,
-            args=(child_control, events_w, feed_r, self._settings, self._mode, self._before_start),
+            args=(child_control, events_w, feed_r, self._settings, self._mode, self._only, self._before_start),
             name="thumbnailer-engine",
         )
         self._process.start()
@@ -222,6 +227,7 @@ def _child_main(
     feed: Connection | None,
     settings: Settings,
     mode: BatchMode,
+    only: frozenset[str] | None,
     before_start: list[Command],
 ) -> None:
     """The child: run the batch, forward the runner's signals, obey pause, resume and cancel."""
@@ -233,7 +239,7 @@ def _child_main(
         with send_lock, contextlib.suppress(OSError):  # the window is gone: the batch still ends cleanly
             events.send(event)
 
-    runner = Runner(settings, None if feed is None else _received(feed), mode=mode, interactive=True)
+    runner = Runner(settings, None if feed is None else _received(feed), mode=mode, interactive=True, only=only)
     direct = Qt.ConnectionType.DirectConnection  # this process has no event loop: forward from the engine thread
     runner.prepared.connect(lambda total: send(Prepared(total)), direct)
     runner.progress.connect(send, direct)

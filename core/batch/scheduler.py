@@ -195,9 +195,14 @@ class Scheduler:
         backend: Backend,
         control: Control,
         listener: Listener,
+        only: frozenset[str] | None = None,
     ) -> None:
+        """`only`: make just these keys of the last run again (with `entries` None), whatever their state; the rest
+        of that run stays as it is, and so does the run's resumability."""
         self.s, self.entries, self.mode, self.backend, self.control = settings, entries, mode, backend, control
         self.listener = listener
+        self.only = only
+        self.state_before = RunState.RUNNING  # the reopened run's state, kept when `only` leaves items to do
         self.out = Path(settings.out)
         self.spool = spool_dir(self.out)
         self.fingerprint = settings.output_fingerprint()
@@ -239,14 +244,14 @@ class Scheduler:
                 counts.total, counts.done, counts.failed, counts.skipped, counts.invalid
             )  # fmt: skip
             self.listener.prepared(counts.total)
-            self._announce_settled(journal)
+            if self.only is None:  # a front end that picks a few items already shows the others
+                self._announce_settled(journal)
             self.spool.mkdir(parents=True, exist_ok=True)
             _remove_partial_downloads(self.spool)
             self._loop()
             cancelled = self.control.aborted
-            state = RunState.STOPPED if self.fatal else RunState.CANCELLED if cancelled else RunState.FINISHED
-            journal.end_run(run, state)
             counts = journal.counts(run)
+            journal.end_run(run, self._end_state(cancelled, counts.pending))
             return Summary(
                 total=counts.total,
                 done=counts.done,
@@ -266,13 +271,24 @@ class Scheduler:
             last = journal.last_run()
             if last is None:
                 raise RuntimeError(f"there is no batch to resume in {self.out}")
-            run = last[0]
+            run, self.state_before = last[0], RunState(last[1])
             journal.reopen_run(run, self.fingerprint)
         else:
             run = journal.new_run(self.fingerprint, self.mode.value)
             journal.add_entries(_until_cancelled(self.entries, self.control), run)
         journal.prepare_run(run, self.fingerprint, self.mode.value)
+        if self.only is not None:
+            journal.redo(run, self.only)
         return run
+
+    def _end_state(self, cancelled: bool, pending: int) -> RunState:
+        if self.fatal:
+            return RunState.STOPPED
+        if cancelled:
+            return RunState.CANCELLED
+        if pending and self.only is not None:  # the rest of the run is as resumable as it was
+            return self.state_before if self.state_before != RunState.FINISHED else RunState.CANCELLED
+        return RunState.FINISHED
 
     def _announce_settled(self, journal: Journal) -> None:
         """Tell the front end about items decided before any work: skipped, invalid, earlier failures. A resumed
@@ -338,7 +354,8 @@ class Scheduler:
             self.exhausted = True
         if batch:
             self.last_id = batch[-1].id
-            self.lanes.buffer.extend(batch)
+            only = self.only
+            self.lanes.buffer.extend(batch if only is None else [item for item in batch if item.key in only])
 
     def _drop_waiting_retries(self) -> None:
         """On cancel, items waiting for a retry stay pending in the journal for the next run."""

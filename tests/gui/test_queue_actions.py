@@ -10,11 +10,12 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QMenu
 
+from core.batch.journal import unfinished_batch
 from core.models import Entry, ItemUpdate, Output, Status
 from gui.queue_model import KEY_ROLE, STATUS_ROLE, Column, QueueModel
 from gui.queue_view import QueueView
 from tests.gui.conftest import UrlCatcher
-from tests.support.window import make_window, queue, wait_summary
+from tests.support.window import BATCH_TIMEOUT, make_window, queue, wait_summary
 
 pytestmark = [pytest.mark.gui, pytest.mark.qt_log_ignore(r"This plugin does not support propagateSizeHints")]
 
@@ -65,7 +66,7 @@ def test_retry_this_runs_just_that_row_and_the_others_keep_their_state(qtbot, ht
     assert window.batch.is_running
     assert not action(window.queue_view.context_menu(proxy.index(0, 0)), "Retry this").isEnabled()  # one at a time
     second = wait_summary(qtbot, window, previous=first)
-    assert (second.summary.total, second.summary.done) == (1, 1)
+    assert (second.summary.total, second.summary.done, second.summary.failed) == (4, 4, 0)  # the batch's state
     assert [http_server.hits(f"/img/ok{i}.jpg") for i in range(3)] == [1, 1, 1]
     statuses = [proxy.index(row, 0).data(STATUS_ROLE) for row in range(4)]
     assert statuses == [Status.DONE] * 4
@@ -73,8 +74,30 @@ def test_retry_this_runs_just_that_row_and_the_others_keep_their_state(qtbot, ht
 
     action(window.queue_view.context_menu(proxy.index(1, Column.STATUS)), "Retry this").trigger()  # a done row
     third = wait_summary(qtbot, window, previous=second)
-    assert (third.summary.total, third.summary.done) == (1, 1)
+    assert (third.summary.total, third.summary.done) == (4, 4)
     assert [http_server.hits(f"/img/ok{i}.jpg") for i in range(3)] == [1, 2, 1]  # made again, only it
+
+
+def test_retry_this_after_a_cancel_leaves_the_rest_of_the_batch_resumable(qtbot, http_server, tmp_path):
+    window = make_window(qtbot, tmp_path, threads=1)
+    urls = [http_server.url(f"/img/n{i}.jpg?delay=0.3") for i in range(6)]
+    queue(qtbot, window, urls)
+    window.start()
+    qtbot.waitUntil(lambda: window.model.counts()[Status.DONE] >= 1, timeout=BATCH_TIMEOUT)
+    window.batch.cancel()
+    first = wait_summary(qtbot, window)
+    left = first.summary.not_reached
+    assert left >= 2 and unfinished_batch(tmp_path / "out") == left
+
+    hits = [http_server.hits(f"/img/n{i}.jpg") for i in range(6)]
+    proxy = window.queue_view.proxy
+    action(window.queue_view.context_menu(proxy.index(5, 0)), "Retry this").trigger()  # the last, not reached
+    second = wait_summary(qtbot, window, previous=first)
+    assert second.summary.not_reached == left - 1 and not second.summary.cancelled
+    assert proxy.index(5, 0).data(STATUS_ROLE) == Status.DONE
+    assert proxy.index(4, 0).data(STATUS_ROLE) == Status.NOT_REACHED  # the others keep what they showed
+    assert [http_server.hits(f"/img/n{i}.jpg") for i in range(6)] == [*hits[:5], hits[5] + 1]  # just that one
+    assert unfinished_batch(tmp_path / "out") == left - 1  # the next launch still offers to finish the rest
 
 
 def test_row_menu_opens_the_url_the_thumbnail_and_its_folder_and_copies(
@@ -107,6 +130,8 @@ def test_row_menu_opens_the_url_the_thumbnail_and_its_folder_and_copies(
     assert QGuiApplication.clipboard().text() == entries[1].url
     assert not action(view.context_menu(invalid), "Open URL in browser").isEnabled()
     assert not action(view.context_menu(invalid), "Retry this").isEnabled()  # nothing to fetch
+    view.model.add_entries([url_entry(7)])
+    assert not action(view.context_menu(view.proxy.index(3, 0)), "Retry this").isEnabled()  # never run: Start it
 
     view.set_busy(True)  # a batch runs: its rows stay
     assert not action(view.context_menu(failed), "Retry this").isEnabled()
