@@ -168,17 +168,19 @@ class _Console:
                 self.message("nothing is lost: fix that, then run the same command again to finish the batch")
         if s.cancelled:
             self.message("interrupted: the journal is saved; run the same command again to finish the batch")
+        left = f", {s.not_reached} not reached" if s.not_reached else ""  # a stopped batch's items left to do
         if not self.quiet:
             self.message(
-                f"{s.done_words}, {s.skipped} skipped, {s.failed} failed, {s.invalid} invalid "
+                f"{s.done_words}, {s.skipped} skipped, {s.failed} failed, {s.invalid} invalid{left} "
                 f"of {s.total} in {_duration(s.seconds)}"
             )
         log.info(
-            "batch ended: %s, %d skipped, %d failed, %d invalid of %d in %s%s%s",
+            "batch ended: %s, %d skipped, %d failed, %d invalid%s of %d in %s%s%s",
             s.done_words,
             s.skipped,
             s.failed,
             s.invalid,
+            left,
             s.total,
             _duration(s.seconds),
             ", interrupted" if s.cancelled else "",

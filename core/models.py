@@ -12,7 +12,8 @@ from core.imaging.focus import Focus
 
 
 class Status(StrEnum):
-    """An item's state. `pending` and `running` are internal; reports show the last four."""
+    """An item's state. `pending`, `running` and `not reached` are the window's; reports show done, failed, skipped
+    and invalid (an item a stopped batch did not reach is reported `skipped`, its error saying "not reached: ...")."""
 
     PENDING = "pending"
     RUNNING = "running"
@@ -20,6 +21,7 @@ class Status(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     INVALID = "invalid"
+    NOT_REACHED = "not reached"  # a cancelled or stopped batch ended before this item; it stays to do
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,7 @@ class Progress:
     paused: bool = False
     updates: list[ItemUpdate] = field(default_factory=list)
     hosts: list[HostUpdate] = field(default_factory=list)  # hosts changed since the last snapshot
+    not_reached: int = 0  # set in the last snapshot of a cancelled or stopped batch: items left to do
 
     @property
     def finished(self) -> int:
@@ -114,7 +117,8 @@ class Progress:
 @dataclass(slots=True)
 class Summary:
     """How a batch ended. `fatal` is set when the batch stopped on its own (e.g. disk full); `warned` counts the
-    `done` items made with a warning (a file that decoded in part)."""
+    `done` items made with a warning (a file that decoded in part). `skipped` counts only items made by an earlier
+    run; `not_reached` the items a cancelled or stopped batch did not get to (left to do, resumable)."""
 
     total: int
     done: int
@@ -126,6 +130,7 @@ class Summary:
     fatal: str | None = None
     run_id: int = 0
     warned: int = 0
+    not_reached: int = 0
 
     @property
     def done_words(self) -> str:

@@ -6,10 +6,11 @@ this object only applies them, so the window stays responsive however long the l
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from PySide6.QtCore import QObject, Signal
 
+from core.batch.control import BatchMode
 from core.batch.runner_process import RunnerProcess
 from core.models import Entry, Progress, Status, Summary
 from core.settings import Settings
@@ -40,6 +41,7 @@ class BatchController(QObject):
         self.last_summary: Summary | None = None
         self.last_progress: Progress | None = None
         self.hosts = HostsModel(self)  # the Hosts tab's table, fed from the snapshots
+        self.is_cancelling = False  # cancel was asked: the batch winds down
 
     @property
     def is_running(self) -> bool:
@@ -49,22 +51,35 @@ class BatchController(QObject):
     def is_paused(self) -> bool:
         return self.runner is not None and self.runner.is_paused
 
-    def start(self, settings: Settings, entries: Iterable[Entry] | None, mode: str = "normal") -> None:
-        """Start a batch: `entries` None resumes the unfinished batch of `settings.out`."""
+    def start(
+        self,
+        settings: Settings,
+        entries: Iterable[Entry] | None,
+        mode: str = BatchMode.NORMAL,
+        only: Collection[str] | None = None,
+    ) -> None:
+        """Start a batch: `entries` None resumes the unfinished batch of `settings.out`, or with `only`, makes just
+        these keys of its last run again (Retry this): the other rows keep what they show."""
         if self.runner is not None:
             raise RuntimeError("a batch is already running")
-        runner = RunnerProcess(settings, entries, mode=mode, parent=self)
-        if entries is None:
+        runner = RunnerProcess(settings, entries, mode=mode, only=only, parent=self)
+        if only is not None:
+            self.model.reset_statuses(only=only)
+        elif entries is None:
             self.model.clear()
+        elif mode == BatchMode.FORCE:
+            self.model.reset_statuses()  # all made again
         else:
-            self.model.reset_statuses()
-        self.thumbnails.clear()
+            self.model.reset_statuses(keep=_HAS_THUMBNAILS)  # what was made stays done (retry, finish the rest)
+        if only is None or runner.settings.out != (self.settings and self.settings.out):
+            self.thumbnails.clear()  # a run of a few rows into the same folder keeps the grid
         self.hosts.clear()
         self.thumbnails.set_output_dir(runner.settings.out)
         self.thumbnails.set_settings(runner.settings)
         self.settings = runner.settings
         self.last_summary = None
         self.last_progress = None
+        self.is_cancelling = False
         runner.progress.connect(self._on_progress)
         runner.finished.connect(self._on_finished)
         self.runner = runner
@@ -106,7 +121,17 @@ class BatchController(QObject):
         """Stop soon; the journal keeps what is left, so the batch can be resumed later."""
         if self.runner is not None:
             self.runner.cancel()
+            self.is_cancelling = True
             self.status.showMessage("Cancelling: waiting for running images to finish…")
+            self.state_changed.emit()
+
+    def not_made(self) -> int:
+        """Items of the running batch not made yet (to do or in progress), as its last snapshot counts them."""
+        progress = self.last_progress
+        if progress is None:
+            counts = self.model.counts()
+            return counts[Status.PENDING] + counts[Status.RUNNING]
+        return max(0, progress.total - progress.finished)
 
     def wait(self, timeout_ms: int = -1) -> bool:
         """Block until the engine has stopped, then drop the batch (shutdown: its summary is not shown)."""
@@ -142,6 +167,8 @@ class BatchController(QObject):
         self.runner = None
         runner.deleteLater()
         self.last_summary = summary
+        if summary.cancelled or summary.fatal:
+            self.model.mark_not_reached()  # also rows a dead engine left running
         self.status.show_summary(summary)
         self.percent_changed.emit(-1)
         self.state_changed.emit()

@@ -21,6 +21,7 @@ _COLORS = {
     Status.FAILED: "#e53935",
     Status.SKIPPED: "#00897b",
     Status.INVALID: "#fb8c00",
+    Status.NOT_REACHED: "#9e9e9e",
 }
 
 
@@ -30,6 +31,10 @@ def _draw_glyph(p: QPainter, status: Status, s: float) -> None:
     box = QRectF(s * 0.06, s * 0.06, s * 0.88, s * 0.88)
     if status is Status.PENDING:
         p.setPen(QPen(color, s * 0.1))
+        p.drawEllipse(box.adjusted(s * 0.05, s * 0.05, -s * 0.05, -s * 0.05))
+        return
+    if status is Status.NOT_REACHED:  # pending's ring, broken: the batch stopped before it
+        p.setPen(QPen(color, s * 0.1, Qt.PenStyle.DashLine))
         p.drawEllipse(box.adjusted(s * 0.05, s * 0.05, -s * 0.05, -s * 0.05))
         return
     if status is Status.RUNNING:

@@ -85,8 +85,12 @@ def confirm_close(parent: QWidget) -> bool:
     return answer == QMessageBox.StandardButton.Yes
 
 
+CANCEL_SHORTCUT = "Ctrl+."  # not Esc: Esc closes dialogs and the preview, and must never stop a batch
+
+
 class MainWindow(QMainWindow):
-    """The app window. `summary_dialog` and `resume_prompt` hold the last dialogs shown (for tests, too)."""
+    """The app window. `summary_dialog`, `resume_prompt` and `cancel_prompt` hold the last dialogs shown (for tests,
+    too)."""
 
     def __init__(self, store: SettingsStore, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -97,6 +101,7 @@ class MainWindow(QMainWindow):
         self.summary_dialog: SummaryDialog | None = None
         self.resume_prompt: QMessageBox | None = None
         self.remake_prompt: QMessageBox | None = None  # the last "Remake thumbnails?" question
+        self.cancel_prompt: QMessageBox | None = None
         self._actions_state: tuple[object, ...] | None = None  # what _update_actions last showed
         self.about_box: AboutDialog | None = None
         self.shortcuts_dialog: ShortcutsDialog | None = None
@@ -170,7 +175,7 @@ class MainWindow(QMainWindow):
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.start_action = self._action("&Start", self.start, "Ctrl+Return", sp.SP_MediaPlay)
         self.pause_action = self._action("&Pause", self.batch.toggle_pause, "Ctrl+P", sp.SP_MediaPause)
-        self.cancel_action = self._action("&Cancel", self.batch.cancel, "Esc", sp.SP_MediaStop)
+        self.cancel_action = self._action("&Cancel", self.ask_cancel, CANCEL_SHORTCUT, sp.SP_MediaStop)
         self.retry_action = self._action("&Retry failed", self.retry_failed, "Ctrl+R", sp.SP_BrowserReload)
         self.queue_tab_action = self._action("&Queue", lambda: self.tabs.setCurrentIndex(0), "Ctrl+1")
         self.thumbs_tab_action = self._action("&Thumbnails", lambda: self.tabs.setCurrentIndex(1), "Ctrl+2")
@@ -220,6 +225,7 @@ class MainWindow(QMainWindow):
         self.model.counts_changed.connect(self._update_actions)
         self.settings_panel.validity_changed.connect(self._update_actions)
         self.queue_view.open_requested.connect(self.choose_files)
+        self.queue_view.retry_requested.connect(self.retry_items)
         self.batch.state_changed.connect(self._update_actions)
         self.batch.percent_changed.connect(self._show_percent)
         self.batch.finished.connect(self._on_finished)
@@ -341,8 +347,46 @@ class MainWindow(QMainWindow):
         else:
             self.start()
 
+    def ask_cancel(self) -> QMessageBox | None:
+        """Cancel (button, menu, shortcut) asks first, once, without blocking: a batch is long work to lose by a
+        slip. While the question is open, asking again returns the same one."""
+        if not self.batch.is_running or self.batch.is_cancelling:
+            return None
+        if self.cancel_prompt is not None and self.cancel_prompt.isVisible():
+            return self.cancel_prompt  # window-modal: the window cannot ask again behind it; a call can
+        left = self.batch.not_made()
+        images = f"{left:,} image is" if left == 1 else f"{left:,} images are"
+        box = QMessageBox(QMessageBox.Icon.Question, "Cancel the batch?", "", parent=self)
+        box.setText(f"Cancel the batch? {images} not made yet. They can be finished later.")
+        stop = box.addButton("&Cancel the batch", QMessageBox.ButtonRole.AcceptRole)
+        keep = box.addButton("&Keep running", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(keep)
+        box.setEscapeButton(keep)
+
+        def answered(_result: int) -> None:
+            if box.clickedButton() is stop:
+                self.batch.cancel()
+
+        box.finished.connect(answered)
+        self.cancel_prompt = box
+        box.open()
+        return box
+
     def retry_failed(self) -> bool:
         return self.start(mode="retry_failed")
+
+    def retry_items(self, keys: list[str]) -> bool:
+        """Make just these rows of the last batch again (the queue's "Retry this"), even if they were done; the
+        other rows keep what they show, and the batch stays resumable if it was. False when it cannot start."""
+        if self.batch.is_running or self.loader.is_busy or not keys:
+            return False
+        settings = self._valid_settings()
+        if settings is None:
+            return False
+        self.store.save(settings)
+        self.queue_view.set_output_dir(settings.out)
+        self.batch.start(settings, None, only=keys)
+        return True
 
     def offer_resume(self) -> QMessageBox | None:
         """If the output folder holds an interrupted batch, ask (without blocking) whether to resume it."""
@@ -407,6 +451,8 @@ class MainWindow(QMainWindow):
             return None
 
     def _on_finished(self, summary: Summary) -> None:
+        if self.cancel_prompt is not None and self.cancel_prompt.isVisible():
+            self.cancel_prompt.done(0)  # the batch ended while the user was asked: no question is left open
         if self._closing or self.batch.settings is None:
             return
         if self.summary_dialog is not None:
@@ -414,6 +460,7 @@ class MainWindow(QMainWindow):
         dialog = SummaryDialog(summary, self.model.failed_sources(), self.batch.settings.out, self)
         dialog.retry_requested.connect(self.retry_failed)
         dialog.folders = self.store
+        dialog.finish_requested.connect(self.start)
         self.summary_dialog = dialog
         dialog.show()
         if not self.batch.settings.pages and not self._asked_pages:
@@ -460,18 +507,20 @@ class MainWindow(QMainWindow):
         summary = self.batch.last_summary
         exportable = not running and summary is not None and summary.run_id > 0
         error = "" if valid else next(iter(self.settings_panel.errors().values()))
-        state = (running, loading, queued, valid, self.batch.is_paused, failed, exportable, error)
+        cancellable = running and not self.batch.is_cancelling
+        state = (running, loading, queued, valid, self.batch.is_paused, failed, exportable, error, cancellable)
         if state == self._actions_state:
             return
         self._actions_state = state
         self.start_action.setEnabled(not running and not loading and queued and valid)
         self.pause_action.setEnabled(running)
         self.pause_action.setText("Res&ume" if self.batch.is_paused else "&Pause")
-        self.cancel_action.setEnabled(running)
+        self.cancel_action.setEnabled(cancellable)
         self.retry_action.setEnabled(not running and not loading and failed and valid)
         self.clear_action.setEnabled(not running and (queued or loading))
         self.export_action.setEnabled(exportable)
         self.settings_panel.set_locked(running)
+        self.queue_view.set_busy(running or loading)
         if error:
             self.start_action.setToolTip(f"Fix the settings first: {error}")
         else:

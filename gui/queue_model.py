@@ -60,6 +60,8 @@ THUMBNAIL_ROLE = _USER + 4  # the largest output's path, relative to the output 
 ERROR_ROLE = _USER + 5  # the full error text or None
 STATUS_ROLE = _USER + 6  # the row's Status
 WARNING_ROLE = _USER + 7  # a done row's warning (its file decoded in part) or None
+SEARCH_ROLE = _USER + 8  # "<filter group>\x1f<source>\x1f<error>": what the search field looks in, see QueueFilterProxy
+KEY_ROLE = _USER + 9  # the row's Entry.key
 
 _Index = QModelIndex | QPersistentModelIndex
 _V = TypeVar("_V")
@@ -73,8 +75,9 @@ def _put(column: dict[int, _V], row: int, value: _V | None) -> None:
         column[row] = value
 
 
-def _only(column: dict[int, _V], rows: set[int]) -> dict[int, _V]:
-    return {row: value for row, value in column.items() if row in rows}
+def _settled(column: dict[int, _V], status: bytearray) -> dict[int, _V]:
+    """The column without the rows that are pending (they have no outcome yet)."""
+    return {row: value for row, value in column.items() if status[row] != _PENDING}
 
 
 _ROOT = QModelIndex()
@@ -103,6 +106,9 @@ _STATUSES = tuple(Status)  # a row's status is stored as its index here (see the
 _CODE = {s: i for i, s in enumerate(_STATUSES)}
 PAGE_ANSWER = "server sent HTML, not an image"  # core.download.fetch's error for a page answering an image's URL
 _PENDING, _INVALID = _CODE[Status.PENDING], _CODE[Status.INVALID]
+_DONE, _SKIPPED, _NOT_REACHED = _CODE[Status.DONE], _CODE[Status.SKIPPED], _CODE[Status.NOT_REACHED]
+_UNFINISHED = frozenset({_PENDING, _CODE[Status.RUNNING]})
+_SEPARATOR = "\x1f"  # between the fields of SEARCH_ROLE: no source or error holds it
 # key -> row is split in dicts by the key's hash: a dict grows by copying itself whole, which for one dict of
 # 700,000 keys took 30 ms inside one insert of a loading list; a 64th of that is lost in the noise.
 _SHARD_MASK = 63
@@ -223,6 +229,11 @@ class QueueModel(QAbstractTableModel):
             return _STATUSES[self._status[row]]
         if role == WARNING_ROLE:
             return self._warning.get(row)
+        if role == SEARCH_ROLE:
+            group = _GROUP_OF.get(_STATUSES[self._status[row]], "pending")
+            return f"{group}{_SEPARATOR}{self._source[row]}{_SEPARATOR}{self._error.get(row, '')}"
+        if role == KEY_ROLE:
+            return self._key_of(row)
         return None
 
     def multiData(self, index: _Index, roleDataSpan: QModelRoleDataSpan | QModelRoleData) -> None:
@@ -240,6 +251,13 @@ class QueueModel(QAbstractTableModel):
                 role_data.clearData()
             else:
                 role_data.setData(value)
+
+    def _key_of(self, row: int) -> str:
+        url = self._url_of(row)
+        if url is not None:
+            return url
+        file, line = self._files[self._file[row]], self._line[row]
+        return Entry(self._source[row], None, file, None if line == NO_LINE else line).key
 
     def _url_of(self, row: int) -> str | None:
         return self._url[row] if row in self._url else self._source[row]
@@ -414,9 +432,12 @@ class QueueModel(QAbstractTableModel):
             self.counts_changed.emit()
 
     def _set_outcome(self, row: int, update: ItemUpdate) -> None:
+        status = update.status
+        if status is Status.SKIPPED and self._status[row] == _DONE:
+            status = Status.DONE  # made by the batch this queue showed (before a retry): it stays done
         self._counts[_STATUSES[self._status[row]]] -= 1
-        self._counts[update.status] += 1
-        self._status[row] = _CODE[update.status]
+        self._counts[status] += 1
+        self._status[row] = _CODE[status]
         _put(self._bytes, row, update.bytes)
         _put(self._seconds, row, update.seconds)
         _put(self._error, row, update.error)
@@ -467,39 +488,104 @@ class QueueModel(QAbstractTableModel):
         bad = {_CODE[s] for s in FILTER_GROUPS["failed"]}
         return [source for source, s in zip(self._source, self._status, strict=True) if s in bad]
 
-    def reset_statuses(self) -> None:
-        """Before a new run: every usable row goes back to pending and loses its old outcome."""
-        if not self._source:
+    def reset_statuses(self, *, keep: Iterable[Status] = (), only: Iterable[str] | None = None) -> None:
+        """Before a new run: usable rows go back to pending and lose their old outcome, except rows whose status is
+        in `keep` (a retry keeps done rows done); `only`: just the rows of these keys (a run of a few items)."""
+        kept = {_CODE[s] for s in keep} | {_INVALID}
+        if only is None:
+            self._recode({code: _PENDING for code in range(len(_STATUSES)) if code not in kept})
             return
-        unusable = {row for row, url in self._url.items() if url is None}
-        status = bytearray([_PENDING]) * len(self._source)
-        for row in unusable:
-            status[row] = self._status[row]
-        self._status = status
-        invalid = len(unusable)
-        self._bytes = _only(self._bytes, unusable)
-        self._seconds = _only(self._seconds, unusable)
-        self._error = _only(self._error, unusable)
-        self._warning = {}
-        self._thumb = _only(self._thumb, unusable)
-        self._counts = dict.fromkeys(Status, 0)
-        self._counts[Status.INVALID] = invalid
-        self._counts[Status.PENDING] = len(self._source) - invalid
+        status = self._status
+        reset = {row for key in only if (row := self._row_of(key)) is not None and status[row] not in kept}
+        if not reset:
+            return
+        for row in reset:
+            self._counts[_STATUSES[status[row]]] -= 1
+            status[row] = _PENDING
+        self._counts[Status.PENDING] += len(reset)
+        for column in (self._bytes, self._seconds, self._error, self._warning, self._thumb):
+            for row in reset.intersection(column):
+                del column[row]  # (an unusable row's own error is never reset: it is kept)
+        for first, last in _changed_ranges(self._view_row(row) for row in reset):
+            self.dataChanged.emit(self.index(first, 0), self.index(last, _LAST_COLUMN))
+        self.counts_changed.emit()
+
+    def mark_not_reached(self) -> None:
+        """After a cancelled or stopped batch: rows still pending or running were not reached."""
+        self._recode(dict.fromkeys(_UNFINISHED, _NOT_REACHED))
+
+    def _recode(self, codes: dict[int, int]) -> None:
+        """Change every row of status code `old` to `codes[old]` at C speed (a million rows at each Start); a row
+        that becomes pending loses its old outcome."""
+        if not any(self._status.count(old) for old, new in codes.items() if old != new):
+            return
+        status = self._status = self._status.translate(bytes(codes.get(code, code) for code in range(256)))
+        self._counts = {s: status.count(code) for code, s in enumerate(_STATUSES)}
+        if _PENDING in codes.values():
+            self._bytes, self._seconds = _settled(self._bytes, status), _settled(self._seconds, status)
+            self._error, self._warning = _settled(self._error, status), _settled(self._warning, status)
+            self._thumb = _settled(self._thumb, status)
         self.dataChanged.emit(self.index(0, 0), self.index(len(self._source) - 1, _LAST_COLUMN))
         self.counts_changed.emit()
+
+    def remove_keys(self, keys: Iterable[str]) -> int:
+        """Take these rows out of the queue; returns how many were removed."""
+        drop = {row for key in keys if (row := self._row_of(key)) is not None}
+        return self._remove_rows(drop)
+
+    def remove_finished(self) -> int:
+        """Take done and skipped rows (their thumbnails are made) out of the queue; returns how many."""
+        return self._remove_rows({row for row, code in enumerate(self._status) if code in (_DONE, _SKIPPED)})
+
+    def _row_of(self, key: str) -> int | None:
+        return self._rows[hash(key) & _SHARD_MASK].get(key)
+
+    def _remove_rows(self, drop: set[int]) -> int:
+        """Rebuild the columns without `drop` (one reset: removal is rare, a million rows take well under a
+        second); a sorted view is sorted again."""
+        if not drop:
+            return 0
+        keep = [row for row in range(len(self._source)) if row not in drop]
+        new = {old: i for i, old in enumerate(keep)}
+        keys = {row: key for shard in self._rows for key, row in shard.items() if row not in drop}
+
+        def moved(column: dict[int, _V]) -> dict[int, _V]:
+            return {new[row]: value for row, value in column.items() if row in new}
+
+        self.beginResetModel()
+        self._source = [self._source[row] for row in keep]
+        self._url, self._note = moved(self._url), moved(self._note)
+        self._file = array("l", [self._file[row] for row in keep])
+        self._line = array("q", [self._line[row] for row in keep])
+        self._status = bytearray(self._status[row] for row in keep)
+        self._bytes, self._seconds = moved(self._bytes), moved(self._seconds)
+        self._error, self._warning, self._thumb = moved(self._error), moved(self._warning), moved(self._thumb)
+        self._rows = _key_index()
+        for old, key in keys.items():
+            self._rows[hash(key) & _SHARD_MASK][key] = new[old]
+        self._counts = {status: self._status.count(code) for code, status in enumerate(_STATUSES)}
+        self._order = self._pos = None
+        self.endResetModel()
+        if self._sort_column >= 0:
+            self.sort(self._sort_column, self._sort_order)
+        self.counts_changed.emit()
+        return len(drop)
 
     def counts(self) -> dict[Status, int]:
         return dict(self._counts)
 
 
 class QueueFilterProxy(QSortFilterProxyModel):
-    """Filters by status group; sort requests go to QueueModel.sort (see the module docstring for why)."""
+    """Filters by status group and by searched text; sort requests go to QueueModel.sort (see the module docstring
+    for why). Both filters are one regular expression that Qt matches in C++: on FILTER_ROLE for a group alone (the
+    "all" filter is an empty pattern, never a call into Python), on SEARCH_ROLE once there is text to find."""
 
     FILTERS = ("all", "running", "done", "failed")
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._filter = "all"
+        self._text = ""
         self.setFilterRole(FILTER_ROLE)
         self.setFilterKeyColumn(Column.SOURCE)
         self.setDynamicSortFilter(True)  # rows enter and leave a filter as their status changes
@@ -524,6 +610,32 @@ class QueueFilterProxy(QSortFilterProxyModel):
         if name == self._filter:
             return
         self._filter = name
-        # An empty pattern lets Qt accept every row without calling back into Python.
-        pattern = "" if name == "all" else f"^{name}$"
-        self.setFilterRegularExpression(QRegularExpression(pattern))
+        self._apply()
+
+    def set_search(self, text: str) -> None:
+        """Show only rows whose source or error contains `text` (any case); empty shows them all."""
+        text = text.strip()
+        if text == self._text:
+            return
+        self._text = text
+        self._apply()
+
+    def _apply(self) -> None:
+        group = "" if self._filter == "all" else self._filter
+        if not self._text:
+            self._use_role(FILTER_ROLE)
+            # An empty pattern lets Qt accept every row without calling back into Python.
+            self.setFilterRegularExpression(QRegularExpression(f"^{group}$" if group else ""))
+            return
+        self._use_role(SEARCH_ROLE)
+        lead = QRegularExpression.escape(group) if group else f"[^{_SEPARATOR}]*"
+        options = (
+            QRegularExpression.PatternOption.CaseInsensitiveOption
+            | QRegularExpression.PatternOption.DotMatchesEverythingOption
+        )
+        pattern = f"^{lead}{_SEPARATOR}.*{QRegularExpression.escape(self._text)}"
+        self.setFilterRegularExpression(QRegularExpression(pattern, options))
+
+    def _use_role(self, role: int) -> None:
+        if self.filterRole() != role:  # setting it filters every row again, even to the same role
+            self.setFilterRole(role)

@@ -1,4 +1,5 @@
-"""The queue panel: filter buttons with counts, the table, an empty state and a drop highlight."""
+"""The queue panel: filter buttons with counts, a search field, Remove finished, the table with its per-row menu, an
+empty state and a drop highlight."""
 
 from __future__ import annotations
 
@@ -12,19 +13,23 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QMenu,
     QPushButton,
     QStackedLayout,
     QStyledItemDelegate,
     QStyleOptionViewItem,
     QTableView,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from core.models import Status
 from gui.queue_model import (
     ERROR_ROLE,
     FILTER_GROUPS,
+    KEY_ROLE,
     STATUS_ROLE,
     THUMBNAIL_ROLE,
     URL_ROLE,
@@ -36,6 +41,8 @@ from gui.queue_model import (
 EMPTY_HINT = "Drop URL lists, images, folders or links here"
 _FILTER_LABELS = (("all", "All"), ("running", "Running"), ("done", "Done"), ("failed", "Failed"))
 _DONE = FILTER_GROUPS["done"]
+# Rows a batch has been through, which "Retry this" makes again (a row never run is for Start).
+_RETRIABLE = frozenset({Status.DONE, Status.SKIPPED, Status.FAILED, Status.NOT_REACHED})
 
 
 class _ElideAtTheEnd(QStyledItemDelegate):
@@ -68,9 +75,11 @@ class _DropHighlight(QWidget):
 
 
 class QueueView(QWidget):
-    """Filter buttons (All / Running / Done / Failed with counts) over a sortable table of the queue."""
+    """Filter buttons (All / Running / Done / Failed with counts), a search field and Remove finished over a sortable
+    table of the queue. Rows are removed here; a retry is the window's (it starts a batch)."""
 
     open_requested = Signal()  # the empty state's "Open list..." button
+    retry_requested = Signal(list)  # the keys of the rows to run again (the row menu's "Retry this")
 
     def __init__(self, model: QueueModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -78,22 +87,41 @@ class QueueView(QWidget):
         self.proxy = QueueFilterProxy(self)
         self.proxy.setSourceModel(model)
         self._out_dir: Path | None = None
+        self._busy = False  # a batch runs: rows may not be removed or retried
 
         self.table = self._make_table()
-        self.filter_buttons: dict[str, QPushButton] = {}
+        # Tool buttons, not push buttons: a push button is at least 80 px wide, and with the search field and the
+        # settings panel the queue must still fit an 800-px screen.
+        self.filter_buttons: dict[str, QToolButton] = {}
         self._filter_group = QButtonGroup(self)
         filters = QHBoxLayout()
         filters.setContentsMargins(0, 0, 0, 0)
         for name, _label in _FILTER_LABELS:
-            button = QPushButton()
+            button = QToolButton()
             button.setCheckable(True)
-            button.setFlat(True)
+            button.setAutoRaise(True)
             button.setChecked(name == "all")
             button.clicked.connect(lambda _checked=False, n=name: self.proxy.set_filter(n))
             self._filter_group.addButton(button)
             self.filter_buttons[name] = button
             filters.addWidget(button)
         filters.addStretch(1)
+        self.search_edit = QLineEdit()
+        self.search_edit.setPlaceholderText("Search the queue")
+        self.search_edit.setClearButtonEnabled(True)
+        self.search_edit.setToolTip("Show only rows whose URL, path or error holds this text (Ctrl+F)")
+        self.search_edit.textChanged.connect(self.proxy.set_search)
+        filters.addWidget(self.search_edit, 1)
+        find = QAction("Search the queue", self)
+        find.setShortcut(QKeySequence.StandardKey.Find)
+        find.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        find.triggered.connect(lambda: self.search_edit.setFocus(Qt.FocusReason.ShortcutFocusReason))
+        self.addAction(find)
+        self.remove_finished_button = QToolButton()
+        self.remove_finished_button.setText("Remove finished")
+        self.remove_finished_button.setToolTip("Take the done rows out of the queue (their thumbnails stay)")
+        self.remove_finished_button.clicked.connect(self.model.remove_finished)
+        filters.addWidget(self.remove_finished_button)
 
         table_page = QWidget()
         table_layout = QVBoxLayout(table_page)
@@ -176,22 +204,46 @@ class QueueView(QWidget):
         """Where thumbnails live, so 'Open thumbnail' can find a done row's file."""
         self._out_dir = out_dir
 
+    def set_busy(self, busy: bool) -> None:
+        """A batch runs: rows stay (its updates find them by key) and cannot be retried one by one meanwhile."""
+        self._busy = busy
+        self._refresh()
+
     def context_menu(self, proxy_index: QModelIndex) -> QMenu:
-        """The menu for a row (the selection if the row is part of it): copy URL, copy error, open."""
+        """The menu for a row (the selection if the row is part of it): retry, open the URL, the thumbnail or its
+        folder, copy the URL or the error, remove from the queue."""
         rows = self._selected_rows(proxy_index)
+        many = len(rows) > 1
         menu = QMenu(self)
-        copy_url = menu.addAction("Copy URL" if len(rows) < 2 else f"Copy {len(rows):,} URLs")
+        retriable = [r for r in rows if r.data(STATUS_ROLE) in _RETRIABLE]  # (Qt hands the enum back as its str)
+        retry = menu.addAction(f"Retry {len(retriable):,} items" if many else "Retry this")
+        retry.setEnabled(bool(retriable) and not self._busy)
+        retry.triggered.connect(lambda: self.retry_requested.emit([r.data(KEY_ROLE) for r in retriable]))
+        menu.addSeparator()
+        web = QUrl(str(proxy_index.data(URL_ROLE))) if proxy_index.isValid() else QUrl()
+        open_url = menu.addAction("Open URL in browser")
+        open_url.setEnabled(web.scheme() in ("http", "https"))
+        open_url.triggered.connect(lambda: QDesktopServices.openUrl(web))
+        thumb = self._thumbnail_path(proxy_index)
+        open_thumb = menu.addAction("Open thumbnail")
+        open_thumb.setEnabled(thumb is not None)
+        show = menu.addAction("Show in folder")
+        show.setEnabled(thumb is not None)
+        if thumb is not None:
+            open_thumb.triggered.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(thumb))))
+            show.triggered.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(thumb.parent))))
+        menu.addSeparator()
+        copy_url = menu.addAction(f"Copy {len(rows):,} URLs" if many else "Copy URL")
         copy_url.setEnabled(bool(rows))
         copy_url.triggered.connect(lambda: self._copy(rows, URL_ROLE))
         errors = [r for r in rows if r.data(ERROR_ROLE)]
         copy_error = menu.addAction("Copy error")
         copy_error.setEnabled(bool(errors))
         copy_error.triggered.connect(lambda: self._copy(errors, ERROR_ROLE))
-        thumb = self._thumbnail_path(proxy_index)
-        open_thumb = menu.addAction("Open thumbnail")
-        open_thumb.setEnabled(thumb is not None)
-        if thumb is not None:
-            open_thumb.triggered.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(thumb))))
+        menu.addSeparator()
+        remove = menu.addAction(f"Remove {len(rows):,} from the queue" if many else "Remove from the queue")
+        remove.setEnabled(bool(rows) and not self._busy)
+        remove.triggered.connect(lambda: self.model.remove_keys([r.data(KEY_ROLE) for r in rows]))
         return menu
 
     # -- Internals ------------------------------------------------------------------------------------
@@ -206,6 +258,8 @@ class QueueView(QWidget):
         for name, label in _FILTER_LABELS:
             n = total if name == "all" else sum(counts[s] for s in FILTER_GROUPS[name])
             self.filter_buttons[name].setText(f"{label} ({n:,})")
+        finished = sum(counts[s] for s in _DONE)
+        self.remove_finished_button.setEnabled(finished > 0 and not self._busy)
         self._stack.setCurrentIndex(1 if total else 0)
 
     def _selected_rows(self, clicked: QModelIndex) -> list[QModelIndex]:

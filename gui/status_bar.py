@@ -152,7 +152,12 @@ def describe(summary: Summary) -> str:
         head = "Batch finished"
     warned = f" ({summary.warned:,} with warning{'' if summary.warned == 1 else 's'})" if summary.warned else ""
     parts = [f"{summary.done:,} done{warned}"]
-    for count, word in ((summary.failed, "failed"), (summary.skipped, "skipped"), (summary.invalid, "invalid")):
+    for count, word in (
+        (summary.failed, "failed"),
+        (summary.skipped, "skipped"),
+        (summary.invalid, "invalid"),
+        (summary.not_reached, "not reached"),
+    ):
         if count:
             parts.append(f"{count:,} {word}")
     return f"{head} in {format_duration(summary.seconds)}: {', '.join(parts)}."

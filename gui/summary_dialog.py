@@ -29,16 +29,22 @@ def _headline(summary: Summary) -> str:
     if summary.fatal:
         return f"The batch stopped: {why_stopped(summary.fatal)}"
     if summary.cancelled:
-        return "The batch was cancelled. Start again to finish the rest."
+        left = summary.not_reached
+        if not left:
+            return "The batch was cancelled."
+        images = f"{left:,} image{'' if left == 1 else 's'}"
+        return f"The batch was cancelled: {images} not reached. They can be finished later."
     if summary.ok:
         return "All images are done."
     return "The batch finished, but some items were not made."
 
 
 class SummaryDialog(QDialog):
-    """Counts and time of one batch; 'Retry failed' emits `retry_requested` and closes."""
+    """Counts and time of one batch; 'Retry failed' emits `retry_requested` and closes, 'Finish the rest' (items a
+    cancelled or stopped batch did not reach) `finish_requested`. `count_labels`: each count's value, by its title."""
 
     retry_requested = Signal()
+    finish_requested = Signal()
 
     def __init__(
         self, summary: Summary, failed_sources: list[str], out_dir: Path, parent: QWidget | None = None
@@ -58,13 +64,17 @@ class SummaryDialog(QDialog):
         headline.setFont(font)
 
         counts = QFormLayout()
+        self.count_labels: dict[str, QLabel] = {}
         for label, value in (
             ("Done:", summary.done),
             ("Failed:", summary.failed),
             ("Skipped (already made):", summary.skipped),
             ("Invalid lines:", summary.invalid),
+            ("Not reached:", summary.not_reached),
         ):
-            counts.addRow(label, QLabel(f"{value:,}"))
+            self.count_labels[label] = QLabel(f"{value:,}")
+            counts.addRow(label, self.count_labels[label])
+        counts.setRowVisible(self.count_labels["Not reached:"], summary.not_reached > 0)  # only a stopped batch
         self.warned_label = QLabel(f"{summary.warned:,} (made from a file that decoded in part: see the queue)")
         counts.insertRow(1, "Done with a warning:", self.warned_label)
         counts.setRowVisible(1, summary.warned > 0)  # rare: shown only when there is something to say
@@ -77,18 +87,23 @@ class SummaryDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         self.retry_button = QPushButton("&Retry failed")
+        self.finish_button = QPushButton("&Finish the rest")
+        self.finish_button.setToolTip("Start again: what is made is skipped, the items not reached are made")
         self.copy_button = QPushButton("&Copy failed URLs")
         self.export_failed_button = QPushButton("Export &failed…")
         self.export_report_button = QPushButton("Export &report…")
-        self.retry_button.setVisible(summary.failed > 0)
         self.retry_button.setToolTip("Try the failed downloads again (change the limits first if they were the cause)")
-        for button in (self.retry_button, self.copy_button, self.export_failed_button):
+        for button in (self.finish_button, self.retry_button, self.copy_button, self.export_failed_button):
             buttons.addButton(button, QDialogButtonBox.ButtonRole.ActionRole)
+        # After addButton, which shows a button again.
+        self.finish_button.setVisible(summary.not_reached > 0)
+        self.retry_button.setVisible(summary.failed > 0)
         for button in (self.copy_button, self.export_failed_button):
             button.setVisible(bool(self.failed_sources))
         buttons.addButton(self.export_report_button, QDialogButtonBox.ButtonRole.ActionRole)
         self.export_report_button.setEnabled(summary.run_id > 0)
         self.retry_button.clicked.connect(self._retry)
+        self.finish_button.clicked.connect(self._finish)
         self.copy_button.clicked.connect(self.copy_failed)
         self.export_failed_button.clicked.connect(self._choose_failed_file)
         self.export_report_button.clicked.connect(self._choose_report_file)
@@ -101,7 +116,12 @@ class SummaryDialog(QDialog):
         self.report_note = file_link_label()
         self.report_note.show()
         layout.addWidget(self.report_note)
-        (self.retry_button if summary.failed else buttons.button(QDialogButtonBox.StandardButton.Close)).setFocus()
+        if summary.not_reached:
+            self.finish_button.setFocus()
+        elif summary.failed:
+            self.retry_button.setFocus()
+        else:
+            buttons.button(QDialogButtonBox.StandardButton.Close).setFocus()
 
     def copy_failed(self) -> None:
         """Failed sources to the clipboard, one per line (pastable back as a list)."""
@@ -130,6 +150,10 @@ class SummaryDialog(QDialog):
 
     def _retry(self) -> None:
         self.retry_requested.emit()
+        self.accept()
+
+    def _finish(self) -> None:
+        self.finish_requested.emit()
         self.accept()
 
     def _choose_failed_file(self) -> None:

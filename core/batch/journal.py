@@ -40,11 +40,21 @@ STATE_DIR = ".thumbnailer"
 
 
 class RunState(StrEnum):
-    """A run's row in `runs.state`: an interrupted run is anything but FINISHED (resumable)."""
+    """A run's row in `runs.state`: an interrupted run is anything but FINISHED (resumable). RUNNING on a run that
+    is not running means its process was killed; STOPPED, that the batch stopped on its own (e.g. disk full)."""
 
     RUNNING = "running"
     FINISHED = "finished"
     CANCELLED = "cancelled"
+    STOPPED = "stopped"
+
+
+# Why a report lists an item its run never reached (status `skipped`), by the run's state.
+NOT_REACHED: dict[str, str] = {
+    RunState.CANCELLED: "not reached: the batch was cancelled before this item",
+    RunState.STOPPED: "not reached: the batch stopped before this item",
+}
+NOT_REACHED_INTERRUPTED = "not reached: the batch was interrupted before this item"
 
 
 JOURNAL_NAME = "journal.sqlite3"
@@ -527,8 +537,11 @@ class Journal:
         ).fetchone()
         return RunCounts(*(int(v or 0) for v in row))
 
-    def items(self, run: int) -> Iterator[ItemUpdate]:
-        """Every item of `run` once, in input order, with its status as a report shows it."""
+    def items(self, run: int, *, reported: bool = True) -> Iterator[ItemUpdate]:
+        """Every item of `run` once, in input order, with its status as a report shows it: an item left to do is
+        `skipped` with a "not reached: ..." error. `reported` False keeps it `pending` (a resumed batch's queue)."""
+        state = self._db.execute("SELECT state FROM runs WHERE id = ?", (run,)).fetchone()
+        not_reached = NOT_REACHED.get(state[0] if state else "", NOT_REACHED_INTERRUPTED)
         cur = self._db.execute(
             "SELECT key, source, file, line, url, status, error, http_status, bytes, source_width,"
             " source_height, outputs, seconds, done_run, warning, expanded, focus, duplicate_of FROM items"
@@ -562,9 +575,9 @@ class Journal:
             if status == Status.DONE and done != run:
                 status = Status.SKIPPED
                 error = None
-            elif status == Status.PENDING:
+            elif status == Status.PENDING and reported:
                 status = Status.SKIPPED
-                error = "not processed: the batch was interrupted"
+                error = not_reached
             yield ItemUpdate(
                 key=key,
                 source=source,

@@ -132,9 +132,10 @@ def _write_json(journal: Journal, run_id: int, out_dir: Path, fh: IO[str]) -> in
             "total": counts.total,
             "done": counts.done,
             "failed": counts.failed,
-            "skipped": counts.skipped + counts.pending,
+            "skipped": counts.skipped,
             "invalid": counts.invalid,
             "warnings": counts.warned,
+            "not_reached": counts.pending,
         },
     }
     fh.write(json.dumps(head, ensure_ascii=False, indent=1)[:-2])  # reopen the object to stream "items"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 
 from PySide6.QtCore import QObject, Signal
 
@@ -44,13 +44,14 @@ class Runner(QObject):
         mode: str = BatchMode.NORMAL,
         interactive: bool = False,
         pool: ResizePool | None = None,
+        only: Iterable[str] | None = None,
         parent: QObject | None = None,
-        only: Collection[str] | None = None,
     ) -> None:
         """`mode`: a `BatchMode` (or its value). `interactive`: a window shows the batch, so its resizer processes
         run at the lowest priority. `pool`: resizer processes already starting (`backends.resize_pool.start_pool`);
         the runner owns them from here: they are shut down when the batch ends, or by `close` if it never starts.
-        `only` (with `entries` None): redo just these keys of the run they belong to (`Scheduler`)."""
+        `only` (with `entries` None): redo just these keys of the run they belong to (`Scheduler`), whatever their
+        state; the rest of that run stays as it was."""
         super().__init__(parent)
         try:
             self._mode = BatchMode(mode)
@@ -58,7 +59,9 @@ class Runner(QObject):
             raise ValueError(f"unknown mode {mode!r}") from None
         self._settings = settings.validated()
         self._entries = entries
-        self._only = only
+        self._only = None if only is None else frozenset(only)
+        if self._only is not None and entries is not None:
+            raise ValueError("`only` picks items of the last run: give no entries with it")
         self.interactive = interactive
         self._control = Control()
         self._backend = create_backend(self._settings, interactive=interactive, pool=pool)

@@ -15,7 +15,7 @@ import multiprocessing
 import signal
 import threading
 import time
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from itertools import islice
@@ -82,10 +82,10 @@ class RunnerProcess(QObject):
         entries: Iterable[Entry] | None,
         *,
         mode: str = BatchMode.NORMAL,
+        only: Iterable[str] | None = None,
         parent: QObject | None = None,
-        only: Collection[str] | None = None,
     ) -> None:
-        """As `Runner`'s; `only` (with `entries` None): redo just these keys."""
+        """As `Runner`'s arguments."""
         super().__init__(parent)
         try:  # here, not only in the child, where it would surface as a dead engine
             self._mode = BatchMode(mode)
@@ -93,7 +93,9 @@ class RunnerProcess(QObject):
             raise ValueError(f"unknown mode {mode!r}") from None
         self._settings = settings.validated()
         self._entries = entries
-        self._only = None if only is None else list(only)
+        self._only = None if only is None else frozenset(only)
+        if self._only is not None and entries is not None:
+            raise ValueError("`only` picks items of the last run: give no entries with it")
         self._paused = False
         self._ended = threading.Event()
         self._reader: threading.Thread | None = None
@@ -130,7 +132,7 @@ class RunnerProcess(QObject):
         # Not a daemon: daemonic processes may not start the resizer processes.
         self._process = ctx.Process(
             target=_child_main,
-            args=(child_control, events_w, feed_r, self._settings, self._mode, self._before_start, self._only),
+            args=(child_control, events_w, feed_r, self._settings, self._mode, self._only, self._before_start),
             name="thumbnailer-engine",
         )
         self._process.start()
@@ -243,8 +245,8 @@ def _child_main(
     feed: Connection | None,
     settings: Settings,
     mode: BatchMode,
+    only: frozenset[str] | None,
     before_start: list[Message],
-    only: list[str] | None = None,
 ) -> None:
     """The child: run the batch, forward the runner's signals, obey pause, resume and cancel."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in the window's terminal is the window's to handle

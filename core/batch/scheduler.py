@@ -96,6 +96,7 @@ class Meter:
     failed: int = 0
     skipped: int = 0
     invalid: int = 0
+    not_reached: int = 0  # set once a cancelled or stopped batch has wound down
     started: float = field(default_factory=time.monotonic)
     _bytes: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -132,6 +133,7 @@ class Meter:
             eta_seconds=remaining / img_rate if img_rate > 0 else None,
             paused=paused,
             updates=updates,
+            not_reached=self.not_reached,
         )
 
 
@@ -227,20 +229,20 @@ class Scheduler:
             state_before = journal.run_state(run)
             self._loop()
             cancelled = self.control.aborted
-            ended = RunState.FINISHED if self.only is None or state_before is None else state_before
-            journal.end_run(run, RunState.CANCELLED if cancelled else ended)
+            journal.end_run(run, self._end_state(cancelled, state_before))
             counts = journal.counts(run)
             return Summary(
                 total=counts.total,
                 done=counts.done,
                 failed=counts.failed,
-                skipped=counts.skipped + counts.pending,
+                skipped=counts.skipped,
                 invalid=counts.invalid,
                 seconds=time.monotonic() - self.meter.started,
                 cancelled=cancelled and self.fatal is None,
                 fatal=self.fatal,
                 run_id=run,
                 warned=counts.warned,
+                not_reached=counts.pending,
             )
 
     def _open_run(self, journal: Journal) -> int:
@@ -264,14 +266,26 @@ class Scheduler:
         journal.prepare_run(run, self.fingerprint, self.mode.value)
         return run
 
+    def _end_state(self, cancelled: bool, before: RunState | None) -> RunState:
+        """How the run ends: redoing `only` some items leaves its state (and resumability) as it was."""
+        if self.fatal:
+            return RunState.STOPPED
+        if cancelled:
+            return RunState.CANCELLED
+        if self.only is not None and before is not None:
+            return before
+        return RunState.FINISHED
+
     def _announce_settled(self, journal: Journal) -> None:
-        """Tell the front end about items decided before any work: skipped, invalid, earlier failures. Not when
-        redoing `only` some items: the front end shows the rest already (a million of them, perhaps)."""
+        """Tell the front end about items decided before any work: skipped, invalid, earlier failures. A resumed
+        batch announces what is left too (pending): its front end knows nothing of the batch yet. Not when redoing
+        `only` some items: the front end shows the rest already (a million of them, perhaps)."""
         if self.only is not None:
             return
+        resuming = self.entries is None
         chunk: list[ItemUpdate] = []
-        for u in journal.items(self.run_id):
-            if u.status == Status.SKIPPED and u.error:  # pending: the run will process it
+        for u in journal.items(self.run_id, reported=False):
+            if u.status == Status.PENDING and not resuming:  # the front end gave it and shows it pending
                 continue
             chunk.append(u)
             if len(chunk) >= 5000:
@@ -314,6 +328,9 @@ class Scheduler:
             self.backend.close()  # waits for the work in flight: its last events are handled below
             self._drain_events()
             self._leave_held()
+            if self.control.aborted:
+                m = self.meter
+                m.not_reached = m.total - (m.done + m.failed + m.skipped + m.invalid)
             self._flush()
             _remove_partial_downloads(self.spool)
 
@@ -333,7 +350,9 @@ class Scheduler:
     def _drop_waiting_retries(self) -> None:
         """On cancel, items waiting for a retry stay pending in the journal for the next run."""
         for _due, _seq, key in self.retries:
-            self.active.pop(key, None)
+            act = self.active.pop(key, None)
+            if act is not None:
+                self._not_reached(act)
         self.retries.clear()
 
     def _dispatch(self) -> None:
@@ -428,6 +447,7 @@ class Scheduler:
                 self._fail(act, error, fetched, duplicate_of=twin)
             case Aborted():
                 del self.active[event.key]  # stays pending in the journal
+                self._not_reached(act)
             case Stop(error=error):
                 self._stop(act, error)
             case PageRead(fetched=fetched):
@@ -481,10 +501,17 @@ class Scheduler:
             self.lanes.requeue(self.active[key].item, host)  # refused by the paused lane, failed below
         self._fail_refused()
 
+    def _not_reached(self, act: _Active) -> None:
+        """The batch stopped before this started item was made: the front end stops showing it running. The journal
+        keeps it pending, to do in the run that resumes."""
+        item = act.item
+        self.updates.append(ItemUpdate(item.key, item.source, Status.NOT_REACHED, item.file, item.line, item.url))
+
     def _stop(self, act: _Active, error: str) -> None:
         """The batch cannot go on (the output folder refused a file, ...). The item is not at fault, so it stays
         pending in the journal, like everything not yet done, for the run that resumes."""
         del self.active[act.item.key]
+        self._not_reached(act)
         if self.fatal is None:
             self.fatal = f"the batch stopped: {error}"
         self.control.cancel()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -133,6 +134,8 @@ def test_interrupt_saves_the_journal_and_the_same_command_finishes(http_server, 
         proc.kill()
     assert proc.returncode == 130, err
     assert "run the same command again" in err
+    last = re.fullmatch(r"(\d) done, 0 skipped, 0 failed, 0 invalid, (\d) not reached of 4 in .*", err.splitlines()[-1])
+    assert last and int(last[1]) + int(last[2]) == 4, err  # what it did not get to is not called skipped
     done = thumbnailer(
         str(listing), "-o", str(tmp_path / "out"), "--timeout", "1", "--report", str(tmp_path / "r.json")
     )

@@ -101,8 +101,26 @@ def test_interrupted_items_are_reported_as_skipped_with_a_reason(tmp_path: Path)
         run = j.new_run(FP, "normal")
         j.add_entries(_entries(1), run)
         (item,) = j.items(run)
+        (left,) = j.items(run, reported=False)  # as a resumed batch's queue shows it
     assert item.status == Status.SKIPPED
-    assert "interrupted" in (item.error or "")
+    assert item.error == "not reached: the batch was interrupted before this item"  # its process was killed
+    assert (left.status, left.error) == (Status.PENDING, None)
+
+
+def test_items_a_run_did_not_reach_say_how_it_ended(tmp_path: Path) -> None:
+    with Journal(tmp_path) as j:
+        run = j.new_run(FP, "normal")
+        j.add_entries(_entries(2), run)
+        j.record([_done("http://h/0.jpg")], run, FP)
+        errors = {}
+        for state in (RunState.CANCELLED, RunState.STOPPED):
+            j.end_run(run, state)
+            errors[state] = [(i.status, i.error) for i in j.items(run)]
+        assert j.counts(run).pending == 1
+    assert errors[RunState.CANCELLED] == [
+        (Status.DONE, None), (Status.SKIPPED, "not reached: the batch was cancelled before this item")
+    ]  # fmt: skip
+    assert errors[RunState.STOPPED][1] == (Status.SKIPPED, "not reached: the batch stopped before this item")
 
 
 def test_many_entries_insert_quickly_in_batches(tmp_path: Path) -> None:

@@ -60,7 +60,8 @@ def test_a_first_release_journal_is_upgraded_to_the_current_version_with_its_row
     (output,) = made.outputs
     assert (output.width, output.height, output.bytes) == (256, 192, (out / output.path).stat().st_size)
     assert items[FAILED].error == "HTTP 404 Not Found"
-    assert items[PENDING[0]].error == "not processed: the batch was interrupted"
+    assert items[PENDING[0]].status == Status.SKIPPED
+    assert items[PENDING[0]].error == "not reached: the batch was cancelled before this item"
     assert "warning" in _columns(journal_path(out))  # version 2's column, NULL in every old row
     assert all(item.warning is None for item in items.values()) and counts.warned == 0
 

@@ -14,7 +14,7 @@ from core.batch.backends import BACKENDS
 from core.batch.backends.base import Context, Failed, FetchFailed, Made
 from core.batch.backends.resize_pool import start_pool
 from core.batch.control import BatchMode
-from core.batch.journal import Journal, unfinished_batch
+from core.batch.journal import Journal, RunState, unfinished_batch
 from core.batch.runner import Runner, spool_dir
 from core.batch.runner_process import RunnerProcess
 from core.download.fetch import Downloader, FetchError
@@ -90,6 +90,28 @@ def test_second_run_skips_done_items_without_downloading(qtbot, http_server, tmp
 
     forced, _ = _run(qtbot, Runner(settings, map(_entry, urls), mode="force"))
     assert forced.done == 6
+
+
+def test_only_makes_just_those_items_of_the_last_run_and_keeps_the_rest_to_do(
+    qtbot, http_server, tmp_path: Path
+) -> None:
+    """A front end's "Retry this": one item of the last run, done or not, and nothing else."""
+    urls = [http_server.url(f"/img/o{i}.jpg?w=80&h=80") for i in range(4)]
+    settings = _settings(tmp_path)
+    with Journal(tmp_path) as journal:  # a cancelled run that made the first two
+        run = journal.new_run(settings.output_fingerprint(), "normal")
+        journal.add_entries(map(_entry, urls), run)
+        journal.end_run(run, RunState.CANCELLED)
+    first, _ = _run(qtbot, Runner(settings, None, only=[urls[0], urls[1]]))
+    assert (first.done, first.not_reached, first.cancelled) == (2, 2, False)
+    assert unfinished_batch(tmp_path) == 2  # still resumable: the rest is left to do
+
+    again, progress = _run(qtbot, Runner(settings, None, only=[urls[0]]))  # a done item: made again
+    assert [http_server.hits(f"/img/o{i}.jpg") for i in range(4)] == [2, 1, 0, 0]
+    assert {key: u.status for key, u in _updates(progress).items()} == {urls[0]: Status.DONE}  # no announcements
+    assert (again.done, again.not_reached) == (2, 2) and unfinished_batch(tmp_path) == 2
+    with pytest.raises(ValueError, match="give no entries"):
+        Runner(settings, map(_entry, urls), only=[urls[0]])
 
 
 def test_changed_output_settings_redo_items(qtbot, http_server, tmp_path: Path) -> None:
@@ -172,7 +194,10 @@ def test_cancel_stops_downloads_keeps_no_temp_files_and_resumes(qtbot, http_serv
     with qtbot.waitSignal(runner.finished, timeout=10_000) as blocker:
         runner.cancel()
     summary = blocker.args[0]
-    assert summary.cancelled and summary.done == 3 and summary.skipped == 2
+    assert summary.cancelled and summary.done == 3 and (summary.skipped, summary.not_reached) == (0, 2)
+    last = {u.key: u.status for p in seen for u in p.updates}  # what a front end shows of each item at the end
+    assert sorted(last.values()) == [Status.DONE] * 3 + [Status.NOT_REACHED] * 2  # none left running
+    assert seen[-1].not_reached == 2
     assert runner.wait(10_000)
     assert not list(spool_dir(tmp_path).glob("*"))
     assert unfinished_batch(tmp_path) == 2

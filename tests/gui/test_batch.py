@@ -140,6 +140,8 @@ def test_cancel_stops_the_batch_and_leaves_it_resumable(qtbot, http_server, tmp_
     wait_running(qtbot, window)
 
     window.cancel_action.trigger()
+    (stop,) = [b for b in window.cancel_prompt.buttons() if b.text() == "&Cancel the batch"]  # Cancel asks first
+    stop.click()
     dialog = wait_summary(qtbot, window)
     assert dialog.summary.cancelled
     assert "cancelled" in dialog.headline.text()
