@@ -31,7 +31,7 @@ from PIL import features
 
 from benchmarks import cluster_bench, crop_bench, skip, throughput, web_bench
 from benchmarks.baselines import BOX, JPEG_QUALITY
-from benchmarks.corpus import CACHE, CorpusSpec, make_corpus, make_small
+from benchmarks.corpus import CACHE, CorpusSpec, distinct_copies, make_corpus, make_small
 from benchmarks.serve import serve
 from benchmarks.stats import ratio_line, spread
 from benchmarks.throughput import ROOT, python
@@ -156,11 +156,11 @@ def run_gui(args: argparse.Namespace) -> None:
 
 
 def _gui_stalls(args: argparse.Namespace, home: Path, env: dict[str, str]) -> None:
-    files = make_small(cache=args.cache)
+    files = distinct_copies(make_small(cache=args.cache), args.gui_urls, cache=args.cache)
     folder = files[0].parent
     with serve(folder, prefer_nginx=not args.python_server) as served:
         urls = home / "urls.txt"
-        urls.write_text("".join(f"{served.url(folder, files[i % len(files)])}?n={i}\n" for i in range(args.gui_urls)))
+        urls.write_text("".join(f"{served.url(folder, f)}\n" for f in files))
         log(f"window: a {args.gui_urls:,}-URL batch of 640x427 JPEGs from {served.server}, queue and grid tabs")
         log("  switched every second, offscreen; a stall is the longest gap between ticks of a 10 ms timer")
         idle_max, idle_p99, max_ms, p99_ms, rss_ratio, rates = [], [], [], [], [], []

@@ -158,3 +158,19 @@ def make_small(count: int = 16, size: tuple[int, int] = (640, 427), seed: int = 
             photo(rng, *size, grain=6.0).save(folder / f"small-{i:03d}.jpg", "JPEG", quality=90)
         (folder / DONE_MARK).touch()
     return sorted(folder.glob("small-*.jpg"))
+
+
+def distinct_copies(files: list[Path], count: int, cache: Path = CACHE) -> list[Path]:
+    """`count` JPEGs that decode like `files` (in turn) but whose bytes all differ: a comment segment after the
+    start marker names each. A batch of repeated bytes would be decoded once per distinct file (identical
+    downloads are deduplicated), so a long batch that must load the resizers needs files of its own."""
+    folder = cache / f"v{VERSION}-distinct-{files[0].parent.name}-{count}"
+    if not (folder / DONE_MARK).exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        bodies = [f.read_bytes() for f in files]
+        for i in range(count):
+            body, note = bodies[i % len(bodies)], f"copy {i}".encode()
+            comment = b"\xff\xfe" + (len(note) + 2).to_bytes(2, "big") + note
+            (folder / f"photo-{i:05d}.jpg").write_bytes(body[:2] + comment + body[2:])
+        (folder / DONE_MARK).touch()
+    return sorted(folder.glob("photo-*.jpg"))
