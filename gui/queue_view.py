@@ -90,8 +90,10 @@ class QueueView(QWidget):
         self._busy = False  # a batch runs: rows may not be removed or retried
 
         self.table = self._make_table()
-        # Tool buttons, not push buttons: a push button is at least 80 px wide, and with the search field and the
-        # settings panel the queue must still fit an 800-px screen.
+        # Tool buttons, not push buttons: a push button is at least 80 px wide, and with the settings panel the
+        # queue must still fit an 800-px screen. The search field and Remove finished get a row of their own: on
+        # one row with the buttons, the row was the queue's minimum width, so every digit a count gained (10,000,
+        # 100,000 ... while a list loads) widened the whole window, a relayout and repaint of 100 ms.
         self.filter_buttons: dict[str, QToolButton] = {}
         self._filter_group = QButtonGroup(self)
         filters = QHBoxLayout()
@@ -106,12 +108,14 @@ class QueueView(QWidget):
             self.filter_buttons[name] = button
             filters.addWidget(button)
         filters.addStretch(1)
+        tools = QHBoxLayout()
+        tools.setContentsMargins(0, 0, 0, 0)
         self.search_edit = QLineEdit()
         self.search_edit.setPlaceholderText("Search the queue")
         self.search_edit.setClearButtonEnabled(True)
         self.search_edit.setToolTip("Show only rows whose URL, path or error holds this text (Ctrl+F)")
         self.search_edit.textChanged.connect(self.proxy.set_search)
-        filters.addWidget(self.search_edit, 1)
+        tools.addWidget(self.search_edit, 1)
         find = QAction("Search the queue", self)
         find.setShortcut(QKeySequence.StandardKey.Find)
         find.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -121,12 +125,13 @@ class QueueView(QWidget):
         self.remove_finished_button.setText("Remove finished")
         self.remove_finished_button.setToolTip("Take the done rows out of the queue (their thumbnails stay)")
         self.remove_finished_button.clicked.connect(self.model.remove_finished)
-        filters.addWidget(self.remove_finished_button)
+        tools.addWidget(self.remove_finished_button)
 
         table_page = QWidget()
         table_layout = QVBoxLayout(table_page)
         table_layout.setContentsMargins(0, 0, 0, 0)
         table_layout.addLayout(filters)
+        table_layout.addLayout(tools)
         table_layout.addWidget(self.table)
 
         self.empty_page = self._make_empty_page()

@@ -14,7 +14,7 @@ from PySide6.QtCore import QPoint, QRect, QSettings, Qt
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence, QPalette
 from PySide6.QtWidgets import QApplication, QFileDialog, QWidget
 
-from core.models import ItemUpdate, Output, Status, Summary
+from core.models import Entry, ItemUpdate, Output, Status, Summary
 from core.settings import Settings
 from gui.about import DECODERS
 from gui.main_window import MainWindow
@@ -63,6 +63,26 @@ def test_the_first_window_fits_the_screen_with_its_status_bar(window, qtbot):
     assert available.contains(window.frameGeometry())
     assert available.contains(global_rect(window.status)) and window.status.isVisible()
     assert window.settings_dock.isVisible() and window.tabs.width() >= 400
+
+
+def test_growing_counts_never_widen_the_window(window, qtbot):
+    """A count gaining a digit (10,000, 100,000 ... while a list loads or a batch runs) widens its filter button:
+    that must fit the queue as it is, not widen the whole window (off an 800-px screen, and a 100 ms stall)."""
+    window.show()
+    qtbot.waitExposed(window)
+    first = window.frameGeometry()
+    view = window.queue_view
+    entries = [Entry(source=f"http://127.0.0.1:9/{i}.jpg", url=f"http://127.0.0.1:9/{i}.jpg") for i in range(100_000)]
+    window.model.add_entries(entries)
+    window.model.apply_updates([ItemUpdate(e.key, e.source, Status.DONE, url=e.url) for e in entries])
+    QApplication.processEvents()
+    assert (
+        view.filter_buttons["all"].text() == "All (100,000)" and view.filter_buttons["done"].text() == "Done (100,000)"
+    )
+    assert window.frameGeometry() == first and window.screen().availableGeometry().contains(first)
+    for widget in (*view.filter_buttons.values(), view.search_edit, view.remove_finished_button):
+        assert widget.isVisible() and widget.width() >= widget.sizeHint().width(), widget
+        assert view.rect().contains(QRect(widget.mapTo(view, QPoint(0, 0)), widget.size())), widget
 
 
 SCREEN_PROBE = """
