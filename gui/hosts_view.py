@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal, SignalInstance
+from PySide6.QtCore import QModelIndex, QPoint, Signal, SignalInstance
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QMenu,
     QPushButton,
@@ -17,6 +15,7 @@ from PySide6.QtWidgets import (
 
 from core.models import HostState
 from gui.hosts_model import HOST_ROLE, Column, HostsModel, HostsProxy
+from gui.tables import row_table
 
 HINT = (
     "A host that answers 429 or 503, or times out, cools down (fewer connections, a pause);"
@@ -61,30 +60,12 @@ class HostsView(QWidget):
         self._update_buttons()
 
     def _make_table(self) -> QTableView:
-        table = QTableView(self)
-        table.setModel(self.proxy)
-        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        table.setAlternatingRowColors(True)
-        table.setShowGrid(False)
-        table.setWordWrap(False)
-        rows = table.verticalHeader()
-        rows.hide()
-        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        rows.setDefaultSectionSize(table.fontMetrics().height() + 8)
+        table = row_table(self, self.proxy, Column.HOST, self._show_context_menu)
         header = table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setSectionResizeMode(Column.HOST, QHeaderView.ResizeMode.Stretch)
         for column in (Column.IN_FLIGHT, Column.DONE, Column.FAILED):
             header.resizeSection(column, 80)
         header.resizeSection(Column.SPEED, 100)
         header.resizeSection(Column.STATE, 120)
-        header.setSortIndicatorClearable(True)
-        header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
-        table.setSortingEnabled(True)
-        table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        table.customContextMenuRequested.connect(self._show_context_menu)
         return table
 
     def selected_hosts(self) -> list[str]:

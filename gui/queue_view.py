@@ -8,10 +8,8 @@ from pathlib import Path
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRectF, Qt, QUrl, Signal
 from PySide6.QtGui import QAction, QColor, QDesktopServices, QGuiApplication, QKeySequence, QPainter, QPen
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QButtonGroup,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QMenu,
@@ -37,6 +35,7 @@ from gui.queue_model import (
     QueueFilterProxy,
     QueueModel,
 )
+from gui.tables import row_table
 
 EMPTY_HINT = "Drop URL lists, images, folders or links here"
 _FILTER_LABELS = (("all", "All"), ("running", "Running"), ("done", "Done"), ("failed", "Failed"))
@@ -144,34 +143,13 @@ class QueueView(QWidget):
         self._refresh()
 
     def _make_table(self) -> QTableView:
-        table = QTableView(self)
-        table.setModel(self.proxy)
-        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table = row_table(self, self.proxy, Column.SOURCE, self._show_context_menu)
         table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        table.setWordWrap(False)
-        table.setAlternatingRowColors(True)
-        table.setShowGrid(False)
-        table.setCornerButtonEnabled(False)
-        # Fixed row heights and no content-sized columns: nothing ever walks all rows to measure them.
-        rows = table.verticalHeader()
-        rows.hide()
-        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        rows.setDefaultSectionSize(table.fontMetrics().height() + 8)
         header = table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setSectionResizeMode(Column.SOURCE, QHeaderView.ResizeMode.Stretch)
         self._error_delegate = _ElideAtTheEnd(table)
         table.setItemDelegateForColumn(Column.ERROR, self._error_delegate)
         for column, width in ((Column.STATUS, 100), (Column.SIZE, 90), (Column.TIME, 70), (Column.ERROR, 260)):
             header.resizeSection(column, width)
-        # Start in queue order; a third click on a header returns to it.
-        header.setSortIndicatorClearable(True)
-        header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
-        table.setSortingEnabled(True)
-        table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        table.customContextMenuRequested.connect(self._show_context_menu)
         copy = QAction("Copy URL", table)
         copy.setShortcut(QKeySequence.StandardKey.Copy)
         copy.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
