@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 from urllib.parse import unquote_to_bytes, urljoin, urlsplit
 from urllib.request import getproxies, url2pathname
 
@@ -68,9 +68,6 @@ _PAGE_TYPES = frozenset({"text/html", "application/xhtml+xml"})  # answers read 
 #: thread holds stays this size however many hosts a list names.
 KEPT_HOSTS = 10
 _KEPT_PER_HOST = 2  # a thread makes one request at a time; one more for a redirect's hop back to the same host
-#: Bytes of a download's content digest (BLAKE2b): identical downloads are decoded once (backends/local.py).
-#: 128 bits: two different images of a batch never share one.
-DIGEST_BYTES = 16
 
 _log = logging.getLogger(__name__)
 
@@ -87,7 +84,7 @@ class Fetched:
     spooled: bool
     slot: Slot | None = None
     page: tuple[Entry, ...] | None = None  # a web page read for its images (`read_page`): no file, no slot
-    digest: str | None = None  # BLAKE2b (hex) of the downloaded bytes, hashed as they passed; None for a local file
+    digest: str | None = None  # SHA-256 (hex) of the downloaded bytes, hashed as they passed; None for a local file
 
     def local_path(self) -> Path:
         """The file, for callers that never pass a shared spool."""
@@ -904,7 +901,7 @@ def _read_into(
     limits: FetchLimits,
     attempt: _Attempt,
     on_bytes: Callable[[int], None] | None,
-    digest: hashlib.blake2b,
+    digest: _Hasher,
 ) -> tuple[int, bytes]:
     """A plain body of known length read from http.client's buffered socket straight into `view`: no copy in
     between and none of urllib3's per-read bookkeeping, 0.6 ms less CPU for a 1.7 MB photo. One socket read at
@@ -946,7 +943,7 @@ def _stream(
     limits: FetchLimits,
     attempt: _Attempt,
     on_bytes: Callable[[int], None] | None,
-    digest: hashlib.blake2b,
+    digest: _Hasher,
 ) -> tuple[int, bytes]:
     """Copy the decoded body to `out` and into `digest`; return its size and first bytes."""
     raw = resp.raw
@@ -982,9 +979,23 @@ def _stream(
             on_bytes(len(chunk))
 
 
-def _digest() -> hashlib.blake2b:
-    """The running hash of a download's bytes, updated as each read passes (see `Fetched.digest`)."""
-    return hashlib.blake2b(digest_size=DIGEST_BYTES)
+class _Hasher(Protocol):
+    def update(self, data: bytes | memoryview, /) -> None: ...
+
+    def hexdigest(self) -> str: ...
+
+
+def _digest() -> _Hasher:
+    """The running hash of a download's bytes, updated as each read passes (see `Fetched.digest`); identical
+    downloads are decoded once (backends/dedup.py). SHA-256: no two different images share one, and CPUs with SHA
+    extensions hash it at about 1.8 GB/s (BLAKE2b: 1.2 GB/s on the same machine, which cost 0.5 ms more CPU for an
+    average photo of the benchmark)."""
+    return hashlib.sha256()
+
+
+def content_digest(data: bytes) -> str:
+    """`Fetched.digest` of a download of `data`."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def _allowance(attempt: _Attempt, wanted: int) -> int:

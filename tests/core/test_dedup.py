@@ -4,7 +4,6 @@ command and report. Each item still gets its own files; the report's `duplicate_
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +13,7 @@ from PIL import Image
 from core.batch.backends.dedup import Twin, Twins
 from core.batch.backends.resize_pool import start_pool
 from core.batch.runner import Runner
-from core.download.fetch import DIGEST_BYTES, Downloader, Fetched
+from core.download.fetch import Downloader, Fetched, content_digest
 from core.download.shared_spool import SharedSpool
 from core.imaging.jobs import JobOutcome, ResizeJob
 from core.imaging.spec import ResizeResult
@@ -26,7 +25,7 @@ from tests.support.loopback import LoopbackServer, image_bytes
 
 
 def _blake(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=DIGEST_BYTES).hexdigest()
+    return content_digest(data)
 
 
 def _mirrors(server: LoopbackServer, body: bytes, *paths: str) -> list[str]:

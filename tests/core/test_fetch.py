@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import os
@@ -19,11 +18,11 @@ import pytest
 from PIL import Image, features
 
 from core.download.fetch import (
-    DIGEST_BYTES,
     Aborted,
     Downloader,
     Fetched,
     FetchError,
+    content_digest,
     describe_non_image,
     sniff_image,
 )
@@ -81,7 +80,7 @@ def test_image_arrives_whole_in_the_spool_folder(
     url = http_server.url("/img/cat.jpg?w=320&h=240")
     got = downloader.fetch(url, spool, FAST, never, counted.append)
     expected = image_bytes("cat", "jpg", 320, 240)
-    digest = hashlib.blake2b(expected, digest_size=DIGEST_BYTES).hexdigest()  # hashed as the bytes passed
+    digest = content_digest(expected)  # hashed as the bytes passed
     assert got == Fetched(got.path, url, 200, len(expected), True, digest=digest)
     assert got.path.parent == spool and got.path.suffix == ".part"
     assert got.path.read_bytes() == expected
