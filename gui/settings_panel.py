@@ -69,6 +69,7 @@ _TOOLTIPS = {
     "out": "Where thumbnails (and the batch journal) are written",
     "size": "Longest side of the box in pixels; several sizes make several thumbnails",
     "crop": "Where Cover cuts: the centre, what draws the eye, or the busiest part of the image",
+    "format": "Auto writes PNG where the image has transparency, else JPEG",
     "quality": "Encoder quality for JPEG, WebP and AVIF",
     "name": "How thumbnails are named (--name): {stem} {size} {width} {height} {host} {dir} {n} {hash}, / makes"
     " folders. Empty: the source's own name, a folder's tree kept, _{size} added for several sizes. Names once"
@@ -103,7 +104,7 @@ _CHOICE_LABELS: dict[str, str] = {
     Crop.CENTRE: "Centre",
     Crop.ATTENTION: "Attention (what draws the eye)",
     Crop.ENTROPY: "Entropy (the busiest part)",
-    Format.AUTO: "Auto (like the source)",
+    Format.AUTO: "Auto (JPEG; PNG if transparent)",
     Format.JPEG: "JPEG",
     Format.PNG: "PNG",
     Format.WEBP: "WebP",

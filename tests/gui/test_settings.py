@@ -9,7 +9,7 @@ from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtWidgets import QCheckBox, QLabel, QLineEdit
 
 import gui.settings_panel
-from core.settings import Settings, SettingsError
+from core.settings import Format, Settings, SettingsError
 from gui.settings_panel import SettingsPanel
 from gui.settings_store import SettingsStore, default_settings
 
@@ -219,3 +219,10 @@ def test_without_dask_the_cluster_choice_is_offered_but_disabled_with_the_reason
     index = panel.run_on_combo.findData("cluster")
     assert not panel.run_on_combo.model().item(index).isEnabled()
     assert "batch-thumbnailer[cluster]" in panel.run_on_combo.itemData(index, Qt.ItemDataRole.ToolTipRole)
+
+
+def test_the_auto_format_says_what_it_writes(panel):
+    """Auto is not "like the source": a transparent image becomes PNG, anything else JPEG."""
+    auto = panel.format_combo.findData(Format.AUTO)
+    assert panel.format_combo.itemText(auto) == "Auto (JPEG; PNG if transparent)"
+    assert "PNG where the image has transparency, else JPEG" in panel.format_combo.toolTip()
