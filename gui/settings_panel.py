@@ -68,6 +68,8 @@ _INVALID_STYLE = "*[invalid='true'] { border: 1px solid #d32f2f; border-radius: 
 _TOOLTIPS = {
     "out": "Where thumbnails (and the batch journal) are written",
     "size": "Longest side of the box in pixels; several sizes make several thumbnails",
+    "fit": "How the image meets the box. Contain: the whole image, inside the box. Cover: fills the box, the"
+    " edges cropped. Pad: the whole image in the middle of the exact box, the rest filled with the background",
     "crop": "Where Cover cuts: the centre, what draws the eye, or the busiest part of the image",
     "format": "Auto writes PNG where the image has transparency, else JPEG",
     "quality": "Encoder quality for JPEG, WebP and AVIF",
@@ -98,13 +100,13 @@ _CHECK_TEXTS = {
     "pages": "E&xpand web pages into their images",
 }
 _CHOICE_LABELS: dict[str, str] = {
-    Fit.CONTAIN: "Contain (whole image, inside the box)",
-    Fit.COVER: "Cover (fill the box, crop the edges)",
-    Fit.PAD: "Pad (whole image, box filled with background)",
+    Fit.CONTAIN: "Contain (whole image)",
+    Fit.COVER: "Cover (fill, crop)",
+    Fit.PAD: "Pad (exact box)",
     Crop.CENTRE: "Centre",
     Crop.ATTENTION: "Attention (what draws the eye)",
     Crop.ENTROPY: "Entropy (the busiest part)",
-    Format.AUTO: "Auto (JPEG; PNG if transparent)",
+    Format.AUTO: "Auto (JPEG or PNG)",
     Format.JPEG: "JPEG",
     Format.PNG: "PNG",
     Format.WEBP: "WebP",
