@@ -53,6 +53,7 @@ from core.settings import (
     Format,
     IntOption,
     Option,
+    RateOption,
     Settings,
     SettingsError,
     flag_of,
@@ -82,7 +83,7 @@ _TOOLTIPS = {
     "timeout": "Give up on a download after this many seconds",
     "retries": "Retries after connection errors, 429 and 5xx answers",
     "max_bytes": "Largest download accepted, e.g. 50M, 512K or 2G",
-    "max_rate": "Bytes a second for all downloads together, e.g. 2M or 500K; 0 for no limit",
+    "max_rate": "Bytes a second for all downloads together, e.g. 2M or 500K; empty (or 0) for no limit",
     "max_pixels": "Largest image decoded, e.g. 100M or 10000x10000 (guards against bombs)",
     "processes": "Worker processes that decode and resize images",
     "user_agent": "User-Agent header sent with every download",
@@ -91,6 +92,7 @@ _TOOLTIPS = {
 }
 _PLACEHOLDERS = {
     "size": "256 or 128, 512",
+    "max_rate": "no limit",
     "cluster": "tcp://scheduler:8786",
     "name": "the source's own name, e.g. {host}/{stem}_{size}",
 }
@@ -172,6 +174,17 @@ class _TextEditor(_Editor):
 
     def on_change(self, slot: Callable[[], None]) -> None:
         self.edit.textChanged.connect(slot)
+
+
+class _RateEditor(_TextEditor):
+    """A rate where 0 means no limit: shown empty under a "no limit" placeholder, so the field does not read as
+    a rate of zero; empty (or 0, as the command takes it) is no limit."""
+
+    def value(self) -> Any:
+        return self.option.parse_text(self.edit.text()) if self.edit.text().strip() else 0
+
+    def set_value(self, value: Any) -> None:
+        self.edit.setText(self.option.to_text(value) if value else "")
 
 
 class _OutEditor(_TextEditor):
@@ -264,6 +277,7 @@ _EDITOR_KINDS: tuple[tuple[type[Option], type[_Editor]], ...] = (
     (FloatOption, _FloatSpinEditor),
     (ChoiceOption, _ComboEditor),
     (FlagOption, _CheckEditor),
+    (RateOption, _RateEditor),
 )
 _EDITOR_FOR_FIELD: dict[str, type[_Editor]] = {"out": _OutEditor}  # where the window asks more than the command
 

@@ -186,8 +186,12 @@ def test_every_field_is_keyboard_reachable_and_labelled(panel):
             assert widget in buddies, f"{name} has no label with a mnemonic"
 
 
-def test_max_rate_is_typed_like_a_size_and_zero_means_no_limit(panel):
-    assert panel.max_rate_edit.text() == "0" and panel.settings().max_rate == 0
+def test_max_rate_is_typed_like_a_size_and_empty_means_no_limit(panel):
+    """No limit shows as an empty field saying so, not as a rate of 0; typing 0, as for --max-rate, still works."""
+    assert panel.max_rate_edit.text() == "" and panel.max_rate_edit.placeholderText() == "no limit"
+    assert panel.settings().max_rate == 0 and "empty (or 0) for no limit" in panel.max_rate_edit.toolTip()
+    panel.max_rate_edit.setText("0")
+    assert panel.is_valid() and panel.settings().max_rate == 0
     panel.max_rate_edit.setText("2M")
     assert panel.settings().max_rate == 2 * 1024**2
     panel.max_rate_edit.setText("fast")
