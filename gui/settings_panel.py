@@ -53,6 +53,7 @@ from core.settings import (
     Format,
     IntOption,
     Option,
+    RateOption,
     Settings,
     SettingsError,
     flag_of,
@@ -68,7 +69,10 @@ _INVALID_STYLE = "*[invalid='true'] { border: 1px solid #d32f2f; border-radius: 
 _TOOLTIPS = {
     "out": "Where thumbnails (and the batch journal) are written",
     "size": "Longest side of the box in pixels; several sizes make several thumbnails",
+    "fit": "How the image meets the box. Contain: the whole image, inside the box. Cover: fills the box, the"
+    " edges cropped. Pad: the whole image in the middle of the exact box, the rest filled with the background",
     "crop": "Where Cover cuts: the centre, what draws the eye, or the busiest part of the image",
+    "format": "Auto writes PNG where the image has transparency, else JPEG",
     "quality": "Encoder quality for JPEG, WebP and AVIF",
     "name": "How thumbnails are named (--name): {stem} {size} {width} {height} {host} {dir} {n} {hash}, / makes"
     " folders. Empty: the source's own name, a folder's tree kept, _{size} added for several sizes. Names once"
@@ -79,7 +83,7 @@ _TOOLTIPS = {
     "timeout": "Give up on a download after this many seconds",
     "retries": "Retries after connection errors, 429 and 5xx answers",
     "max_bytes": "Largest download accepted, e.g. 50M, 512K or 2G",
-    "max_rate": "Bytes a second for all downloads together, e.g. 2M or 500K; 0 for no limit",
+    "max_rate": "Bytes a second for all downloads together, e.g. 2M or 500K; empty (or 0) for no limit",
     "max_pixels": "Largest image decoded, e.g. 100M or 10000x10000 (guards against bombs)",
     "processes": "Worker processes that decode and resize images",
     "user_agent": "User-Agent header sent with every download",
@@ -88,6 +92,7 @@ _TOOLTIPS = {
 }
 _PLACEHOLDERS = {
     "size": "256 or 128, 512",
+    "max_rate": "no limit",
     "cluster": "tcp://scheduler:8786",
     "name": "the source's own name, e.g. {host}/{stem}_{size}",
 }
@@ -97,13 +102,13 @@ _CHECK_TEXTS = {
     "pages": "E&xpand web pages into their images",
 }
 _CHOICE_LABELS: dict[str, str] = {
-    Fit.CONTAIN: "Contain (whole image, inside the box)",
-    Fit.COVER: "Cover (fill the box, crop the edges)",
-    Fit.PAD: "Pad (whole image, box filled with background)",
+    Fit.CONTAIN: "Contain (whole image)",
+    Fit.COVER: "Cover (fill, crop)",
+    Fit.PAD: "Pad (exact box)",
     Crop.CENTRE: "Centre",
     Crop.ATTENTION: "Attention (what draws the eye)",
     Crop.ENTROPY: "Entropy (the busiest part)",
-    Format.AUTO: "Auto (like the source)",
+    Format.AUTO: "Auto (JPEG or PNG)",
     Format.JPEG: "JPEG",
     Format.PNG: "PNG",
     Format.WEBP: "WebP",
@@ -169,6 +174,17 @@ class _TextEditor(_Editor):
 
     def on_change(self, slot: Callable[[], None]) -> None:
         self.edit.textChanged.connect(slot)
+
+
+class _RateEditor(_TextEditor):
+    """A rate where 0 means no limit: shown empty under a "no limit" placeholder, so the field does not read as
+    a rate of zero; empty (or 0, as the command takes it) is no limit."""
+
+    def value(self) -> Any:
+        return self.option.parse_text(self.edit.text()) if self.edit.text().strip() else 0
+
+    def set_value(self, value: Any) -> None:
+        self.edit.setText(self.option.to_text(value) if value else "")
 
 
 class _OutEditor(_TextEditor):
@@ -261,6 +277,7 @@ _EDITOR_KINDS: tuple[tuple[type[Option], type[_Editor]], ...] = (
     (FloatOption, _FloatSpinEditor),
     (ChoiceOption, _ComboEditor),
     (FlagOption, _CheckEditor),
+    (RateOption, _RateEditor),
 )
 _EDITOR_FOR_FIELD: dict[str, type[_Editor]] = {"out": _OutEditor}  # where the window asks more than the command
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QByteArray, QSettings, Qt
-from PySide6.QtWidgets import QCheckBox, QLabel, QLineEdit
+from PySide6.QtWidgets import QCheckBox, QLabel, QLineEdit, QStyle, QStyleOptionComboBox
 
 import gui.settings_panel
-from core.settings import Settings, SettingsError
+from core.settings import Fit, Format, Settings, SettingsError
 from gui.settings_panel import SettingsPanel
 from gui.settings_store import SettingsStore, default_settings
 
@@ -186,8 +186,12 @@ def test_every_field_is_keyboard_reachable_and_labelled(panel):
             assert widget in buddies, f"{name} has no label with a mnemonic"
 
 
-def test_max_rate_is_typed_like_a_size_and_zero_means_no_limit(panel):
-    assert panel.max_rate_edit.text() == "0" and panel.settings().max_rate == 0
+def test_max_rate_is_typed_like_a_size_and_empty_means_no_limit(panel):
+    """No limit shows as an empty field saying so, not as a rate of 0; typing 0, as for --max-rate, still works."""
+    assert panel.max_rate_edit.text() == "" and panel.max_rate_edit.placeholderText() == "no limit"
+    assert panel.settings().max_rate == 0 and "empty (or 0) for no limit" in panel.max_rate_edit.toolTip()
+    panel.max_rate_edit.setText("0")
+    assert panel.is_valid() and panel.settings().max_rate == 0
     panel.max_rate_edit.setText("2M")
     assert panel.settings().max_rate == 2 * 1024**2
     panel.max_rate_edit.setText("fast")
@@ -219,3 +223,40 @@ def test_without_dask_the_cluster_choice_is_offered_but_disabled_with_the_reason
     index = panel.run_on_combo.findData("cluster")
     assert not panel.run_on_combo.model().item(index).isEnabled()
     assert "batch-thumbnailer[cluster]" in panel.run_on_combo.itemData(index, Qt.ItemDataRole.ToolTipRole)
+
+
+def test_the_auto_format_says_what_it_writes(panel):
+    """Auto is not "like the source": a transparent image becomes PNG, anything else JPEG (the tooltip says which)."""
+    auto = panel.format_combo.findData(Format.AUTO)
+    assert panel.format_combo.itemText(auto) == "Auto (JPEG or PNG)"
+    assert "PNG where the image has transparency, else JPEG" in panel.format_combo.toolTip()
+
+
+@pytest.mark.parametrize("name", ["fit_combo", "format_combo"])
+def test_the_choices_are_whole_in_their_combo_at_the_window_s_default_size(window, qtbot, name):
+    """Short labels, not cut off in the settings panel as the window first opens; the tooltips explain."""
+    window.show()
+    qtbot.waitExposed(window)
+    combo = getattr(window.settings_panel, name)
+    option = QStyleOptionComboBox()
+    combo.initStyleOption(option)
+    field = combo.style().subControlRect(
+        QStyle.ComplexControl.CC_ComboBox, option, QStyle.SubControl.SC_ComboBoxEditField, combo
+    )
+    for i in range(combo.count()):
+        assert combo.fontMetrics().horizontalAdvance(combo.itemText(i)) <= field.width(), combo.itemText(i)
+
+
+def test_the_fit_tooltip_explains_each_choice(panel):
+    assert [panel.fit_combo.itemData(i) for i in range(3)] == [Fit.CONTAIN, Fit.COVER, Fit.PAD]
+    assert [panel.fit_combo.itemText(i) for i in range(3)] == [
+        "Contain (whole image)",
+        "Cover (fill, crop)",
+        "Pad (exact box)",
+    ]
+    for words in (
+        "Contain: the whole image, inside the box",
+        "Cover: fills the box, the edges cropped",
+        "Pad: the whole image in the middle of the exact box",
+    ):
+        assert words in panel.fit_combo.toolTip()
