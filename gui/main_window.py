@@ -228,6 +228,7 @@ class MainWindow(QMainWindow):
         self.queue_view.retry_requested.connect(self.retry_items)
         self.batch.state_changed.connect(self._update_actions)
         self.batch.percent_changed.connect(self._show_percent)
+        self.batch.percent_changed.connect(self._refresh_cancel_question)
         self.batch.finished.connect(self._on_finished)
 
     def _restore_layout(self) -> None:
@@ -354,10 +355,7 @@ class MainWindow(QMainWindow):
             return None
         if self.cancel_prompt is not None and self.cancel_prompt.isVisible():
             return self.cancel_prompt  # window-modal: the window cannot ask again behind it; a call can
-        left = self.batch.not_made()
-        images = f"{left:,} image is" if left == 1 else f"{left:,} images are"
-        box = QMessageBox(QMessageBox.Icon.Question, "Cancel the batch?", "", parent=self)
-        box.setText(f"Cancel the batch? {images} not made yet. They can be finished later.")
+        box = QMessageBox(QMessageBox.Icon.Question, "Cancel the batch?", self._cancel_question(), parent=self)
         stop = box.addButton("&Cancel the batch", QMessageBox.ButtonRole.AcceptRole)
         keep = box.addButton("&Keep running", QMessageBox.ButtonRole.RejectRole)
         box.setDefaultButton(keep)
@@ -374,6 +372,16 @@ class MainWindow(QMainWindow):
 
     def retry_failed(self) -> bool:
         return self.start(mode="retry_failed")
+
+    def _cancel_question(self) -> str:
+        left = self.batch.not_made()
+        images = f"{left:,} image is" if left == 1 else f"{left:,} images are"
+        return f"Cancel the batch? {images} not made yet. They can be finished later."
+
+    def _refresh_cancel_question(self) -> None:
+        """The batch goes on while it asks: the count in the open question follows it."""
+        if self.cancel_prompt is not None and self.cancel_prompt.isVisible() and self.batch.is_running:
+            self.cancel_prompt.setText(self._cancel_question())
 
     def retry_items(self, keys: list[str]) -> bool:
         """Make just these rows of the last batch again (the queue's "Retry this"), even if they were done; the

@@ -71,7 +71,8 @@ _TOOLTIPS = {
     "size": "Longest side of the box in pixels; several sizes make several thumbnails",
     "fit": "How the image meets the box. Contain: the whole image, inside the box. Cover: fills the box, the"
     " edges cropped. Pad: the whole image in the middle of the exact box, the rest filled with the background",
-    "crop": "Where Cover cuts: the centre, what draws the eye, or the busiest part of the image",
+    "crop": "Where Cover cuts: the centre, what draws the eye (attention: edges, saturated and skin-like colour),"
+    " or the busiest part of the image (entropy)",
     "format": "Auto writes PNG where the image has transparency, else JPEG",
     "quality": "Encoder quality for JPEG, WebP and AVIF",
     "name": "How thumbnails are named (--name): {stem} {size} {width} {height} {host} {dir} {n} {hash}, / makes"
@@ -106,8 +107,8 @@ _CHOICE_LABELS: dict[str, str] = {
     Fit.COVER: "Cover (fill, crop)",
     Fit.PAD: "Pad (exact box)",
     Crop.CENTRE: "Centre",
-    Crop.ATTENTION: "Attention (what draws the eye)",
-    Crop.ENTROPY: "Entropy (the busiest part)",
+    Crop.ATTENTION: "Attention",
+    Crop.ENTROPY: "Entropy (busiest)",
     Format.AUTO: "Auto (JPEG or PNG)",
     Format.JPEG: "JPEG",
     Format.PNG: "PNG",

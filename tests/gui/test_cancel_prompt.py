@@ -56,6 +56,8 @@ def test_cancel_asks_once_and_keep_running_keeps_it_running(qtbot, http_server, 
     assert asked and 0 < int(asked[1]) <= 10, prompt.text()
     window.cancel_action.trigger()  # asked again while the question is open: the same question
     assert window.cancel_prompt is prompt
+    first = int(asked[1])  # the batch goes on meanwhile, and the count follows it
+    qtbot.waitUntil(lambda: int(QUESTION.fullmatch(prompt.text())[1]) < first, timeout=30_000)
     qtbot.keyClick(prompt, Qt.Key.Key_Escape)  # Esc answers "Keep running"
     assert not prompt.isVisible()
     assert window.batch.is_running and not window.batch.is_cancelling

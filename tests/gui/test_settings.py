@@ -232,7 +232,7 @@ def test_the_auto_format_says_what_it_writes(panel):
     assert "PNG where the image has transparency, else JPEG" in panel.format_combo.toolTip()
 
 
-@pytest.mark.parametrize("name", ["fit_combo", "format_combo"])
+@pytest.mark.parametrize("name", ["fit_combo", "crop_combo", "format_combo"])
 def test_the_choices_are_whole_in_their_combo_at_the_window_s_default_size(window, qtbot, name):
     """Short labels, not cut off in the settings panel as the window first opens; the tooltips explain."""
     window.show()
