@@ -63,7 +63,9 @@ class ThumbItem:
 
     @property
     def name(self) -> str:
-        return PurePath(self.main.path).name
+        """The caption: the largest thumbnail's path in the output folder, so two IMG_0001.jpg of a mirrored tree
+        ('2023/summer/…', '2024/winter/…') stay apart (the grid elides the middle of a long one)."""
+        return PurePath(self.main.path).as_posix()
 
     def path(self, output: Output | None = None) -> Path:
         """Absolute path of `output` (default: the largest one)."""

@@ -89,6 +89,15 @@ def test_grid_fills_with_the_largest_output_of_real_files(qtbot, view, outputs):
         assert close_to(centre_colour(pixmap), (40 * row, 200, 255 - 40 * row)), row
 
 
+def test_captions_keep_a_mirrored_tree_apart(view, tmp_path):
+    out = tmp_path / "out"
+    same_name = [make_image(out, f"{folder}/IMG_0001.jpg", (64, 43), (90, 90, 90)) for folder in ("2023", "2024")]
+    view.add_items([done(i, [output]) for i, output in enumerate(same_name)])
+    model = view.model
+    captions = [model.data(model.index(row), Qt.ItemDataRole.DisplayRole) for row in range(2)]
+    assert captions == ["2023/IMG_0001.jpg", "2024/IMG_0001.jpg"]
+
+
 def test_only_finished_items_with_outputs_are_added_once(view, outputs):
     view.add_items(
         [
