@@ -11,7 +11,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from PySide6.QtCore import QMimeData, QRect, QSize, Qt
+from PySide6.QtCore import QEvent, QMimeData, QRect, QSize, Qt
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -23,6 +23,7 @@ from PySide6.QtGui import (
     QKeySequence,
     QResizeEvent,
     QShowEvent,
+    QStatusTipEvent,
 )
 from PySide6.QtWidgets import (
     QApplication,
@@ -608,6 +609,13 @@ class MainWindow(QMainWindow):
         )
         dock_width = max(self.settings_dock.minimumSizeHint().width(), min(SETTINGS_WIDTH, size.width() // 3))
         self.resizeDocks([self.settings_dock], [dock_width], Qt.Orientation.Horizontal)
+
+    def event(self, event: QEvent) -> bool:
+        """A menu hovered sends empty status tips (no action has one), which would wipe the status bar's message
+        ("Batch finished in 0:07: …") for good: they are dropped."""
+        if isinstance(event, QStatusTipEvent) and not event.tip():
+            return True
+        return super().event(event)
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)

@@ -18,6 +18,7 @@ from gui.about import app_icon, app_version
 from gui.app import parse_args
 from gui.crash import CrashHandler
 from gui.main_window import APP_TITLE
+from tests.support.window import make_window
 
 pytestmark = [pytest.mark.gui, pytest.mark.qt_log_ignore(r"This plugin does not support propagateSizeHints")]
 
@@ -255,3 +256,19 @@ def test_version_and_a_verbose_window_logging_with_its_engine(tmp_path):
     log = tmp_path / "state" / "batch-thumbnailer" / "log" / "batch-thumbnailer.log"
     text = log.read_text(encoding="utf-8")
     assert "thumbnailer-gui started:" in text and "thumbnailer-gui-engine started:" in text
+
+
+@pytest.mark.qt_log_ignore(r"This plugin does not support")  # offscreen: no raise, no keyboard grab for a menu
+def test_hovering_a_menu_keeps_the_status_bar_message(qtbot, tmp_path):
+    window = make_window(qtbot, tmp_path)
+    window.show()
+    qtbot.waitExposed(window)
+    window.status.showMessage("Batch finished in 0:07: 8 done.")
+    menu = window.view_menu
+    menu.popup(window.mapToGlobal(window.rect().center()))
+    qtbot.waitExposed(menu)
+    for action in menu.actions()[:2]:  # hovering an action sends its (empty) status tip to the window
+        qtbot.mouseMove(menu, menu.actionGeometry(action).center())
+        qtbot.waitUntil(lambda a=action: menu.activeAction() is a)
+    menu.close()
+    assert window.status.currentMessage() == "Batch finished in 0:07: 8 done."
