@@ -8,6 +8,8 @@ platform's, which Qt then keeps in step with the system's changes.
 
 from __future__ import annotations
 
+from typing import Any
+
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication, QWidget
@@ -71,6 +73,19 @@ def _dark_palette() -> QPalette:
     return palette
 
 
+# The class whose widgets get `_dark_check_boxes`. PySide6 takes a str here; its stubs say bytes.
+_CHECK_BOX: Any = "QCheckBox"
+
+
+def _dark_check_boxes() -> QPalette:
+    """The dark palette for check boxes: Fusion fills the box with Base and outlines it a shade darker than
+    Window, which left an unchecked box black on black; a lighter box and outline make it visible."""
+    palette = _dark_palette()
+    palette.setColor(QPalette.ColorRole.Base, QColor("#4a4a4a"))
+    palette.setColor(QPalette.ColorRole.Window, QColor("#6a6a6a"))
+    return palette
+
+
 def _light_palette(app: QApplication) -> QPalette:
     palette = app.style().standardPalette()
     if is_dark(palette):  # a style whose standard palette follows the system's dark scheme
@@ -94,10 +109,13 @@ class ThemeManager(QObject):
         self._app.styleHints().setColorScheme(_QT_SCHEME[scheme])
         if scheme is Scheme.DARK:
             self._app.setPalette(_dark_palette())
+            self._app.setPalette(_dark_check_boxes(), _CHECK_BOX)
         elif scheme is Scheme.LIGHT:
             self._app.setPalette(_light_palette(self._app))
+            self._app.setPalette(_light_palette(self._app), _CHECK_BOX)
         else:
             self._app.setPalette(QPalette())  # no role set: every role is the platform's, and follows it
+            self._app.setPalette(QPalette(), _CHECK_BOX)
         _restyle_style_sheets()
         self.changed.emit(scheme)
 

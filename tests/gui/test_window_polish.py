@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QPoint, QRect, QSettings, Qt
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence, QPalette
-from PySide6.QtWidgets import QApplication, QFileDialog, QWidget
+from PySide6.QtWidgets import QApplication, QFileDialog, QStyle, QStyleOptionButton, QWidget
 
 from core.models import Entry, ItemUpdate, Output, Status, Summary
 from core.settings import Settings
@@ -443,6 +443,21 @@ def test_messages_in_red_stay_readable_in_the_dark(window, qtbot):
     qtbot.waitUntil(lambda: contrast(label) > 100 and contrast(window.status.failed_label) > 100)
     window.set_scheme(Scheme.LIGHT)
     qtbot.waitUntil(lambda: contrast(label) < -100)  # and dark red on light grey again
+
+
+def test_an_unchecked_box_is_visible_in_the_dark(window, qtbot):
+    window.show()
+    qtbot.waitExposed(window)
+    window.set_scheme(Scheme.DARK)
+    box = window.settings_panel.upscale_check
+    assert not box.isChecked()
+    option = QStyleOptionButton()
+    box.initStyleOption(option)
+    indicator = box.style().subElementRect(QStyle.SubElement.SE_CheckBoxIndicator, option, box)
+    image = box.grab().toImage()
+    inside = image.pixelColor(indicator.center()).lightness()
+    panel = window.settings_panel.palette().window().color().lightness()
+    assert inside - panel > 20  # the box stands out from the panel (it was black on near-black)
 
 
 # -- Help --------------------------------------------------------------------------------------------------
