@@ -13,7 +13,7 @@ from core.imaging.focus import FocusPoint
 from core.imaging.spec import Fit
 from core.models import Entry, Status
 from core.settings import Settings
-from tests.core.test_smartcrop import _red, _subject
+from tests.support.images import is_red, salient_disc
 
 pytestmark = pytest.mark.slow
 
@@ -32,11 +32,11 @@ def _made(qtbot, out: Path, cluster: str, entry: Entry) -> list[Path]:
 
 def test_a_point_chosen_by_hand_is_cut_the_same_on_the_cluster(qtbot, dask_cluster, tmp_path: Path) -> None:
     wide = tmp_path / "wide.png"
-    _subject((1200, 400), (150, 200), 130).save(wide)
+    salient_disc((1200, 400), (150, 200), 130).save(wide)
     entry = Entry(wide.as_uri(), wide.as_uri(), focus=FocusPoint(0.1, 0.5))
     local = _made(qtbot, tmp_path / "local", "", entry)
     remote = _made(qtbot, tmp_path / "cluster", dask_cluster.address, entry)
     assert [p.read_bytes() for p in remote] == [p.read_bytes() for p in local]
     for path in remote:
         thumb = Image.open(path).convert("RGB")
-        assert _red(thumb.getpixel((thumb.width // 3, thumb.height // 2)))
+        assert is_red(thumb.getpixel((thumb.width // 3, thumb.height // 2)))

@@ -20,22 +20,16 @@ from core.imaging.spec import Fit, ResizeSpec
 from core.models import Status
 from core.settings import Settings
 from core.sources import iter_entries
-from tests.core.test_smartcrop import _red, _subject
 from tests.support.command import thumbnailer
+from tests.support.images import is_red, keeps_subject, salient_disc
 
 
 @pytest.fixture
 def wide(tmp_path: Path) -> Path:
     """A 3:1 PNG whose only salient thing, a red disc, sits at the left edge."""
     path = tmp_path / "wide.png"
-    _subject((1200, 400), (150, 200), 130).save(path)
+    salient_disc((1200, 400), (150, 200), 130).save(path)
     return path
-
-
-def _keeps_subject(path: Path) -> bool:
-    thumb = Image.open(path).convert("RGB")
-    s = thumb.width
-    return thumb.size == (s, s) and _red(thumb.getpixel((s // 3, s // 2)))
 
 
 # -- the geometry ----------------------------------------------------------------------------------------------
@@ -79,20 +73,20 @@ def test_the_text_of_a_crop_reads_back() -> None:
 def test_the_subject_chosen_by_hand_is_kept_in_every_size(wide: Path, tmp_path: Path, focus) -> None:
     spec = ResizeSpec(sizes=(64, 160), fit=Fit.COVER)
     made = make_thumbnails(wide, tmp_path / "hand", "t", spec, focus)
-    assert all(_keeps_subject(tmp_path / "hand" / o.path) for o in made.outputs)
+    assert all(keeps_subject(tmp_path / "hand" / o.path) for o in made.outputs)
     centred = make_thumbnails(wide, tmp_path / "centre", "t", spec)
-    assert not any(_keeps_subject(tmp_path / "centre" / o.path) for o in centred.outputs)
+    assert not any(keeps_subject(tmp_path / "centre" / o.path) for o in centred.outputs)
 
 
 def test_a_jpeg_box_is_decoded_at_the_box_s_scale(tmp_path: Path) -> None:
     """Shrink-on-load must not starve a small box: its thumbnail is as sharp as a crop of the full image."""
     path = tmp_path / "big.jpg"
-    _subject((3200, 1600), (400, 800), 300).save(path, quality=92)
+    salient_disc((3200, 1600), (400, 800), 300).save(path, quality=92)
     spec = ResizeSpec(sizes=(256,), fit=Fit.COVER)
     (out,) = make_thumbnails(path, tmp_path / "o", "t", spec, FocusBox(0.0, 0.3125, 0.25, 0.8125)).outputs
     assert (out.width, out.height) == (256, 256)
     thumb = Image.open(tmp_path / "o" / out.path).convert("RGB")
-    assert _red(thumb.getpixel((128, 128)))
+    assert is_red(thumb.getpixel((128, 128)))
 
 
 # -- CSV lists -------------------------------------------------------------------------------------------------
@@ -144,7 +138,7 @@ def test_the_command_keeps_a_csv_point_through_force_and_reports_it(wide: Path, 
     assert proc.returncode == 0, proc.stderr
     (item,) = json.loads(report.read_text())["items"]
     assert item["crop"] == "point 0.1,0.5" and item["status"] == "done"
-    assert all(_keeps_subject(Path(o["path"])) for o in item["outputs"])
+    assert all(keeps_subject(Path(o["path"])) for o in item["outputs"])
 
     # The same image named without the focus columns, every item redone: the journal keeps the point.
     plain = tmp_path / "plain.txt"
@@ -154,7 +148,7 @@ def test_the_command_keeps_a_csv_point_through_force_and_reports_it(wide: Path, 
     assert proc.returncode == 0, proc.stderr
     (row,) = csv.DictReader(csv_report.read_text().splitlines())
     assert row["status"] == "done" and row["crop"] == "point 0.1,0.5"
-    assert all(_keeps_subject(Path(p)) for p in row["output_paths"].split(";"))
+    assert all(keeps_subject(Path(p)) for p in row["output_paths"].split(";"))
 
 
 # -- the journal and redoing one item ----------------------------------------------------------------------------
@@ -194,7 +188,7 @@ def test_redoing_one_item_with_its_new_crop_leaves_the_rest_and_the_run_as_they_
     qtbot, wide: Path, tmp_path: Path
 ) -> None:
     other = tmp_path / "other.png"
-    _subject((1200, 400), (600, 200), 130).save(other)
+    salient_disc((1200, 400), (600, 200), 130).save(other)
     out = tmp_path / "out"
     settings = Settings(out=out, fit=Fit.COVER, size=(64, 128), processes=1, threads=2)
     summary = _run(qtbot, Runner(settings, iter_entries([str(wide), str(other)])))
@@ -203,7 +197,7 @@ def test_redoing_one_item_with_its_new_crop_leaves_the_rest_and_the_run_as_they_
         items = {i.key: i for i in j.items(1)}
     key = wide.resolve().as_uri()
     before_other = {o.path: (out / o.path).stat().st_mtime_ns for o in items[other.resolve().as_uri()].outputs}
-    assert not any(_keeps_subject(out / o.path) for o in items[key].outputs)
+    assert not any(keeps_subject(out / o.path) for o in items[key].outputs)
 
     with Journal(out) as j:
         assert j.set_focus(key, FocusPoint(0.1, 0.5))
@@ -213,7 +207,7 @@ def test_redoing_one_item_with_its_new_crop_leaves_the_rest_and_the_run_as_they_
         items = {i.key: i for i in j.items(1)}
         assert j.run_state(1) == "finished"
     assert items[key].status == Status.DONE and items[key].focus == FocusPoint(0.1, 0.5)
-    assert all(_keeps_subject(out / o.path) for o in items[key].outputs)
+    assert all(keeps_subject(out / o.path) for o in items[key].outputs)
     after_other = {o.path: (out / o.path).stat().st_mtime_ns for o in items[other.resolve().as_uri()].outputs}
     assert after_other == before_other  # not redone
 

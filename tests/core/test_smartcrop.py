@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import pytest
@@ -14,27 +13,10 @@ from core.imaging.resize import make_thumbnails
 from core.imaging.spec import Crop, Fit, ResizeSpec
 from core.settings import Settings
 from tests.support.command import thumbnailer
+from tests.support.images import is_red, salient_disc
 
 GREY = (128, 128, 128)
 SMART = [Crop.ATTENTION, Crop.ENTROPY]
-
-
-def _subject(size: tuple[int, int], centre: tuple[int, int], radius: int) -> Image.Image:
-    """A plain grey frame with one salient thing in it: a saturated red disc speckled with orange."""
-    rng = random.Random(17)
-    im = Image.new("RGB", size, GREY)
-    draw = ImageDraw.Draw(im)
-    x, y = centre
-    draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=(220, 20, 20))
-    for _ in range(radius * 20):
-        px, py = x + rng.randint(-radius // 2, radius // 2), y + rng.randint(-radius // 2, radius // 2)
-        draw.rectangle((px, py, px + 2, py + 2), fill=(255, rng.randint(0, 140), 0))
-    return im
-
-
-def _red(pixel: tuple[int, ...]) -> bool:
-    r, g, b = pixel[:3]
-    return r > 170 and b < 90 and g < 160
 
 
 def _thumbs(src: Path, out: Path, crop: Crop, sizes: tuple[int, ...] = (64, 160)) -> list[Image.Image]:
@@ -46,7 +28,7 @@ def _thumbs(src: Path, out: Path, crop: Crop, sizes: tuple[int, ...] = (64, 160)
 def wide(tmp_path: Path) -> Path:
     """A 3:1 JPEG (decoded shrunk on load) with the subject at its left edge."""
     path = tmp_path / "wide.jpg"
-    _subject((2400, 800), (300, 400), 260).save(path, quality=92)
+    salient_disc((2400, 800), (300, 400), 260).save(path, quality=92)
     return path
 
 
@@ -55,24 +37,24 @@ def test_a_subject_at_the_left_edge_is_kept_in_every_size(wide: Path, tmp_path: 
     for thumb in _thumbs(wide, tmp_path, crop):
         s = thumb.width
         assert thumb.size == (s, s)
-        assert _red(thumb.getpixel((s // 3, s // 2))), crop  # the disc fills the left of the square
-        assert _red(thumb.getpixel((s // 2, s // 2))), crop  # ... and its middle
+        assert is_red(thumb.getpixel((s // 3, s // 2))), crop  # the disc fills the left of the square
+        assert is_red(thumb.getpixel((s // 2, s // 2))), crop  # ... and its middle
 
 
 def test_centre_cuts_the_subject_away(wide: Path, tmp_path: Path) -> None:
     for thumb in _thumbs(wide, tmp_path, Crop.CENTRE):
         s = thumb.width
-        assert not any(_red(thumb.getpixel((x, y))) for x in range(0, s, 4) for y in range(0, s, 4))
+        assert not any(is_red(thumb.getpixel((x, y))) for x in range(0, s, 4) for y in range(0, s, 4))
 
 
 @pytest.mark.parametrize("crop", SMART)
 def test_a_subject_near_the_top_of_a_tall_image_is_kept(tmp_path: Path, crop: Crop) -> None:
     path = tmp_path / "tall.png"
-    _subject((500, 1500), (250, 200), 180).save(path)
+    salient_disc((500, 1500), (250, 200), 180).save(path)
     (thumb,) = _thumbs(path, tmp_path, crop, sizes=(100,))
-    assert _red(thumb.getpixel((50, 50))) and _red(thumb.getpixel((50, 30)))
+    assert is_red(thumb.getpixel((50, 50))) and is_red(thumb.getpixel((50, 30)))
     (centred,) = _thumbs(path, tmp_path, Crop.CENTRE, sizes=(100,))
-    assert not _red(centred.getpixel((50, 50)))
+    assert not is_red(centred.getpixel((50, 50)))
 
 
 def test_nothing_to_choose_from_is_cut_in_the_centre(tmp_path: Path) -> None:
@@ -105,7 +87,7 @@ def test_the_command_takes_crop_attention(wide: Path, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     (made,) = out.glob("*.jpg")
     thumb = Image.open(made).convert("RGB")
-    assert thumb.size == (96, 96) and _red(thumb.getpixel((48, 48)))
+    assert thumb.size == (96, 96) and is_red(thumb.getpixel((48, 48)))
 
 
 def test_the_command_refuses_an_unknown_crop_in_argparse_words(capsys) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PIL import Image
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QMessageBox
 
@@ -17,7 +16,7 @@ from core.imaging.spec import Fit
 from core.models import Status
 from gui.crop_view import crop_boxes
 from gui.preview_dialog import PreviewDialog
-from tests.core.test_smartcrop import _red, _subject
+from tests.support.images import keeps_subject, salient_disc
 from tests.support.window import make_window, queue, wait_summary
 
 pytestmark = pytest.mark.gui
@@ -29,14 +28,8 @@ SIZES = (64, 160)
 def wide(tmp_path: Path) -> Path:
     """A 3:1 PNG whose only salient thing, a red disc, sits at the left edge (x = 1/8 of the width)."""
     path = tmp_path / "wide.png"
-    _subject((1200, 400), (150, 200), 130).save(path)
+    salient_disc((1200, 400), (150, 200), 130).save(path)
     return path
-
-
-def _keeps_subject(path: Path) -> bool:
-    thumb = Image.open(path).convert("RGB")
-    s = thumb.width
-    return thumb.size == (s, s) and _red(thumb.getpixel((s // 3, s // 2)))
 
 
 def _open_preview(qtbot, window) -> PreviewDialog:
@@ -97,7 +90,7 @@ def test_a_point_chosen_in_the_window_remakes_the_item_and_survives_a_rerun_and_
     window = finished
     out = tmp_path / "out"
     before = _journalled(out)
-    assert not any(_keeps_subject(out / o.path) for o in before.outputs)  # centre cut the subject away
+    assert not any(keeps_subject(out / o.path) for o in before.outputs)  # centre cut the subject away
 
     dialog = _open_preview(qtbot, window)
     qtbot.mouseClick(dialog.crop_view, Qt.MouseButton.LeftButton, pos=_at(dialog, 0.125, 0.5))
@@ -105,7 +98,7 @@ def test_a_point_chosen_in_the_window_remakes_the_item_and_survives_a_rerun_and_
     item = _journalled(out)
     assert isinstance(item.focus, FocusPoint) and item.focus.x == pytest.approx(0.125, abs=0.01)
     assert item.status == Status.DONE and len(item.outputs) == len(SIZES)
-    assert all(_keeps_subject(out / o.path) for o in item.outputs)
+    assert all(keeps_subject(out / o.path) for o in item.outputs)
     assert dialog.crop_view.boxes()[-1].left == 0.0  # the boxes follow: clamped at the left edge
     assert "point 0.12" in dialog.crop_label.text()
     assert window.thumbnail_view.model.item(0).focus == item.focus
@@ -124,7 +117,7 @@ def test_a_point_chosen_in_the_window_remakes_the_item_and_survives_a_rerun_and_
     wait_summary(qtbot, window, summary).close()
     forced = _journalled(out)
     assert forced.status == Status.DONE and forced.focus == item.focus
-    assert all(_keeps_subject(out / o.path) for o in forced.outputs)
+    assert all(keeps_subject(out / o.path) for o in forced.outputs)
 
 
 def test_dragging_a_region_keeps_that_box(qtbot, finished, tmp_path: Path) -> None:
@@ -138,7 +131,7 @@ def test_dragging_a_region_keeps_that_box(qtbot, finished, tmp_path: Path) -> No
     item = _journalled(tmp_path / "out")
     assert isinstance(item.focus, FocusBox)
     assert item.focus.left == pytest.approx(0.02, abs=0.01) and item.focus.right == pytest.approx(0.3, abs=0.01)
-    assert all(_keeps_subject(tmp_path / "out" / o.path) for o in item.outputs)
+    assert all(keeps_subject(tmp_path / "out" / o.path) for o in item.outputs)
     # "Automatic crop" forgets it and remakes the item as --crop cuts it.
     qtbot.mouseClick(dialog.auto_crop_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(

@@ -7,6 +7,7 @@ or simply unusual encoder would write them.
 from __future__ import annotations
 
 import io
+import random
 import struct
 import zlib
 from pathlib import Path
@@ -108,3 +109,30 @@ def flat_png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
     data = b"".join([compressor.compress(row) for _ in range(height)] + [compressor.flush()])
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", data) + png_chunk(b"IEND", b"")
+
+
+def salient_disc(size: tuple[int, int], centre: tuple[int, int], radius: int) -> Image.Image:
+    """A plain grey frame with one salient thing in it: a saturated red disc speckled with orange (the subject
+    a crop must keep)."""
+    rng = random.Random(17)
+    im = Image.new("RGB", size, (128, 128, 128))
+    draw = ImageDraw.Draw(im)
+    x, y = centre
+    draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=(220, 20, 20))
+    for _ in range(radius * 20):
+        px, py = x + rng.randint(-radius // 2, radius // 2), y + rng.randint(-radius // 2, radius // 2)
+        draw.rectangle((px, py, px + 2, py + 2), fill=(255, rng.randint(0, 140), 0))
+    return im
+
+
+def is_red(pixel: tuple[int, ...]) -> bool:
+    """A pixel of `salient_disc`'s disc."""
+    r, g, b = pixel[:3]
+    return r > 170 and b < 90 and g < 160
+
+
+def keeps_subject(path: Path) -> bool:
+    """A square thumbnail whose left third shows the disc: the crop kept the subject of a wide `salient_disc`."""
+    thumb = Image.open(path).convert("RGB")
+    s = thumb.width
+    return thumb.size == (s, s) and is_red(thumb.getpixel((s // 3, s // 2)))
