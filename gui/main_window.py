@@ -50,6 +50,7 @@ from gui.help_dialog import ShortcutsDialog
 from gui.hosts_view import HostsView
 from gui.icons import Glyph, toolbar_icon
 from gui.notify import BatchNotifier
+from gui.question import Question, ask
 from gui.queue_model import QueueModel
 from gui.queue_view import QueueView
 from gui.remake_prompt import ask_remake
@@ -356,20 +357,11 @@ class MainWindow(QMainWindow):
             return None
         if self.cancel_prompt is not None and self.cancel_prompt.isVisible():
             return self.cancel_prompt  # window-modal: the window cannot ask again behind it; a call can
-        box = QMessageBox(QMessageBox.Icon.Question, "Cancel the batch?", self._cancel_question(), parent=self)
-        stop = box.addButton("&Cancel the batch", QMessageBox.ButtonRole.AcceptRole)
-        keep = box.addButton("&Keep running", QMessageBox.ButtonRole.RejectRole)
-        box.setDefaultButton(keep)
-        box.setEscapeButton(keep)
-
-        def answered(_result: int) -> None:
-            if box.clickedButton() is stop:
-                self.batch.cancel()
-
-        box.finished.connect(answered)
-        self.cancel_prompt = box
-        box.open()
-        return box
+        question = Question(
+            "Cancel the batch?", self._cancel_question(), "&Cancel the batch", "&Keep running", default_no=True
+        )
+        self.cancel_prompt = ask(self, question, self.batch.cancel)
+        return self.cancel_prompt
 
     def retry_failed(self) -> bool:
         return self.start(mode="retry_failed")
@@ -403,21 +395,15 @@ class MainWindow(QMainWindow):
         left = unfinished_batch(settings.out) if settings is not None else 0
         if settings is None or left == 0:
             return None
-        box = QMessageBox(QMessageBox.Icon.Question, "Resume the unfinished batch?", "", parent=self)
-        box.setText(f"The output folder {settings.out} has an unfinished batch: {left:,} images are not made yet.")
-        box.setInformativeText("Resume it now?")
-        resume = box.addButton("&Resume", QMessageBox.ButtonRole.AcceptRole)
-        box.addButton("&Not now", QMessageBox.ButtonRole.RejectRole)
-        box.setDefaultButton(resume)
-
-        def answered(_result: int) -> None:
-            if box.clickedButton() is resume:
-                self.resume_unfinished()
-
-        box.finished.connect(answered)
-        self.resume_prompt = box
-        box.open()
-        return box
+        question = Question(
+            title="Resume the unfinished batch?",
+            text=f"The output folder {settings.out} has an unfinished batch: {left:,} images are not made yet.",
+            details="Resume it now?",
+            yes="&Resume",
+            no="&Not now",
+        )
+        self.resume_prompt = ask(self, question, self.resume_unfinished)
+        return self.resume_prompt
 
     def resume_unfinished(self) -> bool:
         settings = self._valid_settings()
@@ -482,23 +468,20 @@ class MainWindow(QMainWindow):
         if not pages:
             return None
         self._asked_pages = True
-        box = QMessageBox(QMessageBox.Icon.Question, "Read web pages?", "", parent=self)
         links = "link opens a web page" if pages == 1 else "links open web pages"
-        box.setText(f"{pages:,} {links}, not an image.")
-        box.setInformativeText("Read such pages for their images (one level deep) and queue them?")
-        read = box.addButton("&Read pages", QMessageBox.ButtonRole.AcceptRole)
-        box.addButton("&No", QMessageBox.ButtonRole.RejectRole)
-        box.setDefaultButton(read)
+        question = Question(
+            title="Read web pages?",
+            text=f"{pages:,} {links}, not an image.",
+            details="Read such pages for their images (one level deep) and queue them?",
+            yes="&Read pages",
+            no="&No",
+        )
+        self.pages_prompt = ask(self, question, self._read_pages)
+        return self.pages_prompt
 
-        def answered(_result: int) -> None:
-            if box.clickedButton() is read:
-                self.settings_panel.pages_check.setChecked(True)
-                self.retry_failed()
-
-        box.finished.connect(answered)
-        self.pages_prompt = box
-        box.open()
-        return box
+    def _read_pages(self) -> None:
+        self.settings_panel.pages_check.setChecked(True)
+        self.retry_failed()
 
     def _show_percent(self, value: int) -> None:
         paused = "Paused, " if self.batch.is_paused else ""

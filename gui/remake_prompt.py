@@ -12,25 +12,18 @@ from pathlib import Path
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from core.batch.remake import RemakePlan
+from gui.question import Question, ask
 
 
 def ask_remake(parent: QWidget, plan: RemakePlan, out: Path, start: Callable[[], None]) -> QMessageBox:
     """Open the question; `start` runs if the user answers Remake. Returns the box (for tests)."""
     count = f"{plan.total:,} image{'' if plan.total == 1 else 's'}"
-    box = QMessageBox(QMessageBox.Icon.Question, "Remake thumbnails?", "", parent=parent)
-    box.setText(f"{count} in {out} will be made again: {plan.reasons('→')}.")
-    box.setInformativeText(
-        "Their old thumbnails are replaced: the old files are removed once the new ones are written."
-        " Files you put in the folder yourself are never touched."
+    question = Question(
+        title="Remake thumbnails?",
+        text=f"{count} in {out} will be made again: {plan.reasons('→')}.",
+        details="Their old thumbnails are replaced: the old files are removed once the new ones are written."
+        " Files you put in the folder yourself are never touched.",
+        yes="&Remake",
+        no="&Cancel",
     )
-    remake = box.addButton("&Remake", QMessageBox.ButtonRole.AcceptRole)
-    box.addButton(QMessageBox.StandardButton.Cancel)
-    box.setDefaultButton(remake)
-
-    def answered(_result: int) -> None:
-        if box.clickedButton() is remake:
-            start()
-
-    box.finished.connect(answered)
-    box.open()
-    return box
+    return ask(parent, question, start)
