@@ -11,7 +11,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QMimeData, QRect, QSize, Qt
+from PySide6.QtCore import QEvent, QMimeData, Qt
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -55,6 +55,7 @@ from gui.queue_model import QueueModel
 from gui.queue_view import QueueView
 from gui.remake_prompt import ask_remake
 from gui.report_export import ReportExport
+from gui.screen_fit import first_geometry, on_screen, settings_width
 from gui.settings_panel import SettingsPanel
 from gui.settings_store import FolderKind, Scheme, SettingsStore
 from gui.status_bar import StatusBar
@@ -67,11 +68,6 @@ OPEN_FILTER = (
     "URL lists and images (*.txt *.csv *.tsv *.html *.htm *.jpg *.jpeg *.png *.gif *.webp *.bmp *.tif *.tiff"
     " *.avif *.heic *.heif *.jxl *.svg *.svgz *.pdf);;All files (*)"
 )
-#: The first window's size on a screen that has room for it; smaller screens get what they have.
-PREFERRED_SIZE = QSize(1280, 800)
-#: Room left for the window's frame and title bar, which are not known before the window is shown.
-FRAME_ALLOWANCE = QSize(16, 48)
-SETTINGS_WIDTH = 400
 
 
 def confirm_close(parent: QWidget) -> bool:
@@ -584,13 +580,9 @@ class MainWindow(QMainWindow):
 
     def _place_first_window(self) -> None:
         """A first start: the preferred size, or what the screen has room for (frame included), centred."""
-        screen = self.screen() or QGuiApplication.primaryScreen()
-        available = screen.availableGeometry()
-        size = PREFERRED_SIZE.boundedTo(available.size() - FRAME_ALLOWANCE)
-        self.setGeometry(
-            QStyle.alignedRect(Qt.LayoutDirection.LeftToRight, Qt.AlignmentFlag.AlignCenter, size, available)
-        )
-        dock_width = max(self.settings_dock.minimumSizeHint().width(), min(SETTINGS_WIDTH, size.width() // 3))
+        geometry = first_geometry((self.screen() or QGuiApplication.primaryScreen()).availableGeometry())
+        self.setGeometry(geometry)
+        dock_width = settings_width(geometry.width(), self.settings_dock.minimumSizeHint().width())
         self.resizeDocks([self.settings_dock], [dock_width], Qt.Orientation.Horizontal)
 
     def event(self, event: QEvent) -> bool:
@@ -627,15 +619,11 @@ class MainWindow(QMainWindow):
             return
         available = (self.screen() or QGuiApplication.primaryScreen()).availableGeometry()
         frame, inner = self.frameGeometry(), self.geometry()
-        extra = frame.size() - inner.size()
-        size = inner.size().boundedTo(available.size() - extra)
+        size, place = on_screen(frame, inner, available)
         if size != inner.size():
             self.resize(size)
-        fitted = QRect(frame.topLeft(), size + extra)
-        x = min(max(fitted.x(), available.x()), available.x() + available.width() - fitted.width())
-        y = min(max(fitted.y(), available.y()), available.y() + available.height() - fitted.height())
-        if (x, y) != (frame.x(), frame.y()):
-            self.move(x, y)
+        if place != frame.topLeft():
+            self.move(place)
 
     # -- window events ------------------------------------------------------------------------------------
 
